@@ -1,0 +1,242 @@
+"""The `monitor` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from monitor import __version__, daemon
+from monitor.config import Config, Rule, Source
+from monitor.configfile import default_config_path, load_config, load_rules_file
+from monitor.durations import format_duration, parse_duration
+from monitor.errors import ConfigError, MonitorError
+from monitor.model import Article, format_time
+from monitor.rules import RuleSyntaxError, compile_query
+from monitor.state import SourceState
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor", description="Watch news feeds and pages; alert on rule matches."
+    )
+    parser.add_argument("--version", action="version", version=f"news-monitor {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "-c", "--config", help="config file (default: $MONITOR_CONFIG, else ./config.toml)"
+        )
+        return sub
+
+    run = with_config(commands.add_parser("run", help="run the daemon in the foreground"))
+    run.add_argument("--once", action="store_true", help="one full cycle, then exit")
+    with_config(commands.add_parser("check", help="validate config and rules"))
+    match = with_config(commands.add_parser("match", help="test a query or rules on articles"))
+    match.add_argument("query", nargs="?", help="a rule query, e.g. 'Japan AND North Korea'")
+    match.add_argument("--rules", metavar="FILE", help="a rules file instead of a QUERY")
+    match.add_argument("locations", nargs="*", metavar="PATH|URL", help="feeds, pages, URLs")
+    match.add_argument("--since", metavar="DURATION", help="also match stored articles this recent")
+    match.add_argument("--json", action="store_true", help="one JSON object per match")
+    preview = commands.add_parser("preview", help="print the normalized articles")
+    preview.add_argument("locations", nargs="+", metavar="PATH|URL")
+    preview.add_argument("--json", action="store_true", help="one JSON object a line")
+    test = with_config(commands.add_parser("notify-test", help="send a test message"))
+    test.add_argument("target", help="a target name from [targets]")
+    status = with_config(commands.add_parser("status", help="sources' health, recent matches"))
+    status.add_argument("--json", action="store_true", help="one JSON object a source")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"monitor: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (MonitorError, OSError) as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config or default_config_path(os.environ))
+
+
+def _run(args: argparse.Namespace) -> int:
+    return daemon.run(_config(args), once=args.once)
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    problems = daemon.target_problems(config)
+    if problems:
+        name, problem = next(iter(problems.items()))
+        raise ConfigError(problem, file=config.file, key=f"targets.{name}")
+    out = sys.stdout
+    out.write(f"{config.file}: OK\n")
+    out.write(f"database: {config.settings.database}\n")
+    out.write(f"sources ({len(config.sources)}):\n")
+    for source in config.sources:
+        state = "" if source.enabled else " (disabled)"
+        out.write(
+            f"  {source.name}: {source.url} every {format_duration(source.interval)}{state}\n"
+        )
+    out.write(f"targets ({len(config.targets)}):\n")
+    for name, described in daemon.describe_targets(config).items():
+        out.write(f"  {name}: {described}\n")
+    out.write(f"rules ({len(config.rules)}):\n")
+    for rule in config.rules:
+        out.write(f"  {rule.name}: {rule.query.canonical()}\n")
+        out.write(f"    -> {', '.join(rule.notify)}  ({rule.file})\n")
+    return EXIT_OK
+
+
+def _match(args: argparse.Namespace) -> int:
+    rules = _rules_for_match(args)
+    if not args.locations and not args.since:
+        raise ConfigError("give PATH or URL arguments, or --since to match stored articles")
+    articles = daemon.load_articles(args.locations) if args.locations else []
+    if args.since:
+        since = parse_duration(args.since)
+        articles += daemon.stored_articles(_config(args), since)
+    found = daemon.match_articles(articles, rules)
+    for match in found:
+        if args.json:
+            line = {
+                "rule": match.rule,
+                "url": match.article.url,
+                "title": match.article.title,
+                "terms": list(match.terms),
+                "source": match.article.source,
+                "published": format_time(match.article.published),
+                "id": match.article.id,
+            }
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        else:
+            sys.stdout.write(
+                f"{match.rule}: {match.article.title}\n  {match.article.url}\n"
+                f"  matched: {', '.join(match.terms)}\n"
+            )
+    if not args.json:
+        sys.stderr.write(f"{len(found)} matches in {len(articles)} articles\n")
+    return EXIT_OK if found else EXIT_NOTHING
+
+
+def _rules_for_match(args: argparse.Namespace) -> list[Rule]:
+    if args.rules:
+        if args.query:
+            args.locations.insert(0, args.query)
+        return load_rules_file(args.rules)
+    if not args.query:
+        raise ConfigError("give a QUERY or --rules FILE")
+    try:
+        query = compile_query(args.query)
+    except RuleSyntaxError as exc:
+        raise ConfigError(exc.message, key="query", detail=exc.pointer(args.query)) from None
+    return [Rule("query", query, ())]
+
+
+def _preview(args: argparse.Namespace) -> int:
+    for article in daemon.load_articles(args.locations):
+        if args.json:
+            sys.stdout.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
+        else:
+            _print_article(article, sys.stdout)
+    return EXIT_OK
+
+
+def _print_article(article: Article, out: TextIO) -> None:
+    out.write(f"# {article.title}\n")
+    facts = {
+        "url": article.url,
+        "source": article.source,
+        "published": format_time(article.published) or "",
+        "updated": format_time(article.updated) or "",
+        "section": " › ".join(article.section),
+        "authors": ", ".join(article.authors),
+        "language": article.language or "",
+        "tags": ", ".join(article.tags),
+    }
+    for key, value in facts.items():
+        if value:
+            out.write(f"{key}: {value}\n")
+    if article.lede:
+        out.write(f"\n{article.lede}\n")
+    for block in article.body:
+        prefix = {"heading": "## ", "quote": "> ", "list": "- "}.get(block.kind, "")
+        out.write(f"\n{prefix}{block.text}\n")
+    for link in article.related:
+        out.write(f"related: {link.title} <{link.url}>\n")
+    out.write("\n")
+
+
+def _notify_test(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.target not in config.targets:
+        known = ", ".join(sorted(config.targets)) or "none"
+        raise ConfigError(f"unknown target {args.target!r} (targets: {known})", file=config.file)
+    result = daemon.send_test(config, args.target)
+    if result.ok:
+        print(f"sent a test message to {args.target}")
+        return EXIT_OK
+    print(f"monitor: {result.error}", file=sys.stderr)
+    return EXIT_NOTHING
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    states = {state.name: state for state in daemon.source_states(config)}
+    pairs = [(source, states.get(source.name)) for source in config.sources]
+    pairs.sort(key=lambda pair: (-(pair[1].error_count if pair[1] else 0), pair[0].name))
+    rows = [_status_row(source, state) for source, state in pairs]
+    if args.json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return EXIT_OK
+    columns = ("source", "last_fetch", "result", "next_check", "errors", "items_seen")
+    table = [[str(row[c] if row[c] is not None else "-") for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
+    for line in [list(columns), *table]:
+        sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) + "\n")
+    recent = daemon.recent_matches(config)
+    if recent:
+        sys.stdout.write("\nrecent matches:\n")
+        for record, title, url in recent:
+            when = format_time(record.matched_at)
+            sys.stdout.write(f"  {when}  {record.rule}: {title}\n    {url}\n")
+    return EXIT_OK
+
+
+def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
+    return {
+        "source": source.name,
+        "url": source.url,
+        "enabled": source.enabled,
+        "last_fetch": format_time(state.last_fetch_at) if state else None,
+        "last_ok": format_time(state.last_ok_at) if state else None,
+        "result": state.last_result if state else "never fetched",
+        "next_check": format_time(state.next_fetch_at) if state else None,
+        "errors": state.error_count if state else 0,
+        "items_seen": state.items_seen if state else 0,
+    }
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _run,
+    "check": _check,
+    "match": _match,
+    "preview": _preview,
+    "notify-test": _notify_test,
+    "status": _status,
+}

@@ -1,0 +1,401 @@
+"""Config and rule files: TOML text in, typed and validated objects out (no I/O)."""
+
+from __future__ import annotations
+
+import functools
+import posixpath
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from fnmatch import fnmatchcase
+from typing import Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
+
+from monitor import __version__
+from monitor.durations import parse_duration
+from monitor.errors import ConfigError
+from monitor.rules import Query, RuleSyntaxError, compile_query
+
+__all__ = [
+    "HOMEPAGE",
+    "Config",
+    "MainConfig",
+    "Rule",
+    "Settings",
+    "Source",
+    "SourceKind",
+    "Target",
+    "build_config",
+    "default_user_agent",
+    "parse_main",
+    "parse_rules",
+]
+
+HOMEPAGE = "https://github.com/news-monitor/news-monitor"
+SourceKind = Literal["auto", "feed", "page"]
+SOURCE_KINDS: tuple[SourceKind, ...] = ("auto", "feed", "page")
+MIN_INTERVAL = timedelta(minutes=1)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+T = TypeVar("T")
+
+
+def default_user_agent() -> str:
+    return f"news-monitor/{__version__} (+{HOMEPAGE})"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: str
+    rules: tuple[str, ...]
+    interval: timedelta
+    backfill: timedelta
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    url: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    name: str
+    url: str
+    interval: timedelta
+    kind: SourceKind = "auto"
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    query: Query
+    notify: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    file: str = ""
+
+    def applies_to(self, source: str, language: str | None) -> bool:
+        if self.sources and not any(fnmatchcase(source, glob) for glob in self.sources):
+            return False
+        if self.languages and language is not None:
+            primary = language.split("-")[0].lower()
+            return primary in self.languages
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class MainConfig:
+    file: str
+    settings: Settings
+    targets: Mapping[str, Target]
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    file: str
+    settings: Settings
+    targets: Mapping[str, Target]
+    sources: tuple[Source, ...]
+    rules: tuple[Rule, ...]
+
+
+class _Locator:
+    """Finds the line of a key path such as `sources[2].url` in TOML text."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str) -> int | None:
+        parts = re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", key)
+        start, end = 0, len(self.lines)
+        found: int | None = None
+        for depth, (name, index) in enumerate(parts):
+            hit = self._find(name, int(index) if index else None, start, end, top=depth == 0)
+            if hit is None:
+                break
+            found = hit
+            start, end = hit + 1, self._table_end(hit)
+        return None if found is None else found + 1
+
+    def _find(self, name: str, index: int | None, start: int, end: int, *, top: bool) -> int | None:
+        key = re.escape(name)
+        array = re.compile(rf"\s*\[\[\s*{key}\s*\]\]")
+        table = re.compile(rf"\s*\[\s*{key}\s*\]")
+        assignment = re.compile(rf"\s*\"?{key}\"?\s*=")
+        count = 0
+        for number in range(start, end):
+            line = self.lines[number]
+            if assignment.match(line) or (top and table.match(line)):
+                return number
+            if top and array.match(line):
+                if index is None or count == index:
+                    return number
+                count += 1
+        return None
+
+    def _table_end(self, line: int) -> int:
+        if not re.match(r"\s*\[", self.lines[line]):
+            return line + 1
+        for number in range(line + 1, len(self.lines)):
+            if re.match(r"\s*\[", self.lines[number]):
+                return number
+        return len(self.lines)
+
+
+class _Context:
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.locator = _Locator(text)
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=self.file, key=key, line=self.locator.line_of(key))
+
+
+class _Table:
+    """A TOML table read key by key; keys left unread at `finish()` are typos."""
+
+    def __init__(self, data: Any, key: str, context: _Context) -> None:
+        if not isinstance(data, dict):
+            raise context.error(key, f"must be a table, not {_kind(data)}")
+        self.data: dict[str, Any] = dict(data)
+        self.key = key
+        self.context = context
+        self.allowed: list[str] = []
+
+    def path(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def error(self, name: str, message: str) -> ConfigError:
+        return self.context.error(self.path(name), message)
+
+    def get(self, name: str, kind: type[T], default: T | None = None) -> T:
+        self.allowed.append(name)
+        if name not in self.data:
+            if default is None:
+                raise self.error(name, "is required")
+            return default
+        value = self.data.pop(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.error(name, f"must be {_kind_name(kind)}, not {_kind(value)}")
+        return value
+
+    def string(self, name: str, default: str | None = None) -> str:
+        value = self.get(name, str, default)
+        if not value.strip():
+            raise self.error(name, "must not be empty")
+        return value
+
+    def strings(self, name: str, default: Sequence[str] | None = None) -> tuple[str, ...]:
+        value = self.get(name, list, None if default is None else list(default))
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                key = f"{self.path(name)}[{index}]"
+                raise self.context.error(key, "must be a non-empty string")
+        return tuple(value)
+
+    def duration(self, name: str, default: timedelta | None = None) -> timedelta:
+        self.allowed.append(name)
+        if name not in self.data:
+            if default is None:
+                raise self.error(name, "is required")
+            return default
+        return self.convert(name, parse_duration, self.get(name, str))
+
+    def convert(self, name: str, parse: Callable[[str], T], value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise self.error(name, str(exc)) from None
+
+    def finish(self) -> None:
+        for name in self.data:
+            hint = f" (known keys: {', '.join(sorted(set(self.allowed)))})" if self.allowed else ""
+            raise self.error(name, f"unknown key{hint}")
+
+
+_KIND_NAMES: dict[type, str] = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a table",
+}
+
+
+def _kind(value: object) -> str:
+    return _KIND_NAMES.get(type(value), type(value).__name__)
+
+
+def _kind_name(kind: type) -> str:
+    return _KIND_NAMES.get(kind, kind.__name__)
+
+
+def _load_toml(text: str, file: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        line = int(match.group(1)) if match else None
+        column = int(match.group(2)) if match else None
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        raise ConfigError(
+            f"not valid TOML: {message}", file=file, line=line, column=column
+        ) from None
+
+
+def expand_env(value: str, env: Mapping[str, str], where: Callable[[str], ConfigError]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise where(f"environment variable {name} is not set")
+        return env[name]
+
+    return _ENV_VAR.sub(replace, value)
+
+
+def _check_name(table: _Table, name: str, value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise table.error(name, f"{value!r} is not a valid name (letters, digits, - _ .)")
+    return value
+
+
+def _check_http_url(table: _Table, name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise table.error(name, f"{value!r} is not an http(s) URL")
+    return value
+
+
+def parse_main(text: str, file: str, env: Mapping[str, str], base_dir: str = ".") -> MainConfig:
+    """Parse the main config file (`[monitor]`, `[targets]`, `[[sources]]`)."""
+    context = _Context(file, text)
+    root = _Table(_load_toml(text, file), "", context)
+    settings = _parse_settings(root.get("monitor", dict, {}), context, env, base_dir)
+    targets = _parse_targets(root.get("targets", dict, {}), context, env)
+    raw_sources = root.get("sources", list, [])
+    sources = tuple(
+        _parse_source(raw, f"sources[{index}]", context, settings.interval)
+        for index, raw in enumerate(raw_sources)
+    )
+    _reject_duplicates((s.name for s in sources), "sources[{}].name", context)
+    root.finish()
+    return MainConfig(file=file, settings=settings, targets=targets, sources=sources)
+
+
+def _parse_settings(
+    raw: object, context: _Context, env: Mapping[str, str], base_dir: str
+) -> Settings:
+    table = _Table(raw, "monitor", context)
+    database = table.string("database", "monitor.db")
+    database = expand_env(database, env, functools.partial(table.error, "database"))
+    if "://" not in database:
+        database = posixpath.normpath(posixpath.join(base_dir, database))
+    rules = tuple(
+        posixpath.normpath(posixpath.join(base_dir, glob))
+        for glob in table.strings("rules", ["rules/*.toml"])
+    )
+    interval = table.duration("interval", timedelta(minutes=15))
+    if interval < MIN_INTERVAL:
+        raise table.error("interval", "must be at least 1m (be polite to publishers)")
+    backfill = table.duration("backfill", timedelta(hours=24))
+    user_agent = table.string("user_agent", default_user_agent())
+    table.finish()
+    return Settings(database, rules, interval, backfill, user_agent)
+
+
+def _parse_targets(raw: object, context: _Context, env: Mapping[str, str]) -> dict[str, Target]:
+    table = _Table(raw, "targets", context)
+    targets: dict[str, Target] = {}
+    for name in list(table.data):
+        _check_name(table, name, name)
+        value = table.string(name)
+        url = expand_env(value, env, functools.partial(table.error, name))
+        if "://" not in url:
+            raise table.error(name, "must be an Apprise URL such as slack://... or mailto://...")
+        targets[name] = Target(name, url)
+    table.finish()
+    return targets
+
+
+def _parse_source(raw: object, key: str, context: _Context, interval: timedelta) -> Source:
+    table = _Table(raw, key, context)
+    name = _check_name(table, "name", table.string("name"))
+    url = _check_http_url(table, "url", table.string("url"))
+    own_interval = table.duration("interval", interval)
+    if own_interval < MIN_INTERVAL:
+        raise table.error("interval", "must be at least 1m (be polite to publishers)")
+    kind = table.string("kind", "auto")
+    if kind not in ("auto", "feed", "page"):
+        raise table.error("kind", f"must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
+    enabled = table.get("enabled", bool, True)
+    table.finish()
+    return Source(name, url, own_interval, cast(SourceKind, kind), enabled)
+
+
+def parse_rules(text: str, file: str, targets: Mapping[str, Target] | None) -> list[Rule]:
+    """Parse one rules file (`[[rules]]` tables); with `targets`, `notify` must name them."""
+    context = _Context(file, text)
+    root = _Table(_load_toml(text, file), "", context)
+    raw_rules = root.get("rules", list, [])
+    root.finish()
+    rules = [
+        _parse_rule(raw, f"rules[{index}]", context, targets) for index, raw in enumerate(raw_rules)
+    ]
+    _reject_duplicates((r.name for r in rules), "rules[{}].name", context)
+    return rules
+
+
+def _parse_rule(
+    raw: object, key: str, context: _Context, targets: Mapping[str, Target] | None
+) -> Rule:
+    table = _Table(raw, key, context)
+    name = _check_name(table, "name", table.string("name"))
+    text = table.string("query")
+    try:
+        query = compile_query(text)
+    except RuleSyntaxError as exc:
+        error = table.error("query", exc.message)
+        error.detail = exc.pointer(text)
+        raise error from None
+    notify = table.strings("notify")
+    if not notify:
+        raise table.error("notify", "must name at least one target")
+    for index, target in enumerate(notify):
+        if targets is not None and target not in targets:
+            known = ", ".join(sorted(targets)) or "none configured"
+            message = f"unknown target {target!r} (targets: {known})"
+            raise context.error(f"{key}.notify[{index}]", message)
+    sources = table.strings("sources", [])
+    languages = tuple(lang.lower() for lang in table.strings("languages", []))
+    table.finish()
+    return Rule(name, query, notify, sources, languages, context.file)
+
+
+def _reject_duplicates(names: Iterable[str], key: str, context: _Context) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise context.error(key.format(index), f"duplicate name {name!r}")
+        seen.add(name)
+
+
+def build_config(main: MainConfig, rules: Sequence[Rule]) -> Config:
+    """Join the main config with the rules of every rules file."""
+    seen: dict[str, str] = {}
+    for rule in rules:
+        if rule.name in seen:
+            raise ConfigError(
+                f"duplicate rule name {rule.name!r} (also in {seen[rule.name]})",
+                file=rule.file,
+                key="rules",
+            )
+        seen[rule.name] = rule.file
+    return Config(main.file, main.settings, main.targets, main.sources, tuple(rules))

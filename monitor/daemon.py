@@ -1,0 +1,302 @@
+"""The composition root: builds the adapters, runs polls and deliveries on a schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import Config, Rule, Source, default_user_agent
+from monitor.decide import find_matches
+from monitor.fetch import HttpFetcher
+from monitor.identity import is_http_url
+from monitor.model import Article
+from monitor.notify import AppriseNotifier
+from monitor.service import DeliveryReport, Service, read_document, utc_now
+from monitor.state import FetchResponse, MatchRecord, SendResult, SourceState
+from monitor.store import SqliteStore
+
+__all__ = [
+    "MatchFound",
+    "describe_targets",
+    "load_articles",
+    "match_articles",
+    "recent_matches",
+    "run",
+    "send_test",
+    "source_states",
+    "stored_articles",
+    "target_problems",
+]
+
+log = logging.getLogger(__name__)
+OUTBOX_EVERY = timedelta(seconds=30)
+MAX_JITTER = timedelta(minutes=2)
+STARTUP_SPREAD = timedelta(seconds=3)
+SHUTDOWN_GRACE = 30.0
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def open_store(config: Config) -> SqliteStore:
+    return SqliteStore(config.settings.database)
+
+
+def _service(config: Config, store: SqliteStore, fetcher: HttpFetcher) -> Service:
+    notifier = AppriseNotifier({name: t.url for name, t in config.targets.items()})
+    return Service(config, fetcher, store, notifier)
+
+
+def run(config: Config, *, once: bool) -> int:
+    """`monitor run`: one full cycle with `once`, else poll until SIGTERM or SIGINT."""
+    configure_logging()
+    return asyncio.run(_run_once(config) if once else _run_forever(config))
+
+
+async def _run_once(config: Config) -> int:
+    store = open_store(config)
+    fetcher = HttpFetcher(config.settings.user_agent)
+    try:
+        service = _service(config, store, fetcher)
+        reports = await service.poll_all(ignore_interval=True)
+        delivered = await service.deliver(due_only=False)
+    finally:
+        await fetcher.aclose()
+        store.close()
+    failed_sources = sum(not r.ok for r in reports)
+    log.info(
+        "cycle done: %d sources (%d failed), %d new articles, %d matches, %d sent, %d failed",
+        len(reports),
+        failed_sources,
+        sum(r.new for r in reports),
+        sum(r.alerts for r in reports),
+        delivered.sent,
+        delivered.failed,
+    )
+    return 1 if delivered.failed else 0
+
+
+@dataclass
+class _Daemon:
+    service: Service
+    scheduler: AsyncIOScheduler
+    in_flight: set[asyncio.Task[object]]
+
+    def track(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
+        """Run `work` as a task that a shutdown waits for instead of cancelling."""
+
+        async def job() -> object:
+            task: asyncio.Task[object] = asyncio.ensure_future(work())
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+            return await asyncio.shield(task)
+
+        return job
+
+    def schedule_source(self, source: Source, state: SourceState) -> None:
+        """Next poll at the store's due time plus jitter, so restarts cause no burst."""
+        now = utc_now()
+        due = state.next_fetch_at or now
+        spread = min(source.interval / 10, MAX_JITTER) if due > now else STARTUP_SPREAD
+        when = max(due, now) + timedelta(seconds=random.uniform(0, spread.total_seconds()))
+        self.scheduler.add_job(
+            self.track(lambda: self.poll(source)),
+            DateTrigger(run_date=when),
+            id=f"source:{source.name}",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def poll(self, source: Source) -> None:
+        try:
+            report = await self.service.poll(source)
+            if report.alerts:
+                await self.deliver()
+        except Exception:
+            log.exception("%s: poll failed unexpectedly", source.name)
+        finally:
+            self.schedule_source(source, self.service.state_of(source))
+
+    async def deliver(self) -> DeliveryReport:
+        try:
+            return await self.service.deliver()
+        except Exception:
+            log.exception("outbox pass failed unexpectedly")
+            return DeliveryReport()
+
+
+async def _run_forever(config: Config) -> int:
+    store = open_store(config)
+    fetcher = HttpFetcher(config.settings.user_agent)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    daemon = _Daemon(_service(config, store, fetcher), scheduler, set())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    sources = [s for s in config.sources if s.enabled]
+    for source in sources:
+        daemon.schedule_source(source, daemon.service.state_of(source))
+    scheduler.add_job(
+        daemon.track(daemon.deliver),
+        IntervalTrigger(seconds=OUTBOX_EVERY.total_seconds()),
+        id="outbox",
+        next_run_time=utc_now(),
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    log.info(
+        "watching %d sources with %d rules; SIGTERM or Ctrl-C stops",
+        len(sources),
+        len(config.rules),
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: finishing work in flight")
+        scheduler.pause()
+        if daemon.in_flight:
+            await asyncio.wait(set(daemon.in_flight), timeout=SHUTDOWN_GRACE)
+        await asyncio.sleep(0)  # let the scheduler's job wrappers see their work finish
+        scheduler.shutdown(wait=False)
+        await fetcher.aclose()
+        store.close()
+    return 0
+
+
+def target_problems(config: Config) -> dict[str, str]:
+    return AppriseNotifier({n: t.url for n, t in config.targets.items()}).problems()
+
+
+def describe_targets(config: Config) -> dict[str, str]:
+    notifier = AppriseNotifier({n: t.url for n, t in config.targets.items()})
+    return {name: notifier.describe(name) for name in config.targets}
+
+
+def send_test(config: Config, target: str) -> SendResult:
+    notifier = AppriseNotifier({n: t.url for n, t in config.targets.items()})
+    body = (
+        "**news-monitor test message**\n\nIf you can read this, alerts for this target will "
+        f"arrive here.\n\nSent at {utc_now():%Y-%m-%d %H:%M UTC} by {default_user_agent()}"
+    )
+    return notifier.send(target, f"news-monitor test: {target}", body)
+
+
+async def _fetch_document(fetcher: HttpFetcher, url: str) -> FetchResponse:
+    response = await fetcher.fetch(url)
+    if response.status != 200:
+        raise OSError(f"{url}: HTTP {response.status}")
+    return response
+
+
+_MEDIA_TYPES = {".html": "text/html", ".htm": "text/html", ".json": "application/feed+json"}
+
+
+def load_articles(locations: Iterable[str]) -> list[Article]:
+    """Articles from files (feeds, pages, Article JSON Lines) and http(s) URLs.
+
+    Each article's `source` is the file's name or the URL's host.
+    """
+    return asyncio.run(_load_articles(list(locations)))
+
+
+async def _load_articles(locations: list[str]) -> list[Article]:
+    articles: list[Article] = []
+    fetcher: HttpFetcher | None = None
+    try:
+        for location in locations:
+            if is_http_url(location):
+                fetcher = fetcher or HttpFetcher(default_user_agent())
+                response = await _fetch_document(fetcher, location)
+                source = urlsplit(location).hostname or location
+            else:
+                response = _file_response(location)
+                source = Path(location).name
+                if _is_article_json_lines(response.content):
+                    articles.extend(_article_json_lines(response.content))
+                    continue
+            articles.extend(await asyncio.to_thread(read_document, response, source))
+    finally:
+        if fetcher is not None:
+            await fetcher.aclose()
+    return articles
+
+
+def _file_response(path: str) -> FetchResponse:
+    file = Path(path)
+    content_type = _MEDIA_TYPES.get(file.suffix.lower(), "")
+    return FetchResponse(
+        url=file.resolve().as_uri(),
+        status=200,
+        headers={"content-type": content_type} if content_type else {},
+        content=file.read_bytes(),
+    )
+
+
+def _is_article_json_lines(content: bytes) -> bool:
+    head = content.lstrip()[:2000]
+    return head.startswith(b"{") and b'"body"' in head and b'"section"' in head
+
+
+def _article_json_lines(content: bytes) -> list[Article]:
+    return [
+        Article.from_json(json.loads(line))
+        for line in content.decode("utf-8").splitlines()
+        if line.strip()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchFound:
+    rule: str
+    article: Article
+    terms: tuple[str, ...]
+
+
+def match_articles(articles: Iterable[Article], rules: list[Rule]) -> list[MatchFound]:
+    return [
+        MatchFound(rule.name, article, terms)
+        for article in articles
+        for rule, terms in find_matches(article, rules)
+    ]
+
+
+def stored_articles(config: Config, since: timedelta) -> list[Article]:
+    with _store(config) as store:
+        return list(store.articles_since(utc_now() - since))
+
+
+def source_states(config: Config) -> list[SourceState]:
+    with _store(config) as store:
+        return store.source_states()
+
+
+def recent_matches(config: Config, limit: int = 10) -> list[tuple[MatchRecord, str, str]]:
+    with _store(config) as store:
+        return store.recent_matches(limit)
+
+
+@contextlib.contextmanager
+def _store(config: Config) -> Iterator[SqliteStore]:
+    store = open_store(config)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -1,0 +1,43 @@
+"""Errors a user sees as one clear message (never a traceback)."""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "MonitorError"]
+
+
+class MonitorError(Exception):
+    """An error with a message meant for the user."""
+
+
+class ConfigError(MonitorError):
+    """A problem in a config or rules file, located by file, key path and line."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.key = key
+        self.line = line
+        self.column = column
+        self.detail = detail
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.line is not None:
+            where.append(f"line {self.line}" + (f", column {self.column}" if self.column else ""))
+        head = ": ".join(filter(None, [", ".join(where), self.key]))
+        text = f"{head}: {self.message}" if head else self.message
+        if self.detail:
+            text += "\n" + self.detail
+        return text

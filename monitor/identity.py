@@ -1,0 +1,47 @@
+"""What makes two items the same article: canonical URLs and identity keys."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from monitor.htmltext import clean_text
+
+__all__ = ["article_identity", "canonical_url", "is_http_url"]
+
+_TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid", "_ga", "igshid")
+
+
+def canonical_url(url: str) -> str:
+    """Lowercase scheme and host, no fragment, no tracking parameters such as utm_*."""
+    parts = urlsplit(url.strip())
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not key.lower().startswith(_TRACKING)
+    ]
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), "")
+    )
+
+
+def is_http_url(value: str) -> bool:
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def article_identity(source: str, *, guid: str, guid_is_url: bool, link: str, text: str) -> str:
+    """The key that says two items are the same article, whatever their order or dates.
+
+    A URL (a permalink guid, else the link) identifies an article across sources, so the
+    same story in two section feeds of one site is one article. An opaque guid only means
+    something within its own feed; with neither, the content decides.
+    """
+    if guid and guid_is_url:
+        return "url:" + canonical_url(guid)
+    if guid:
+        return f"guid:{source}:{guid.strip()}"
+    if link:
+        return "url:" + canonical_url(link)
+    digest = hashlib.sha256(clean_text(text).encode("utf-8")).hexdigest()
+    return f"hash:{source}:{digest}"

@@ -1,0 +1,108 @@
+"""The normalized article: one structure for every feed item and page."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+__all__ = ["Article", "Block", "BlockKind", "Link", "article_id", "format_time", "parse_time"]
+
+BlockKind = Literal["paragraph", "heading", "quote", "list"]
+BLOCK_KINDS: tuple[BlockKind, ...] = ("paragraph", "heading", "quote", "list")
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    kind: BlockKind
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: str
+    url: str
+    source: str
+    title: str
+    published: datetime | None = None
+    updated: datetime | None = None
+    section: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    lede: str = ""
+    body: tuple[Block, ...] = ()
+    related: tuple[Link, ...] = ()
+    language: str | None = None
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def body_text(self) -> str:
+        return "\n\n".join(block.text for block in self.body)
+
+    def to_json(self) -> dict[str, Any]:
+        """The Article JSON of design.md (the keys `monitor preview --json` prints)."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "source": self.source,
+            "title": self.title,
+            "published": format_time(self.published),
+            "updated": format_time(self.updated),
+            "section": list(self.section),
+            "authors": list(self.authors),
+            "lede": self.lede,
+            "body": [{"kind": b.kind, "text": b.text} for b in self.body],
+            "related": [{"title": link.title, "url": link.url} for link in self.related],
+            "language": self.language,
+            "tags": list(self.tags),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Article:
+        body = []
+        for item in data.get("body", []):
+            kind = item["kind"]
+            if kind not in BLOCK_KINDS:
+                raise ValueError(f"unknown body block kind {kind!r}")
+            body.append(Block(kind, item["text"]))
+        return cls(
+            id=data["id"],
+            url=data["url"],
+            source=data["source"],
+            title=data["title"],
+            published=parse_time(data.get("published")),
+            updated=parse_time(data.get("updated")),
+            section=tuple(data.get("section", [])),
+            authors=tuple(data.get("authors", [])),
+            lede=data.get("lede", ""),
+            body=tuple(body),
+            related=tuple(Link(r["title"], r["url"]) for r in data.get("related", [])),
+            language=data.get("language"),
+            tags=tuple(data.get("tags", [])),
+        )
+
+
+def article_id(identity: str) -> str:
+    """A short, stable id derived from an article's identity key."""
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
+
+
+def format_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

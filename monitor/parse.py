@@ -1,0 +1,222 @@
+"""Feed documents (RSS 0.9x/1.0/2.0, Atom, JSON Feed) to Articles. Pure: bytes in, data out."""
+
+from __future__ import annotations
+
+import calendar
+import io
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urljoin
+
+import feedparser
+
+from monitor.htmltext import clean_text, html_to_blocks, html_to_text
+from monitor.identity import article_identity, is_http_url
+from monitor.model import Article, Block, article_id, parse_time
+
+__all__ = ["DocumentKind", "FeedError", "ParsedFeed", "detect_kind", "parse_feed"]
+
+DocumentKind = Literal["feed", "json", "html"]
+_FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf", b"<channel")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str
+    articles: tuple[Article, ...]
+    problem: str | None = None
+
+
+class FeedError(ValueError):
+    """The document is not a feed we can read."""
+
+
+def detect_kind(content: bytes, content_type: str = "") -> DocumentKind:
+    """Tell a feed from a JSON Feed from an HTML page by the content, then the media type."""
+    head = content[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"{"):
+        return "json"
+    if any(marker in head for marker in _FEED_MARKERS):
+        return "feed"
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "html"
+    media = content_type.split(";")[0].strip().lower()
+    if media.endswith("json"):
+        return "json"
+    return "html" if media == "text/html" else "feed"
+
+
+def parse_feed(
+    content: bytes, *, source: str, url: str, headers: Mapping[str, str] | None = None
+) -> ParsedFeed:
+    """Parse an RSS, Atom or JSON Feed document fetched from `url`."""
+    if detect_kind(content, (headers or {}).get("content-type", "")) == "json":
+        return _parse_json_feed(content, source=source, url=url)
+    return _parse_xml_feed(content, source=source, url=url, headers=headers or {})
+
+
+def _parse_xml_feed(
+    content: bytes, *, source: str, url: str, headers: Mapping[str, str]
+) -> ParsedFeed:
+    response_headers = {k.lower(): v for k, v in headers.items()}
+    response_headers.setdefault("content-location", url)
+    response_headers.setdefault("content-type", "application/xml")
+    parsed = feedparser.parse(
+        io.BytesIO(content),
+        response_headers=response_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    problem = None
+    if parsed.get("bozo"):
+        problem = str(parsed.get("bozo_exception", "")) or "malformed feed"
+    if not parsed.entries and not parsed.feed:
+        raise FeedError(f"not a feed: {problem or 'no feed elements found'}")
+    language = _language(parsed.feed.get("language"))
+    articles = tuple(
+        _article_from_entry(entry, source=source, base=url, language=language)
+        for entry in parsed.entries
+        if entry.get("title") or entry.get("link") or entry.get("summary") or entry.get("content")
+    )
+    return ParsedFeed(clean_text(parsed.feed.get("title", "")), articles, problem)
+
+
+def _article_from_entry(entry: Any, *, source: str, base: str, language: str | None) -> Article:
+    link = _absolute(base, entry.get("link", ""))
+    contents = entry.get("content") or []
+    content_html = "".join(part.get("value", "") for part in contents)
+    summary_html = entry.get("summary", "")
+    if content_html == summary_html:
+        summary_html = ""
+    lede, body = _lede_and_body(summary_html, content_html)
+    title = clean_text(html_to_text(entry.get("title", ""))) or _fallback_title(lede, body)
+    guid = entry.get("id", "")
+    permalink = entry.get("guidislink", False) or is_http_url(guid)
+    identity = article_identity(
+        source,
+        guid=guid,
+        guid_is_url=permalink,
+        link=link,
+        text=title + lede + "".join(b.text for b in body),
+    )
+    authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
+    if not authors and entry.get("author"):
+        authors = [entry["author"]]
+    tags = [t.get("term") or t.get("label") or "" for t in entry.get("tags", [])]
+    return Article(
+        id=article_id(identity),
+        url=link or (guid if permalink else ""),
+        source=source,
+        title=title,
+        published=_struct_time(entry.get("published_parsed")),
+        updated=_updated(entry),
+        authors=tuple(clean_text(a) for a in authors),
+        lede=lede,
+        body=body,
+        language=_language(entry.get("language")) or language,
+        tags=tuple(clean_text(t) for t in tags if t.strip()),
+    )
+
+
+def _lede_and_body(summary_html: str, content_html: str) -> tuple[str, tuple[Block, ...]]:
+    """A short summary is the lede; a long one without separate content is the body."""
+    summary = html_to_blocks(summary_html)
+    body = html_to_blocks(content_html)
+    if body:
+        return " ".join(b.text for b in summary), body
+    if len(summary) > 1:
+        return summary[0].text, summary[1:]
+    return (summary[0].text if summary else ""), ()
+
+
+def _parse_json_feed(content: bytes, *, source: str, url: str) -> ParsedFeed:
+    try:
+        document = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FeedError(f"not valid JSON Feed: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
+        raise FeedError("not a JSON Feed: no 'items' list")
+    if "jsonfeed.org/version/" not in str(document.get("version", "")):
+        raise FeedError("not a JSON Feed: missing or unknown 'version'")
+    language = _language(document.get("language"))
+    articles = []
+    for item in document["items"]:
+        if isinstance(item, dict):
+            articles.append(
+                _article_from_json_item(item, source=source, base=url, language=language)
+            )
+    return ParsedFeed(clean_text(str(document.get("title", ""))), tuple(articles))
+
+
+def _article_from_json_item(
+    item: dict[str, Any], *, source: str, base: str, language: str | None
+) -> Article:
+    link = _absolute(base, str(item.get("url") or item.get("external_url") or ""))
+    content_html = str(item.get("content_html") or "")
+    content_text = str(item.get("content_text") or "")
+    body = html_to_blocks(content_html) if content_html else html_to_blocks(content_text)
+    lede = clean_text(str(item.get("summary") or ""))
+    title = clean_text(str(item.get("title") or "")) or _fallback_title(lede, body)
+    guid = str(item.get("id") or "")
+    identity = article_identity(
+        source,
+        guid=guid,
+        guid_is_url=is_http_url(guid),
+        link=link,
+        text=title + lede + "".join(b.text for b in body),
+    )
+    raw_authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
+    authors = [str(a.get("name")) for a in raw_authors if isinstance(a, dict) and a.get("name")]
+    return Article(
+        id=article_id(identity),
+        url=link,
+        source=source,
+        title=title,
+        published=_json_time(item.get("date_published")),
+        updated=_json_time(item.get("date_modified")),
+        authors=tuple(authors),
+        lede=lede,
+        body=body,
+        language=_language(item.get("language")) or language,
+        tags=tuple(str(t) for t in item.get("tags") or [] if str(t).strip()),
+    )
+
+
+def _absolute(base: str, link: str) -> str:
+    return urljoin(base, link.strip()) if link.strip() else ""
+
+
+def _fallback_title(lede: str, body: tuple[Block, ...]) -> str:
+    text = lede or (body[0].text if body else "")
+    return text if len(text) <= 100 else text[:99].rsplit(" ", 1)[0] + "…"
+
+
+def _struct_time(value: time.struct_time | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+
+
+def _updated(entry: Any) -> datetime | None:
+    """feedparser fills `updated` from `published`; only a distinct time is an update."""
+    updated = _struct_time(entry.get("updated_parsed"))
+    return None if updated == _struct_time(entry.get("published_parsed")) else updated
+
+
+def _json_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def _language(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().split("-")[0].split("_")[0].lower()

@@ -1,0 +1,88 @@
+"""Alert messages as markdown (Apprise converts per target). Article text stays data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from monitor.htmltext import clean_text
+from monitor.model import Article, format_time
+from monitor.rules import normalize, tokenize
+
+__all__ = ["Message", "neutralize", "render_alert", "snippet"]
+
+SNIPPET_WIDTH = 280
+_MENTIONS = re.compile(r"@(everyone|here|channel|all)\b", re.IGNORECASE)
+_MARKDOWN = re.compile(r"([\\`*_\[\]])")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    title: str
+    body: str
+
+
+def neutralize(text: str) -> str:
+    """Make untrusted text inert in markdown, HTML and chat markup.
+
+    `<`, `>` and `&` become entities (Slack's own escaping, and safe in HTML), so
+    `<!channel>` or `<http://evil|text>` cannot ping or link; `@everyone`-style mentions
+    get a word joiner; markdown emphasis and link brackets are escaped.
+    """
+    text = clean_text(text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MENTIONS.sub("@\u2060\\1", text)
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def snippet(article: Article, terms: Sequence[str], width: int = SNIPPET_WIDTH) -> str:
+    """The lede, or else the body sentence window around the first matched term."""
+    if article.lede:
+        return _shorten(article.lede, width)
+    text = clean_text(article.body_text)
+    wanted = [tokenize(term) for term in terms]
+    words = text.split(" ")
+    for index in range(len(words)):
+        window = normalize(" ".join(words[index : index + 4]))
+        if any(parts and " ".join(parts) in " ".join(tokenize(window)) for parts in wanted):
+            start = max(0, index - 12)
+            prefix = "… " if start else ""
+            return _shorten(prefix + " ".join(words[start:]), width)
+    return _shorten(text, width)
+
+
+def _shorten(text: str, width: int) -> str:
+    text = clean_text(text)
+    if len(text) <= width:
+        return text
+    return text[: width - 1].rsplit(" ", 1)[0] + " …"
+
+
+def render_alert(article: Article, rule: str, terms: Sequence[str], source_label: str) -> Message:
+    title = f"{clean_text(article.title)} [{rule}]"
+    facts = [neutralize(source_label)]
+    published = format_time(article.published)
+    if published:
+        facts.append(published.replace("T", " ").replace("Z", " UTC"))
+    if article.section:
+        facts.append(neutralize(" › ".join(article.section)))
+    lines = [f"**{neutralize(article.title)}**", " · ".join(facts), ""]
+    text = snippet(article, terms)
+    if text:
+        lines += [neutralize(text), ""]
+    if article.url:
+        lines += [_link(article.url), ""]
+    matched = ", ".join(neutralize(term) for term in terms)
+    lines.append(f"Rule: {neutralize(rule)} · matched: {matched}")
+    return Message(title=neutralize_title(title), body="\n".join(lines))
+
+
+def neutralize_title(text: str) -> str:
+    text = clean_text(text).replace("<", "‹").replace(">", "›")
+    return _MENTIONS.sub("@\u2060\\1", text)
+
+
+def _link(url: str) -> str:
+    safe = url.replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+    return safe.replace("(", "%28").replace(")", "%29")

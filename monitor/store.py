@@ -1,0 +1,319 @@
+"""SQLite store: source state, seen articles, matches and the durable outbox."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.errors import MonitorError
+from monitor.model import Article
+from monitor.state import Delivery, MatchRecord, SourceState
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
+
+
+class StoreError(MonitorError):
+    """The database cannot be opened or is from a newer version."""
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Statement by statement: `executescript` would commit the migration's transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _migrate_1(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            last_fetch_at TEXT,
+            last_ok_at TEXT,
+            last_result TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            next_fetch_at TEXT,
+            items_seen INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE articles (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            url TEXT NOT NULL,
+            title TEXT NOT NULL,
+            published TEXT,
+            first_seen TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX articles_first_seen ON articles (first_seen);
+        CREATE TABLE matches (
+            article_id TEXT NOT NULL REFERENCES articles (id),
+            rule TEXT NOT NULL,
+            terms TEXT NOT NULL,
+            matched_at TEXT NOT NULL,
+            PRIMARY KEY (article_id, rule)
+        );
+        CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            article_id TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            target TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            delivered_at TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE delivered_at IS NULL;
+        """,
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _parse(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class SqliteStore:
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema {version} is newer than this news-monitor ({SCHEMA_VERSION})"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                MIGRATIONS[step](self.db)
+                self.db.execute(f"PRAGMA user_version = {step}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def source_state(self, name: str) -> SourceState | None:
+        row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
+        return None if row is None else self._state(row)
+
+    def source_states(self) -> list[SourceState]:
+        rows = self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()
+        return [self._state(row) for row in rows]
+
+    @staticmethod
+    def _state(row: sqlite3.Row) -> SourceState:
+        return SourceState(
+            name=row["name"],
+            url=row["url"],
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            last_fetch_at=_parse(row["last_fetch_at"]),
+            last_ok_at=_parse(row["last_ok_at"]),
+            last_result=row["last_result"],
+            error_count=row["error_count"],
+            next_fetch_at=_parse(row["next_fetch_at"]),
+            items_seen=row["items_seen"],
+        )
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(ids)
+        known: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)  # noqa: S608
+            known.update(row[0] for row in rows)
+        return known
+
+    def save_poll(
+        self,
+        state: SourceState,
+        articles: Sequence[Article],
+        matches: Sequence[MatchRecord],
+        deliveries: Sequence[Delivery],
+        now: datetime,
+    ) -> None:
+        """Record a fetch: new source state, new articles, their matches and deliveries, at once."""
+        with self._transaction():
+            self._put_state(state)
+            self.db.executemany(
+                "INSERT OR IGNORE INTO articles (id, source, url, title, published, first_seen,"
+                " data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        a.id,
+                        a.source,
+                        a.url,
+                        a.title,
+                        _time(a.published),
+                        _time(now),
+                        json.dumps(a.to_json(), ensure_ascii=False),
+                    )
+                    for a in articles
+                ],
+            )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO matches (article_id, rule, terms, matched_at)"
+                " VALUES (?, ?, ?, ?)",
+                [(m.article_id, m.rule, json.dumps(m.terms), _time(m.matched_at)) for m in matches],
+            )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO outbox (id, article_id, rule, target, title, body,"
+                " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        d.id,
+                        d.article_id,
+                        d.rule,
+                        d.target,
+                        d.title,
+                        d.body,
+                        _time(d.created_at),
+                        _time(d.next_attempt_at or d.created_at),
+                    )
+                    for d in deliveries
+                ],
+            )
+
+    def save_state(self, state: SourceState) -> None:
+        with self._transaction():
+            self._put_state(state)
+
+    def _put_state(self, state: SourceState) -> None:
+        self.db.execute(
+            "INSERT INTO sources (name, url, etag, last_modified, last_fetch_at, last_ok_at,"
+            " last_result, error_count, next_fetch_at, items_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET url = excluded.url, etag = excluded.etag,"
+            " last_modified = excluded.last_modified, last_fetch_at = excluded.last_fetch_at,"
+            " last_ok_at = excluded.last_ok_at, last_result = excluded.last_result,"
+            " error_count = excluded.error_count, next_fetch_at = excluded.next_fetch_at,"
+            " items_seen = excluded.items_seen",
+            (
+                state.name,
+                state.url,
+                state.etag,
+                state.last_modified,
+                _time(state.last_fetch_at),
+                _time(state.last_ok_at),
+                state.last_result,
+                state.error_count,
+                _time(state.next_fetch_at),
+                state.items_seen,
+            ),
+        )
+
+    def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
+        query = "SELECT * FROM outbox WHERE delivered_at IS NULL"
+        params: tuple[str, ...] = ()
+        if due_only:
+            query += " AND next_attempt_at <= ?"
+            params = (_time(now) or "",)
+        rows = self.db.execute(query + " ORDER BY created_at, id", params).fetchall()
+        return [
+            Delivery(
+                id=row["id"],
+                article_id=row["article_id"],
+                rule=row["rule"],
+                target=row["target"],
+                title=row["title"],
+                body=row["body"],
+                created_at=datetime.fromisoformat(row["created_at"]),
+                attempts=row["attempts"],
+                next_attempt_at=_parse(row["next_attempt_at"]),
+                last_error=row["last_error"],
+            )
+            for row in rows
+        ]
+
+    def mark_delivered(self, delivery_id: str, now: datetime) -> None:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL"
+                " WHERE id = ?",
+                (_time(now), delivery_id),
+            )
+
+    def mark_failed(self, delivery_id: str, error: str, next_attempt_at: datetime) -> None:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+                " WHERE id = ?",
+                (error, _time(next_attempt_at), delivery_id),
+            )
+
+    def articles_since(self, since: datetime) -> Iterable[Article]:
+        rows = self.db.execute(
+            "SELECT data FROM articles WHERE first_seen >= ? ORDER BY first_seen",
+            (_time(since),),
+        )
+        for row in rows:
+            yield Article.from_json(json.loads(row[0]))
+
+    def recent_matches(self, limit: int = 20) -> list[tuple[MatchRecord, str, str]]:
+        """The newest matches with their article's title and URL."""
+        rows = self.db.execute(
+            "SELECT m.*, a.title, a.url FROM matches m JOIN articles a ON a.id = m.article_id"
+            " ORDER BY m.matched_at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            (
+                MatchRecord(
+                    row["article_id"],
+                    row["rule"],
+                    tuple(json.loads(row["terms"])),
+                    datetime.fromisoformat(row["matched_at"]),
+                ),
+                row["title"],
+                row["url"],
+            )
+            for row in rows
+        ]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        self.db.execute("ROLLBACK" if kind else "COMMIT")

@@ -1,0 +1,179 @@
+"""`monitor run` against a fixture feed over HTTP, a real SMTP server and a webhook receiver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+
+from tests.servers import FixtureServer, Page, SmtpServer, WebhookReceiver, free_port, text_of
+
+SEED_TITLE = "Japan, North Korea held meeting in May – S Korean newspaper"
+NEAR_MISSES = ("Japan and South Korea leaders", "Tokyo protests North Korean missile launch")
+RULES = """
+[[rules]]
+name = "japan-north-korea"
+query = "Japan AND North Korea AND summit|abduction"
+notify = ["email", "hook"]
+"""
+
+
+def write_config(
+    tmp: Path, feed_url: str, smtp_port: int, hook_port: int, backfill: str = "100000d"
+) -> Path:
+    (tmp / "rules.toml").write_text(RULES, encoding="utf-8")
+    config = tmp / "config.toml"
+    config.write_text(
+        f"""
+[monitor]
+database = "state/monitor.db"
+rules = ["rules.toml"]
+backfill = "{backfill}"
+
+[targets]
+email = "mailto://127.0.0.1:{smtp_port}?from=monitor@example.com&to=desk@example.com"
+hook = "json://127.0.0.1:{hook_port}/alerts"
+
+[[sources]]
+name = "asia-dispatch"
+url = "{feed_url}"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def run_once(config: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--once", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def serve_feed(server: FixtureServer, seeds: Path) -> str:
+    body = (seeds / "feeds" / "asia.rss").read_bytes()
+    server.pages["/asia.rss"] = Page(body, etag='W/"asia-1"')
+    return server.url("/asia.rss")
+
+
+def test_one_email_and_one_post_for_the_matching_item_and_nothing_more(
+    tmp_path: Path, seeds: Path, feed_server: FixtureServer, smtp: SmtpServer,
+    webhook: WebhookReceiver,
+) -> None:
+    config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, webhook.port)
+
+    first = run_once(config)
+
+    assert first.returncode == 0, first.stderr
+    assert len(smtp.messages) == 1
+    assert len(webhook.posts) == 1
+    email = text_of(smtp.messages[0])
+    post = webhook.posts[0]
+    for text in (email, post["title"] + post["message"]):
+        assert SEED_TITLE in text
+        assert "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/" in text
+        assert "japan-north-korea" in text
+        assert not any(miss in text for miss in NEAR_MISSES)
+
+    second = run_once(config)
+
+    assert second.returncode == 0, second.stderr
+    assert len(smtp.messages) == 1
+    assert len(webhook.posts) == 1
+    conditional = feed_server.gets("/asia.rss")[-1]
+    assert conditional.headers.get("if-none-match") == 'W/"asia-1"'
+
+
+def test_a_target_that_was_down_gets_exactly_one_delivery_on_the_next_run(
+    tmp_path: Path, seeds: Path, feed_server: FixtureServer, smtp: SmtpServer
+) -> None:
+    hook_port = free_port()
+    config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, hook_port)
+
+    during_outage = run_once(config)
+
+    assert during_outage.returncode == 1
+    assert len(smtp.messages) == 1
+    assert "hook" in during_outage.stderr
+    receiver = WebhookReceiver(hook_port).start()
+    try:
+        after_outage = run_once(config)
+        again = run_once(config)
+    finally:
+        receiver.stop()
+
+    assert after_outage.returncode == 0, after_outage.stderr
+    assert again.returncode == 0, again.stderr
+    assert len(receiver.posts) == 1
+    assert SEED_TITLE in receiver.posts[0]["title"]
+    assert len(smtp.messages) == 1
+
+
+def test_first_fetch_records_old_items_silently_and_alerts_later_ones(
+    tmp_path: Path, seeds: Path, feed_server: FixtureServer, smtp: SmtpServer,
+    webhook: WebhookReceiver,
+) -> None:
+    feed = (seeds / "feeds" / "asia.rss").read_text(encoding="utf-8")
+    feed_server.pages["/asia.rss"] = Page(feed.encode())
+    config = write_config(
+        tmp_path, feed_server.url("/asia.rss"), smtp.port, webhook.port, backfill="24h"
+    )
+
+    backfilled = run_once(config)
+
+    assert backfilled.returncode == 0, backfilled.stderr
+    assert smtp.messages == []
+    assert webhook.posts == []
+
+    fresh = format_datetime(datetime.now(timezone.utc) - timedelta(minutes=5), usegmt=True)
+    new_item = feed.replace("<item>", f"""<item>
+      <title>Japan and North Korea to hold summit on abduction issue</title>
+      <link>https://asiadispatch.example/world/asia/japan/summit-on-abductions/</link>
+      <guid isPermaLink="true">https://asiadispatch.example/world/asia/japan/summit-on-abductions/</guid>
+      <pubDate>{fresh}</pubDate>
+      <description>Japan and North Korea agreed to hold a summit on the abduction issue.</description>
+    </item>
+    <item>""", 1)
+    feed_server.pages["/asia.rss"] = Page(new_item.encode())
+
+    later = run_once(config)
+
+    assert later.returncode == 0, later.stderr
+    assert len(smtp.messages) == 1
+    assert [p["title"] for p in webhook.posts] == [
+        "Japan and North Korea to hold summit on abduction issue [japan-north-korea]"
+    ]
+
+
+def test_the_daemon_polls_delivers_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, seeds: Path, feed_server: FixtureServer, smtp: SmtpServer,
+    webhook: WebhookReceiver,
+) -> None:
+    config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, webhook.port)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        delivered = webhook.wait_for(lambda requests: len(requests) >= 1, timeout=60)
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=60)
+    finally:
+        daemon.kill()
+
+    assert delivered
+    assert daemon.returncode == 0, stderr
+    assert "stopping" in stderr
+    assert "Traceback" not in stderr
+    assert len(webhook.posts) == 1
