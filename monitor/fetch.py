@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+import urllib.request
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -22,8 +23,16 @@ class FetchError(MonitorError):
     """The request failed before an HTTP response arrived (DNS, connect, timeout, TLS...)."""
 
 
+class _RefuseAllCookies(DefaultCookiePolicy):
+    def set_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+    def return_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+
 def _refusing_cookie_jar() -> CookieJar:
-    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return CookieJar(policy=_RefuseAllCookies())
 
 
 class HttpFetcher:
@@ -48,7 +57,7 @@ class HttpFetcher:
                 "Accept": "application/rss+xml, application/atom+xml, application/feed+json,"
                 " application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
             },
-            cookies=httpx.Cookies(_refusing_cookie_jar()),
+            cookies=_refusing_cookie_jar(),
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             follow_redirects=True,

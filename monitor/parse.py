@@ -202,8 +202,11 @@ def _struct_time(value: time.struct_time | None) -> datetime | None:
 
 
 def _updated(entry: Any) -> datetime | None:
-    """feedparser fills `updated` from `published`; only a distinct time is an update."""
-    updated = _struct_time(entry.get("updated_parsed"))
+    """Only a time distinct from the published one is an update.
+
+    `dict.get` skips feedparser's deprecated mapping of `updated` onto `published`.
+    """
+    updated = _struct_time(dict.get(entry, "updated_parsed"))
     return None if updated == _struct_time(entry.get("published_parsed")) else updated
 
 

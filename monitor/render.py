@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 
 from monitor.htmltext import clean_text
-from monitor.model import Article, format_time
+from monitor.model import Article
 from monitor.rules import normalize, tokenize
 
 __all__ = ["Message", "neutralize", "render_alert", "snippet"]
@@ -62,9 +63,8 @@ def _shorten(text: str, width: int) -> str:
 def render_alert(article: Article, rule: str, terms: Sequence[str], source_label: str) -> Message:
     title = f"{clean_text(article.title)} [{rule}]"
     facts = [neutralize(source_label)]
-    published = format_time(article.published)
-    if published:
-        facts.append(published.replace("T", " ").replace("Z", " UTC"))
+    if article.published:
+        facts.append(f"{article.published.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
     if article.section:
         facts.append(neutralize(" › ".join(article.section)))
     lines = [f"**{neutralize(article.title)}**", " · ".join(facts), ""]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
@@ -86,7 +86,7 @@ class _Server:
         with self.arrived:
             return self.arrived.wait_for(lambda: condition(self.requests), timeout)
 
-    def start(self) -> _Server:
+    def start(self) -> Self:
         self.thread.start()
         return self
 

@@ -6,13 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 from tests.servers import FixtureServer, Page, SmtpServer, WebhookReceiver, free_port, text_of
 
 SEED_TITLE = "Japan, North Korea held meeting in May – S Korean newspaper"
+SEED_URL = "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/"
 NEAR_MISSES = ("Japan and South Korea leaders", "Tokyo protests North Korean missile launch")
 RULES = """
 [[rules]]
@@ -66,7 +67,10 @@ def serve_feed(server: FixtureServer, seeds: Path) -> str:
 
 
 def test_one_email_and_one_post_for_the_matching_item_and_nothing_more(
-    tmp_path: Path, seeds: Path, feed_server: FixtureServer, smtp: SmtpServer,
+    tmp_path: Path,
+    seeds: Path,
+    feed_server: FixtureServer,
+    smtp: SmtpServer,
     webhook: WebhookReceiver,
 ) -> None:
     config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, webhook.port)
@@ -80,7 +84,10 @@ def test_one_email_and_one_post_for_the_matching_item_and_nothing_more(
     post = webhook.posts[0]
     for text in (email, post["title"] + post["message"]):
         assert SEED_TITLE in text
-        assert "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/" in text
+        assert (
+            "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/"
+            in text
+        )
         assert "japan-north-korea" in text
         assert not any(miss in text for miss in NEAR_MISSES)
 
@@ -119,7 +126,10 @@ def test_a_target_that_was_down_gets_exactly_one_delivery_on_the_next_run(
 
 
 def test_first_fetch_records_old_items_silently_and_alerts_later_ones(
-    tmp_path: Path, seeds: Path, feed_server: FixtureServer, smtp: SmtpServer,
+    tmp_path: Path,
+    seeds: Path,
+    feed_server: FixtureServer,
+    smtp: SmtpServer,
     webhook: WebhookReceiver,
 ) -> None:
     feed = (seeds / "feeds" / "asia.rss").read_text(encoding="utf-8")
@@ -134,15 +144,15 @@ def test_first_fetch_records_old_items_silently_and_alerts_later_ones(
     assert smtp.messages == []
     assert webhook.posts == []
 
-    fresh = format_datetime(datetime.now(timezone.utc) - timedelta(minutes=5), usegmt=True)
-    new_item = feed.replace("<item>", f"""<item>
-      <title>Japan and North Korea to hold summit on abduction issue</title>
-      <link>https://asiadispatch.example/world/asia/japan/summit-on-abductions/</link>
-      <guid isPermaLink="true">https://asiadispatch.example/world/asia/japan/summit-on-abductions/</guid>
-      <pubDate>{fresh}</pubDate>
-      <description>Japan and North Korea agreed to hold a summit on the abduction issue.</description>
-    </item>
-    <item>""", 1)
+    fresh = format_datetime(datetime.now(UTC) - timedelta(minutes=5), usegmt=True)
+    link = "https://asiadispatch.example/world/asia/japan/summit-on-abductions/"
+    item = (
+        "<item><title>Japan and North Korea to hold summit on abduction issue</title>"
+        f"<link>{link}</link><guid>{link}</guid><pubDate>{fresh}</pubDate>"
+        "<description>Japan and North Korea agreed to a summit on abductions.</description>"
+        "</item>"
+    )
+    new_item = feed.replace("<item>", item + "<item>", 1)
     feed_server.pages["/asia.rss"] = Page(new_item.encode())
 
     later = run_once(config)
@@ -155,7 +165,10 @@ def test_first_fetch_records_old_items_silently_and_alerts_later_ones(
 
 
 def test_the_daemon_polls_delivers_and_stops_cleanly_on_sigterm(
-    tmp_path: Path, seeds: Path, feed_server: FixtureServer, smtp: SmtpServer,
+    tmp_path: Path,
+    seeds: Path,
+    feed_server: FixtureServer,
+    smtp: SmtpServer,
     webhook: WebhookReceiver,
 ) -> None:
     config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, webhook.port)

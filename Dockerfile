@@ -1,0 +1,27 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MONITOR_CONFIG=/config/config.toml
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY monitor ./monitor
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
+    && mkdir -p /data /config \
+    && chown monitor:monitor /data
+
+COPY rules /config/rules
+COPY config.example.toml /tmp/config.example.toml
+RUN sed 's|^database = "monitor.db"|database = "/data/monitor.db"|' \
+        /tmp/config.example.toml > /config/config.toml \
+    && rm /tmp/config.example.toml
+
+USER monitor
+WORKDIR /data
+VOLUME ["/data"]
+ENTRYPOINT ["monitor"]
+CMD ["run"]

@@ -1,0 +1,180 @@
+"""The command line: exit codes, output formats, and secrets kept out of sight."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from tests.servers import WebhookReceiver, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+QUERY = "Japan AND North Korea AND summit|abduction"
+SEED_URL = "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/"
+
+
+def write_config(tmp_path: Path, hook: str) -> Path:
+    (tmp_path / "rules.toml").write_text(
+        f'[[rules]]\nname = "jnk"\nquery = "{QUERY}"\nnotify = ["hook"]\n', encoding="utf-8"
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[monitor]\nrules = ["rules.toml"]\n\n[targets]\nhook = "{hook}"\n', encoding="utf-8"
+    )
+    return config
+
+
+def test_check_prints_each_rule_in_canonical_form(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "-c", str(ROOT / "config.example.toml")]) == 0
+
+    out = capsys.readouterr().out
+    assert 'japan-north-korea: Japan AND "north korea" AND (summit OR abduction)' in out
+    assert "console: console://" in out
+
+
+def test_check_masks_target_secrets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, "json://user:hunter2secret@127.0.0.1:9/path")
+
+    assert main(["check", "-c", str(config)]) == 0
+
+    assert "hunter2secret" not in capsys.readouterr().out
+
+
+def test_check_refuses_a_target_apprise_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "nosuchscheme://whatever")
+
+    assert main(["check", "-c", str(config)]) == 2
+    assert "targets.hook" in capsys.readouterr().err
+
+
+def test_match_json_prints_one_object_per_match(
+    seeds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["match", QUERY, str(seeds / "feeds" / "asia.rss"), "--json"])
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [(m["rule"], m["url"]) for m in lines] == [("query", SEED_URL)]
+    assert lines[0]["title"].startswith("Japan, North Korea held meeting")
+    assert lines[0]["terms"] == ["Japan", "north korea", "summit", "abduction"]
+
+
+def test_match_with_a_rules_file_over_several_documents(
+    seeds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    documents = [str(seeds / "feeds" / n) for n in ("asia.rss", "asia.atom", "asia.json")]
+    documents.append(str(seeds / "pages" / "japan-north-korea-meeting.html"))
+
+    code = main(
+        ["match", "--rules", str(ROOT / "rules" / "japan-north-korea.toml"), *documents, "--json"]
+    )
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert {(m["rule"], m["url"]) for m in lines if m["rule"] == "japan-north-korea"} == {
+        ("japan-north-korea", SEED_URL)
+    }
+    assert sum(m["rule"] == "japan-north-korea" for m in lines) == 4
+
+
+def test_match_exits_1_when_nothing_matches_and_2_on_a_bad_query(
+    seeds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = str(seeds / "feeds" / "asia.rss")
+
+    assert main(["match", "Japan AND Mongolia AND Brazil", feed]) == 1
+    assert main(["match", "Japan AND (Korea", feed]) == 2
+    err = capsys.readouterr().err
+    assert "Japan AND (Korea\n" in err and "^" in err
+
+
+def test_preview_json_prints_the_article_keys(
+    seeds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "preview",
+            "--json",
+            str(seeds / "pages" / "japan-north-korea-meeting.html"),
+            str(seeds / "feeds" / "asia.atom"),
+        ]
+    )
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert len(lines) == 6
+    assert set(lines[0]) == {
+        "id",
+        "url",
+        "source",
+        "title",
+        "published",
+        "updated",
+        "section",
+        "authors",
+        "lede",
+        "body",
+        "related",
+        "language",
+        "tags",
+    }
+    assert lines[0]["section"] == ["World", "Asia", "Japan"]
+
+
+def test_preview_output_can_be_matched_again(
+    tmp_path: Path, seeds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["preview", "--json", str(seeds / "feeds" / "asia.rss")])
+    saved = tmp_path / "articles.jsonl"
+    saved.write_text(capsys.readouterr().out, encoding="utf-8")
+
+    assert main(["match", QUERY, str(saved), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["url"] == SEED_URL
+
+
+def test_notify_test_reaches_the_target(
+    tmp_path: Path, webhook: WebhookReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, f"json://127.0.0.1:{webhook.port}/alerts")
+
+    assert main(["notify-test", "hook", "-c", str(config)]) == 0
+    assert webhook.posts[0]["title"] == "news-monitor test: hook"
+
+
+def test_notify_test_failure_exits_1_without_the_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_config(tmp_path, f"json://bot:t0psecret@127.0.0.1:{free_port()}/alerts")
+
+    assert main(["notify-test", "hook", "-c", str(config)]) == 1
+
+    captured = capsys.readouterr()
+    assert "hook" in captured.err
+    assert "t0psecret" not in captured.err + captured.out + caplog.text
+
+
+def test_unknown_target_and_missing_config_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x")
+
+    assert main(["notify-test", "slack", "-c", str(config)]) == 2
+    assert main(["check", "-c", str(tmp_path / "absent.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown target 'slack'" in err
+    assert "absent.toml: file not found" in err
+
+
+def test_status_lists_sources_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x")
+    with config.open("a", encoding="utf-8") as file:
+        file.write('\n[[sources]]\nname = "one"\nurl = "https://example.com/feed"\n')
+
+    assert main(["status", "-c", str(config), "--json"]) == 0
+
+    row = json.loads(capsys.readouterr().out)
+    assert row["source"] == "one" and row["result"] == "never fetched"

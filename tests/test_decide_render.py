@@ -1,0 +1,117 @@
+"""Pure decisions and message rendering, on plain data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.config import Rule
+from monitor.decide import delivery_id, fetch_retry_delay, find_matches, retry_delay, triage
+from monitor.model import Article, Block
+from monitor.render import neutralize, render_alert, snippet
+from monitor.rules import compile_query
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def article(id: str, published: datetime | None, **fields: object) -> Article:
+    defaults: dict[str, object] = {"url": f"https://example.com/{id}", "source": "s", "title": id}
+    return Article(id=id, published=published, **{**defaults, **fields})  # type: ignore[arg-type]
+
+
+def test_first_fetch_alerts_only_recent_items_and_never_undated_ones() -> None:
+    items = [
+        article("fresh", NOW - timedelta(hours=2)),
+        article("old", NOW - timedelta(days=3)),
+        article("undated", None),
+    ]
+
+    intake = triage(items, known=set(), first_fetch=True, now=NOW, backfill=timedelta(hours=24))
+
+    assert [(i.article.id, i.alert) for i in intake] == [
+        ("fresh", True),
+        ("old", False),
+        ("undated", False),
+    ]
+
+
+def test_later_fetches_alert_every_new_item_and_skip_known_and_repeated_ones() -> None:
+    items = [article("a", None), article("b", NOW - timedelta(days=30)), article("a", None)]
+
+    intake = triage(items, known={"b"}, first_fetch=False, now=NOW, backfill=timedelta(0))
+
+    assert [(i.article.id, i.alert) for i in intake] == [("a", True)]
+
+
+def test_delivery_backoff_doubles_from_30_seconds_to_an_hour() -> None:
+    delays = [retry_delay(n).total_seconds() for n in range(1, 10)]
+
+    assert delays[:4] == [30, 60, 120, 240]
+    assert delays[-1] == 3600
+    assert retry_delay(1000) == timedelta(hours=1)
+
+
+def test_fetch_backoff_is_capped_at_a_day() -> None:
+    assert fetch_retry_delay(0, timedelta(minutes=15)) == timedelta(minutes=15)
+    assert fetch_retry_delay(2, timedelta(minutes=15)) == timedelta(minutes=30)
+    assert fetch_retry_delay(50, timedelta(minutes=15)) == timedelta(hours=24)
+
+
+def test_delivery_ids_are_stable_and_distinct() -> None:
+    assert delivery_id("a", "r", "t") == delivery_id("a", "r", "t")
+    assert (
+        len({delivery_id("a", "r", "t"), delivery_id("a", "r", "u"), delivery_id("a", "rt", "")})
+        == 3
+    )
+
+
+def test_rules_filter_by_source_glob_and_language() -> None:
+    query = compile_query("Japan")
+    rules = [
+        Rule("any", query, ("console",)),
+        Rule("guardian", query, ("console",), sources=("guardian-*",)),
+        Rule("french", query, ("console",), languages=("fr",)),
+    ]
+    item = article("x", None, title="Japan", source="bbc-asia", language="en")
+
+    assert [rule.name for rule, _ in find_matches(item, rules)] == ["any"]
+
+
+def test_untrusted_text_cannot_ping_link_or_inject_markup() -> None:
+    hostile = "<!channel> @everyone see <http://evil.example|here> [x](http://evil) <b>hi</b>"
+
+    safe = neutralize(hostile + "\x07\x1b")
+
+    assert "<" not in safe and ">" not in safe
+    assert "@everyone" not in safe
+    assert "](" not in safe.replace("\\]", "")
+    assert "\x07" not in safe and "\x1b" not in safe
+
+
+def test_alert_has_title_source_time_link_lede_and_rule() -> None:
+    item = article(
+        "x",
+        NOW,
+        title="Japan, North Korea held meeting",
+        url="https://example.com/a?b=1",
+        lede="A South Korean newspaper reported a secret meeting.",
+        section=("World", "Asia"),
+    )
+
+    message = render_alert(item, "japan-nk", ["Japan", "north korea"], "asia-dispatch")
+
+    assert message.title == "Japan, North Korea held meeting [japan-nk]"
+    assert "asia-dispatch · 2026-11-28 12:00 UTC · World › Asia" in message.body
+    assert "A South Korean newspaper reported a secret meeting." in message.body
+    assert "https://example.com/a?b=1" in message.body
+    assert "Rule: japan-nk · matched: Japan, north korea" in message.body
+
+
+def test_snippet_falls_back_to_the_text_around_the_first_matched_term() -> None:
+    words = " ".join(f"word{n}" for n in range(200))
+    item = article("x", None, body=(Block("paragraph", f"{words} the abduction issue {words}"),))
+
+    text = snippet(item, ["abduction"])
+
+    assert "abduction" in text
+    assert text.startswith("…")
+    assert len(text) <= 282

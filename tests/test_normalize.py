@@ -1,0 +1,152 @@
+"""Feeds and pages normalize into the Article of design.md, compared with expected data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from monitor.extract import decode_html, extract_article
+from monitor.model import Article
+from monitor.parse import FeedError, detect_kind, parse_feed
+
+FEED_URL = "https://asiadispatch.example/world/asia/feed/"
+PAGE_URL = "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/"
+
+
+def expected(seeds: Path, name: str) -> dict[str, object]:
+    data = json.loads((seeds / "expected" / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def feed_articles(seeds: Path, name: str) -> tuple[Article, ...]:
+    content = (seeds / "feeds" / name).read_bytes()
+    return parse_feed(content, source="asia-dispatch", url=FEED_URL).articles
+
+
+def test_rss_item_equals_the_expected_article(seeds: Path) -> None:
+    article = feed_articles(seeds, "asia.rss")[0]
+
+    assert article.to_json() == expected(seeds, "japan-north-korea-meeting.feed.json")
+
+
+@pytest.mark.parametrize("name", ["asia.atom", "asia.json"])
+def test_atom_and_json_feed_give_the_same_article_plus_their_update_time(
+    seeds: Path, name: str
+) -> None:
+    article = feed_articles(seeds, name)[0]
+
+    want = expected(seeds, "japan-north-korea-meeting.feed.json")
+    assert article.to_json() == {**want, "updated": "2024-07-02T11:05:00Z"}
+
+
+def test_page_equals_the_expected_article(seeds: Path) -> None:
+    html = (seeds / "pages" / "japan-north-korea-meeting.html").read_text(encoding="utf-8")
+
+    article = extract_article(html, url=PAGE_URL + "?utm_source=feed", source="asia-dispatch")
+
+    assert article.to_json() == expected(seeds, "japan-north-korea-meeting.page.json")
+
+
+def test_page_and_feed_item_are_the_same_article(seeds: Path) -> None:
+    html = (seeds / "pages" / "japan-north-korea-meeting.html").read_text(encoding="utf-8")
+    page = extract_article(html, url=PAGE_URL, source="asia-dispatch")
+
+    assert page.id == feed_articles(seeds, "asia.rss")[0].id
+
+
+def test_expected_article_carries_the_seed_text_and_none_of_its_chrome(seeds: Path) -> None:
+    seed = (seeds / "000_52f7a3d0630aa9f2.txt").read_text(encoding="utf-8")
+    lines = [line for line in seed.splitlines() if line.strip()]
+    page = expected(seeds, "japan-north-korea-meeting.page.json")
+    texts = [page["title"], page["lede"], *(b["text"] for b in page["body"])]  # type: ignore[attr-defined]
+
+    assert texts == lines[2:-2]
+    assert lines[0] == "Friday, November 22, 2024"
+    assert lines[-2:] == ["RELATED ARTICLES", "Most Popular"]
+    assert page["section"] == ["World", "Asia", "Japan"]
+    assert [b["kind"] for b in page["body"]].count("heading") == 1  # type: ignore[attr-defined]
+    assert len(page["related"]) == 3  # type: ignore[arg-type]
+
+
+def test_near_misses_are_in_the_feed(seeds: Path) -> None:
+    titles = [a.title for a in feed_articles(seeds, "asia.rss")]
+
+    assert titles[1].startswith("Japan and South Korea leaders")
+    assert titles[2] == "Tokyo protests North Korean missile launch"
+
+
+def test_identity_survives_reordering_and_redating(seeds: Path) -> None:
+    rss = (seeds / "feeds" / "asia.rss").read_text(encoding="utf-8")
+    redated = rss.replace("Tue, 02 Jul 2024 09:41:00 GMT", "Wed, 03 Jul 2024 10:00:00 GMT")
+    items = redated.split("<item>")
+    reordered = items[0] + "<item>" + "<item>".join(reversed(items[1:]))
+    reordered = reordered.replace("</channel>", "").replace("</rss>", "") + "</channel></rss>"
+
+    original = {a.id for a in feed_articles(seeds, "asia.rss")}
+    again = parse_feed(reordered.encode(), source="asia-dispatch", url=FEED_URL).articles
+
+    assert {a.id for a in again} == original
+
+
+def test_items_without_guid_or_link_are_identified_by_content() -> None:
+    feed = b"""<rss version="2.0"><channel><title>t</title>
+    <item><title>One</title><description>first</description></item>
+    <item><title>Two</title><description>second</description></item>
+    </channel></rss>"""
+
+    first = parse_feed(feed, source="s", url="https://example.com/feed").articles
+    second = parse_feed(feed, source="s", url="https://example.com/feed").articles
+
+    assert [a.id for a in first] == [a.id for a in second]
+    assert len({a.id for a in first}) == 2
+
+
+def test_a_broken_feed_is_still_read_and_its_problem_reported(seeds: Path) -> None:
+    content = (seeds / "feeds" / "broken.rss").read_bytes()
+
+    feed = parse_feed(content, source="business", url=FEED_URL)
+
+    assert feed.problem and "not well-formed" in feed.problem
+    assert feed.articles[0].title.startswith("Japan’s exports rise")
+    assert all(a.title for a in feed.articles)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b'{"version": "https://jsonfeed.org/version/1.1"}', b'{"items": []}'],
+)
+def test_bad_json_feeds_raise_a_clear_error(content: bytes) -> None:
+    with pytest.raises(FeedError, match="JSON"):
+        parse_feed(content, source="s", url="https://example.com/feed.json")
+
+
+def test_garbage_is_not_a_feed() -> None:
+    with pytest.raises(FeedError, match="not a feed"):
+        parse_feed(b"\x00\x01 definitely not xml", source="s", url="https://example.com/x")
+
+
+def test_document_kind_is_told_by_content_before_media_type(seeds: Path) -> None:
+    assert detect_kind((seeds / "feeds" / "asia.rss").read_bytes(), "text/html") == "feed"
+    assert detect_kind((seeds / "feeds" / "asia.atom").read_bytes()) == "feed"
+    assert detect_kind((seeds / "feeds" / "asia.json").read_bytes()) == "json"
+    page = (seeds / "pages" / "japan-north-korea-meeting.html").read_bytes()
+    assert detect_kind(page, "application/xml") == "html"
+
+
+def test_html_is_decoded_with_the_declared_charset() -> None:
+    text = "<html><head><meta charset='shift_jis'></head><body><p>北朝鮮</p></body></html>"
+
+    assert "北朝鮮" in decode_html(text.encode("shift_jis"))
+    assert "北朝鮮" in decode_html(text.encode("shift_jis"), "text/html; charset=Shift_JIS")
+    assert decode_html("café".encode("windows-1252")) == "café"
+
+
+def test_article_json_round_trips(seeds: Path) -> None:
+    article = feed_articles(seeds, "asia.atom")[0]
+    article = replace(article, section=("World", "Asia"))
+
+    assert Article.from_json(article.to_json()) == article

@@ -1,0 +1,87 @@
+"""The SQLite store: migrations, atomic poll records, the outbox."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.model import Article
+from monitor.state import Delivery, MatchRecord, SourceState
+from monitor.store import SCHEMA_VERSION, SqliteStore, StoreError
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def delivery(id: str, target: str = "hook") -> Delivery:
+    return Delivery(id, "a1", "rule", target, "title", "body", NOW)
+
+
+def test_new_database_is_migrated_and_uses_wal(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "sub" / "m.db"))
+
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    SqliteStore(str(path)).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+
+    with pytest.raises(StoreError, match="newer"):
+        SqliteStore(str(path))
+
+
+def test_a_poll_is_recorded_at_once_and_survives_reopening(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.db")
+    store = SqliteStore(path)
+    state = SourceState("s", "https://example.com/f", etag='W/"1"', last_ok_at=NOW)
+    item = Article(id="a1", url="https://example.com/a", source="s", title="A", published=NOW)
+
+    store.save_poll(state, [item], [MatchRecord("a1", "rule", ("A",), NOW)], [delivery("d1")], NOW)
+    store.close()
+    reopened = SqliteStore(path)
+
+    assert reopened.source_state("s") == state
+    assert reopened.known_ids(["a1", "zz"]) == {"a1"}
+    assert [d.id for d in reopened.pending_deliveries(NOW)] == ["d1"]
+    assert list(reopened.articles_since(NOW - timedelta(days=1))) == [item]
+    assert reopened.recent_matches()[0][0].terms == ("A",)
+
+
+def test_a_failed_poll_record_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "m.db"))
+    item = Article(id="a1", url="u", source="s", title="A")
+    broken = MatchRecord("missing-article", "rule", (), NOW)
+
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save_poll(SourceState("s", "u"), [item], [broken], [], NOW)
+
+    assert store.source_state("s") is None
+    assert store.known_ids(["a1"]) == set()
+
+
+def test_enqueueing_the_same_delivery_twice_keeps_one(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "m.db"))
+    state = SourceState("s", "u")
+    store.save_poll(state, [], [], [delivery("d1")], NOW)
+    store.save_poll(state, [], [], [delivery("d1")], NOW)
+
+    assert len(store.pending_deliveries(NOW)) == 1
+
+
+def test_failed_deliveries_wait_for_their_retry_time_unless_asked(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "m.db"))
+    store.save_poll(SourceState("s", "u"), [], [], [delivery("d1"), delivery("d2")], NOW)
+
+    store.mark_failed("d1", "down", NOW + timedelta(minutes=1))
+    store.mark_delivered("d2", NOW)
+
+    assert store.pending_deliveries(NOW) == []
+    retried = store.pending_deliveries(NOW, due_only=False)
+    assert [(d.id, d.attempts, d.last_error) for d in retried] == [("d1", 1, "down")]
+    assert [d.id for d in store.pending_deliveries(NOW + timedelta(minutes=1))] == ["d1"]
