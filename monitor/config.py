@@ -53,6 +53,8 @@ class Settings:
     interval: timedelta
     backfill: timedelta
     user_agent: str
+    failures_to: str | None = None
+    failure_threshold: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +282,10 @@ def parse_main(text: str, file: str, env: Mapping[str, str], base_dir: str = "."
     root = _Table(_load_toml(text, file), "", context)
     settings = _parse_settings(root.get("monitor", dict, {}), context, env, base_dir)
     targets = _parse_targets(root.get("targets", dict, {}), context, env)
+    if settings.failures_to is not None and settings.failures_to not in targets:
+        known = ", ".join(sorted(targets)) or "none configured"
+        message = f"unknown target {settings.failures_to!r} (targets: {known})"
+        raise context.error("monitor.failures_to", message)
     raw_sources = root.get("sources", list, [])
     sources = tuple(
         _parse_source(raw, f"sources[{index}]", context, settings.interval)
@@ -307,8 +313,10 @@ def _parse_settings(
         raise table.error("interval", "must be at least 1m (be polite to publishers)")
     backfill = table.duration("backfill", timedelta(hours=24))
     user_agent = table.string("user_agent", default_user_agent())
+    failures_to = table.string("failures_to", "") if "failures_to" in table.data else None
+    failure_threshold = table.duration("failure_threshold", timedelta(hours=24))
     table.finish()
-    return Settings(database, rules, interval, backfill, user_agent)
+    return Settings(database, rules, interval, backfill, user_agent, failures_to, failure_threshold)
 
 
 def _parse_targets(raw: object, context: _Context, env: Mapping[str, str]) -> dict[str, Target]:

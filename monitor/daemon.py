@@ -109,10 +109,13 @@ class _Daemon:
 
         return job
 
-    def schedule_source(self, source: Source, state: SourceState) -> None:
+    def schedule_source(self, source: Source) -> None:
         """Next poll at the store's due time plus jitter, so restarts cause no burst."""
+        due = self.service.next_due(source)
+        if due is None:
+            log.info("%s: disabled, not scheduled", source.name)
+            return
         now = utc_now()
-        due = state.next_fetch_at or now
         spread = min(source.interval / 10, MAX_JITTER) if due > now else STARTUP_SPREAD
         when = max(due, now) + timedelta(seconds=random.uniform(0, spread.total_seconds()))
         self.scheduler.add_job(
@@ -131,7 +134,7 @@ class _Daemon:
         except Exception:
             log.exception("%s: poll failed unexpectedly", source.name)
         finally:
-            self.schedule_source(source, self.service.state_of(source))
+            self.schedule_source(source)
 
     async def deliver(self) -> DeliveryReport:
         try:
@@ -152,7 +155,7 @@ async def _run_forever(config: Config) -> int:
         loop.add_signal_handler(signum, stop.set)
     sources = [s for s in config.sources if s.enabled]
     for source in sources:
-        daemon.schedule_source(source, daemon.service.state_of(source))
+        daemon.schedule_source(source)
     scheduler.add_job(
         daemon.track(daemon.deliver),
         IntervalTrigger(seconds=OUTBOX_EVERY.total_seconds()),
@@ -232,7 +235,8 @@ async def _load_articles(locations: list[str]) -> list[Article]:
                 if _is_article_json_lines(response.content):
                     articles.extend(_article_json_lines(response.content))
                     continue
-            articles.extend(await asyncio.to_thread(read_document, response, source))
+            reading = await asyncio.to_thread(read_document, response, source)
+            articles.extend(reading.articles)
     finally:
         if fetcher is not None:
             await fetcher.aclose()

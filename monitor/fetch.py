@@ -1,12 +1,19 @@
-"""HTTP fetching with httpx: conditional GET, bounded concurrency, capped bodies, no cookies."""
+"""HTTP fetching with httpx: conditional GET, per-host manners, capped bodies, no cookies."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
+import time
 import urllib.request
+import zlib
+from dataclasses import dataclass, field
 from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
+from urllib.parse import urljoin, urlsplit
 
+import brotli
 import httpx
 
 from monitor.errors import MonitorError
@@ -17,10 +24,15 @@ __all__ = ["DEFAULT_MAX_BYTES", "FetchError", "HttpFetcher"]
 log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9,"
+    " text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"
+)
 
 
 class FetchError(MonitorError):
-    """The request failed before an HTTP response arrived (DNS, connect, timeout, TLS...)."""
+    """The request failed before a usable HTTP response arrived."""
 
 
 class _RefuseAllCookies(DefaultCookiePolicy):
@@ -31,18 +43,61 @@ class _RefuseAllCookies(DefaultCookiePolicy):
         return False
 
 
-def _refusing_cookie_jar() -> CookieJar:
-    return CookieJar(policy=_RefuseAllCookies())
+@dataclass
+class _HostGate:
+    """At most `slots` requests in flight to one host, starts at least `gap` seconds apart."""
+
+    slots: asyncio.Semaphore
+    gap: float
+    next_start: float = 0.0
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def wait_turn(self) -> None:
+        async with self.turn:
+            delay = self.next_start - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.next_start = time.monotonic() + self.gap
+
+
+class _BoundedDecoder:
+    """Decompresses gzip, deflate or brotli without ever producing more than `limit` bytes."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.encoding = encoding.strip().lower()
+        self.limit = limit
+        self._zlib: zlib._Decompress | None = None
+        self._brotli: brotli.Decompressor | None = None
+        if self.encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self.encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+        elif self.encoding == "br":
+            self._brotli = brotli.Decompressor()
+        elif self.encoding not in ("", "identity"):
+            raise FetchError(f"unsupported Content-Encoding {encoding!r}")
+
+    def decode(self, data: bytes, budget: int) -> bytes:
+        try:
+            if self._zlib is not None:
+                return self._zlib.decompress(data, budget + 1)
+            if self._brotli is not None:
+                return bytes(self._brotli.process(data, output_buffer_limit=budget + 1))
+        except (zlib.error, brotli.error) as exc:
+            raise FetchError(f"bad {self.encoding} body: {exc}") from None
+        return data
 
 
 class HttpFetcher:
-    """One shared async client; at most `concurrency` requests in flight."""
+    """One shared async client with a global and a per-host bound on requests in flight."""
 
     def __init__(
         self,
         user_agent: str,
         *,
-        concurrency: int = 20,
+        concurrency: int = 50,
+        per_host: int = 2,
+        host_gap: float = 0.5,
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -50,65 +105,120 @@ class HttpFetcher:
     ) -> None:
         self.max_bytes = max_bytes
         self.total_timeout = timeout * 2
+        self.per_host = per_host
+        self.host_gap = host_gap
         self._slots = asyncio.Semaphore(concurrency)
+        self._hosts: dict[str, _HostGate] = {}
         self._client = httpx.AsyncClient(
-            headers={
-                "User-Agent": user_agent,
-                "Accept": "application/rss+xml, application/atom+xml, application/feed+json,"
-                " application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
-            },
-            cookies=_refusing_cookie_jar(),
+            headers={"User-Agent": user_agent, "Accept": ACCEPT},
+            cookies=CookieJar(policy=_RefuseAllCookies()),
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
+            follow_redirects=False,
             transport=transport,
         )
 
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        public_only: bool = False,
     ) -> FetchResponse:
-        """GET `url`, sending the stored validators exactly as the server gave them."""
+        """GET `url`, echoing the stored validators exactly as the server gave them.
+
+        Redirects are followed by hand (at most 5, loops refused) so every hop's status is
+        known; with `public_only`, every hop must resolve to public addresses only.
+        """
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        async with self._slots:
-            try:
-                return await asyncio.wait_for(self._get(url, headers), self.total_timeout)
-            except TimeoutError:
-                raise FetchError(
-                    f"no complete response within {self.total_timeout:.0f} s"
-                ) from None
-            except httpx.TooManyRedirects:
-                raise FetchError(f"more than {MAX_REDIRECTS} redirects") from None
-            except httpx.HTTPError as exc:
-                raise FetchError(
-                    f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                ) from None
+        try:
+            return await asyncio.wait_for(
+                self._follow(url, headers, public_only), self.total_timeout
+            )
+        except TimeoutError:
+            raise FetchError(f"no complete response within {self.total_timeout:.0f} s") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(
+                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            ) from None
+
+    async def _follow(self, url: str, headers: dict[str, str], public_only: bool) -> FetchResponse:
+        seen = {url}
+        hops: list[int] = []
+        while True:
+            if public_only:
+                await _require_public(url)
+            response = await self._get(url, headers)
+            if response.status not in REDIRECT_CODES or "location" not in response.headers:
+                return FetchResponse(
+                    response.url, response.status, response.headers, response.content,
+                    response.truncated, tuple(hops),
+                )  # fmt: skip
+            hops.append(response.status)
+            url = urljoin(url, response.headers["location"])
+            if url in seen:
+                raise FetchError(f"redirect loop at {url}")
+            if len(hops) > MAX_REDIRECTS:
+                raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+            seen.add(url)
+
+    def _gate(self, url: str) -> _HostGate:
+        host = urlsplit(url).netloc.lower()
+        gate = self._hosts.get(host)
+        if gate is None:
+            gate = self._hosts[host] = _HostGate(asyncio.Semaphore(self.per_host), self.host_gap)
+        return gate
 
     async def _get(self, url: str, headers: dict[str, str]) -> FetchResponse:
-        async with self._client.stream("GET", url, headers=headers) as response:
-            chunks: list[bytes] = []
-            size = 0
-            truncated = False
-            if response.status_code == 200:
-                async for chunk in response.aiter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        truncated = True
+        gate = self._gate(url)
+        async with gate.slots:
+            await gate.wait_turn()
+            async with self._slots, self._client.stream("GET", url, headers=headers) as response:
+                content, truncated = b"", False
+                if response.status_code == 200:
+                    content, truncated = await self._read(response)
+                    if truncated:
                         log.warning("%s: response over %d bytes, cut off", url, self.max_bytes)
-                        break
-            content = b"".join(chunks)[: self.max_bytes]
-            return FetchResponse(
-                url=str(response.url),
-                status=response.status_code,
-                headers={k.lower(): v for k, v in response.headers.items()},
-                content=content,
-                truncated=truncated,
-            )
+                return FetchResponse(
+                    url=url,
+                    status=response.status_code,
+                    headers={k.lower(): v for k, v in response.headers.items()},
+                    content=content,
+                    truncated=truncated,
+                )
+
+    async def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
+        """The decoded body, stopping once it exceeds the cap (bombs stop early)."""
+        decoder = _BoundedDecoder(response.headers.get("content-encoding", ""), self.max_bytes)
+        chunks: list[bytes] = []
+        size = 0
+        async for raw in response.aiter_raw():
+            chunk = decoder.decode(raw, self.max_bytes - size)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.max_bytes:
+                return b"".join(chunks)[: self.max_bytes], True
+        return b"".join(chunks), False
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+async def _require_public(url: str) -> None:
+    """Refuse URLs whose host resolves to a loopback, private, link-local or reserved address."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise FetchError(f"cannot resolve {host}: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise FetchError(f"{host} resolves to a non-public address; not fetched")

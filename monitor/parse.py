@@ -5,10 +5,11 @@ from __future__ import annotations
 import calendar
 import io
 import json
+import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urljoin
 
@@ -17,6 +18,7 @@ import feedparser
 from monitor.htmltext import clean_text, html_to_blocks, html_to_text
 from monitor.identity import article_identity, is_http_url
 from monitor.model import Article, Block, article_id, parse_time
+from monitor.state import FeedHints
 
 __all__ = ["DocumentKind", "FeedError", "ParsedFeed", "detect_kind", "parse_feed"]
 
@@ -29,6 +31,7 @@ class ParsedFeed:
     title: str
     articles: tuple[Article, ...]
     problem: str | None = None
+    hints: FeedHints = field(default_factory=FeedHints)
 
 
 class FeedError(ValueError):
@@ -82,7 +85,8 @@ def _parse_xml_feed(
         for entry in parsed.entries
         if entry.get("title") or entry.get("link") or entry.get("summary") or entry.get("content")
     )
-    return ParsedFeed(clean_text(parsed.feed.get("title", "")), articles, problem)
+    title = clean_text(parsed.feed.get("title", ""))
+    return ParsedFeed(title, articles, problem, _hints(parsed.feed, content))
 
 
 def _article_from_entry(entry: Any, *, source: str, base: str, language: str | None) -> Article:
@@ -120,6 +124,46 @@ def _article_from_entry(entry: Any, *, source: str, base: str, language: str | N
         language=_language(entry.get("language")) or language,
         tags=tuple(clean_text(t) for t in tags if t.strip()),
     )
+
+
+_PERIODS = {"hourly": 1, "daily": 24, "weekly": 168, "monthly": 720, "yearly": 8760}
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SKIP_HOURS = re.compile(rb"<skipHours>(.*?)</skipHours>", re.DOTALL | re.IGNORECASE)
+_SKIP_DAYS = re.compile(rb"<skipDays>(.*?)</skipDays>", re.DOTALL | re.IGNORECASE)
+
+
+def _hints(feed: Any, content: bytes) -> FeedHints:
+    """<ttl>, sy:updatePeriod/updateFrequency and skipHours/skipDays.
+
+    feedparser keeps only the last <hour> and <day>, so the skip lists are read from the
+    document itself.
+    """
+    ttl = _positive_int(feed.get("ttl"))
+    period_hours = _PERIODS.get(str(feed.get("sy_updateperiod", "")).strip().lower())
+    frequency = _positive_int(feed.get("sy_updatefrequency")) or 1
+    return FeedHints(
+        ttl=timedelta(minutes=ttl) if ttl else None,
+        update_period=timedelta(hours=period_hours) / frequency if period_hours else None,
+        skip_hours=frozenset(int(h) % 24 for h in _listed(_SKIP_HOURS, rb"hour", content)),
+        skip_days=frozenset(
+            _DAYS.index(d.lower())
+            for d in _listed(_SKIP_DAYS, rb"day", content)
+            if d.lower() in _DAYS
+        ),
+    )
+
+
+def _listed(block: re.Pattern[bytes], tag: bytes, content: bytes) -> list[str]:
+    found = block.search(content)
+    if not found:
+        return []
+    values = re.findall(rb"<" + tag + rb">\s*(\w+)\s*</" + tag + rb">", found.group(1))
+    return [v.decode("ascii", "replace") for v in values]
+
+
+def _positive_int(value: object) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def _lede_and_body(summary_html: str, content_html: str) -> tuple[str, tuple[Block, ...]]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from monitor.htmltext import clean_text
 from monitor.model import Article
 from monitor.rules import normalize, tokenize
 
-__all__ = ["Message", "neutralize", "render_alert", "snippet"]
+__all__ = ["Message", "neutralize", "render_alert", "render_source_failure", "snippet"]
 
 SNIPPET_WIDTH = 280
 _MENTIONS = re.compile(r"@(everyone|here|channel|all)\b", re.IGNORECASE)
@@ -86,3 +86,19 @@ def neutralize_title(text: str) -> str:
 def _link(url: str) -> str:
     safe = url.replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
     return safe.replace("(", "%28").replace(")", "%29")
+
+
+def render_source_failure(name: str, url: str, error: str, failing_for: timedelta) -> Message:
+    """The notice sent to `failures_to` when a source has failed for too long."""
+    hours = failing_for.total_seconds() / 3600
+    since = f"for {hours:.0f} h" if hours >= 1 else "and cannot recover"
+    body = "\n".join(
+        [
+            f"**{neutralize(name)}** has been failing {since}.",
+            "",
+            f"Last result: {neutralize(error)}",
+            "",
+            _link(url),
+        ]
+    )
+    return Message(title=neutralize_title(f"news-monitor: source {name} is failing"), body=body)

@@ -6,18 +6,33 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from monitor.config import Config, Source
-from monitor.decide import delivery_id, fetch_retry_delay, find_matches, retry_delay, triage
+from monitor.decide import (
+    delivery_id,
+    fetch_retry_delay,
+    find_matches,
+    next_poll,
+    retry_after,
+    retry_delay,
+    triage,
+)
 from monitor.errors import MonitorError
 from monitor.extract import decode_html, extract_article
-from monitor.model import Article
+from monitor.model import Article, format_time
 from monitor.parse import FeedError, detect_kind, parse_feed
-from monitor.render import render_alert
-from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, SourceState
+from monitor.render import render_alert, render_source_failure
+from monitor.state import (
+    Delivery,
+    FeedHints,
+    FetchResponse,
+    MatchRecord,
+    SendResult,
+    SourceState,
+)
 
 __all__ = [
     "DeliveryReport",
@@ -80,16 +95,24 @@ class DeliveryReport:
     failed: int = 0
 
 
-def read_document(response: FetchResponse, source: str) -> list[Article]:
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a fetched document held: its articles and, for feeds, how often it changes."""
+
+    articles: list[Article]
+    hints: FeedHints = field(default_factory=FeedHints)
+
+
+def read_document(response: FetchResponse, source: str) -> Reading:
     """A fetched feed's items, or a fetched page as one article (CPU-bound: run off the loop)."""
     kind = detect_kind(response.content, response.content_type)
     if kind == "html":
         html = decode_html(response.content, response.content_type)
-        return [extract_article(html, url=response.url, source=source)]
+        return Reading([extract_article(html, url=response.url, source=source)])
     feed = parse_feed(response.content, source=source, url=response.url, headers=response.headers)
     if feed.problem:
         log.warning("%s: malformed feed, read what could be read: %s", source, feed.problem)
-    return list(feed.articles)
+    return Reading(list(feed.articles), feed.hints)
 
 
 class Service:
@@ -114,11 +137,23 @@ class Service:
         return state
 
     def is_due(self, source: Source, *, ignore_interval: bool) -> bool:
-        """Due by its schedule; with `ignore_interval` (run --once) unless it is backing off."""
+        """Due by its schedule, or any time with `ignore_interval` (run --once), except while
+        disabled, backing off after errors, or inside the publisher's not-before."""
         state = self.state_of(source)
-        if state.next_fetch_at is None or state.next_fetch_at <= self.clock():
+        now = self.clock()
+        if state.disabled or (state.not_before and now < state.not_before):
+            return False
+        if state.next_fetch_at is None or state.next_fetch_at <= now:
             return True
         return ignore_interval and state.error_count == 0
+
+    def next_due(self, source: Source) -> datetime | None:
+        """When the daemon should poll next (None: never, the source is disabled)."""
+        state = self.state_of(source)
+        if state.disabled:
+            return None
+        times = [t for t in (state.next_fetch_at, state.not_before) if t is not None]
+        return max(times) if times else self.clock()
 
     async def poll_all(self, *, ignore_interval: bool = False) -> list[PollReport]:
         due = [
@@ -131,25 +166,36 @@ class Service:
     async def poll(self, source: Source) -> PollReport:
         """Fetch one source, record new articles, and queue a delivery per match and target."""
         state = self.state_of(source)
+        if state.disabled:
+            return PollReport(source.name, False, detail=state.disabled)
         try:
             response = await self.fetcher.fetch(
-                source.url, etag=state.etag, last_modified=state.last_modified
+                state.fetch_url or source.url, etag=state.etag, last_modified=state.last_modified
             )
         except MonitorError as exc:
             return self._failed(source, state, str(exc))
-        now = self.clock()
-        if response.not_modified:
-            self.store.save_state(self._succeeded(source, state, now, "not modified", 0))
-            return PollReport(source.name, True, detail="not modified")
-        if response.status != 200:
-            return self._failed(source, state, f"HTTP {response.status}")
+        if response.status == 200:
+            return await self._read(source, state, response)
+        if response.status == 304:
+            return self._not_modified(source, state, response)
+        if response.status in (429, 503):
+            wait = retry_after(response.headers.get("retry-after"), self.clock())
+            return self._failed(source, state, f"HTTP {response.status}", wait=wait)
+        if response.status == 410:
+            return self._gone(source, state)
+        return self._failed(source, state, f"HTTP {response.status}")
+
+    async def _read(
+        self, source: Source, state: SourceState, response: FetchResponse
+    ) -> PollReport:
         try:
-            articles = await asyncio.to_thread(read_document, response, source.name)
+            reading = await asyncio.to_thread(read_document, response, source.name)
         except FeedError as exc:
             return self._failed(source, state, str(exc))
-        known = self.store.known_ids(a.id for a in articles)
+        now = self.clock()
+        known = self.store.known_ids(a.id for a in reading.articles)
         intake = triage(
-            articles,
+            reading.articles,
             known=known,
             first_fetch=state.never_fetched,
             now=now,
@@ -157,13 +203,113 @@ class Service:
         )
         alerting = [item.article for item in intake if item.alert]
         matches, deliveries = await asyncio.to_thread(self._match, alerting, source, now)
-        new_state = self._succeeded(
-            source, state, now, "ok", len(intake), response.etag, response.last_modified
+        fetch_url = state.fetch_url
+        if response.moved_permanently and response.url != (state.fetch_url or source.url):
+            log.warning(
+                "%s: moved permanently to %s; fetching from there (update the config)",
+                source.name, response.url,
+            )  # fmt: skip
+            fetch_url = response.url
+        new_state = replace(
+            self._succeeded(source, state, response, reading.hints, "ok"),
+            fetch_url=fetch_url,
+            items_seen=state.items_seen + len(intake),
         )
         self.store.save_poll(new_state, [i.article for i in intake], matches, deliveries, now)
         if intake:
             log.info("%s: %d new, %d matched", source.name, len(intake), len(matches))
         return PollReport(source.name, True, len(intake), len(matches))
+
+    def _not_modified(
+        self, source: Source, state: SourceState, response: FetchResponse
+    ) -> PollReport:
+        new_state = self._succeeded(source, state, response, state.hints, "not modified")
+        self.store.save_state(new_state)
+        return PollReport(source.name, True, detail="not modified")
+
+    def _succeeded(
+        self,
+        source: Source,
+        state: SourceState,
+        response: FetchResponse,
+        hints: FeedHints,
+        result: str,
+    ) -> SourceState:
+        now = self.clock()
+        scheduled, not_before = next_poll(now, source.interval, response.headers, hints)
+        return replace(
+            state,
+            etag=response.etag or state.etag,
+            last_modified=response.last_modified or state.last_modified,
+            last_fetch_at=now,
+            last_ok_at=now,
+            last_result=result,
+            error_count=0,
+            next_fetch_at=scheduled,
+            not_before=not_before,
+            failing_since=None,
+            failure_reported=False,
+            hints=hints,
+        )
+
+    def _failed(
+        self, source: Source, state: SourceState, error: str, wait: timedelta | None = None
+    ) -> PollReport:
+        """Record a failed fetch: back off (or wait as the publisher asked) and maybe report."""
+        now = self.clock()
+        errors = state.error_count + 1
+        delay = wait if wait is not None else fetch_retry_delay(errors, source.interval)
+        log.warning("%s: fetch failed (%s); retry in %s", source.name, error, delay)
+        new_state = replace(
+            state,
+            last_fetch_at=now,
+            last_result=error,
+            error_count=errors,
+            next_fetch_at=now + delay,
+            not_before=now + wait if wait else state.not_before,
+            failing_since=state.failing_since or now,
+        )
+        self._save_with_report(source, new_state, now)
+        return PollReport(source.name, False, detail=error)
+
+    def _gone(self, source: Source, state: SourceState) -> PollReport:
+        now = self.clock()
+        log.warning("%s: 410 Gone; the source is disabled until its URL changes", source.name)
+        new_state = replace(
+            state,
+            last_fetch_at=now,
+            last_result="410 Gone",
+            disabled="410 Gone: the publisher removed this feed",
+            failing_since=state.failing_since or now,
+        )
+        self._save_with_report(source, new_state, now, at_once=True)
+        return PollReport(source.name, False, detail="410 Gone")
+
+    def _save_with_report(
+        self, source: Source, state: SourceState, now: datetime, *, at_once: bool = False
+    ) -> None:
+        """Save a failed source's state; once it has failed long enough, tell `failures_to`."""
+        settings = self.config.settings
+        failing_for = now - (state.failing_since or now)
+        due = at_once or failing_for >= settings.failure_threshold
+        if not settings.failures_to or state.failure_reported or not due:
+            self.store.save_state(state)
+            return
+        log.warning("%s: failing since %s: %s", source.name, state.failing_since, state.last_result)
+        message = render_source_failure(
+            source.name, source.url, state.last_result or "", failing_for
+        )
+        key = f"source:{source.name}:{format_time(state.failing_since)}"
+        delivery = Delivery(
+            id=delivery_id(key, "source-health", settings.failures_to),
+            article_id=key,
+            rule="source-health",
+            target=settings.failures_to,
+            title=message.title,
+            body=message.body,
+            created_at=now,
+        )
+        self.store.save_poll(replace(state, failure_reported=True), [], [], [delivery], now)
 
     def _match(
         self, articles: Sequence[Article], source: Source, now: datetime
@@ -187,44 +333,6 @@ class Service:
                     for target in rule.notify
                 )
         return matches, deliveries
-
-    def _succeeded(
-        self,
-        source: Source,
-        state: SourceState,
-        now: datetime,
-        result: str,
-        new: int,
-        etag: str | None = None,
-        last_modified: str | None = None,
-    ) -> SourceState:
-        return replace(
-            state,
-            etag=etag or state.etag,
-            last_modified=last_modified or state.last_modified,
-            last_fetch_at=now,
-            last_ok_at=now,
-            last_result=result,
-            error_count=0,
-            next_fetch_at=now + source.interval,
-            items_seen=state.items_seen + new,
-        )
-
-    def _failed(self, source: Source, state: SourceState, error: str) -> PollReport:
-        now = self.clock()
-        errors = state.error_count + 1
-        delay = fetch_retry_delay(errors, source.interval)
-        log.warning("%s: fetch failed (%s); retry in %s", source.name, error, delay)
-        self.store.save_state(
-            replace(
-                state,
-                last_fetch_at=now,
-                last_result=error,
-                error_count=errors,
-                next_fetch_at=now + delay,
-            )
-        )
-        return PollReport(source.name, False, detail=error)
 
     async def deliver(self, *, due_only: bool = True) -> DeliveryReport:
         """Send pending outbox entries; each target's queue runs on its own."""

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-__all__ = ["Delivery", "FetchResponse", "MatchRecord", "SendResult", "SourceState"]
+__all__ = [
+    "Delivery",
+    "FeedHints",
+    "FetchResponse",
+    "MatchRecord",
+    "SendResult",
+    "SourceState",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +25,12 @@ class FetchResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
     content: bytes = b""
     truncated: bool = False
+    redirects: tuple[int, ...] = ()
+
+    @property
+    def moved_permanently(self) -> bool:
+        """Redirected, and every hop was permanent (301 or 308)."""
+        return bool(self.redirects) and all(code in (301, 308) for code in self.redirects)
 
     @property
     def not_modified(self) -> bool:
@@ -37,8 +50,24 @@ class FetchResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedHints:
+    """How often a feed says it changes: RSS <ttl>, sy:updatePeriod/Frequency, skip lists."""
+
+    ttl: timedelta | None = None
+    update_period: timedelta | None = None
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[int] = frozenset()  # 0 = Monday, as datetime.weekday()
+
+
+@dataclass(frozen=True, slots=True)
 class SourceState:
-    """What the store remembers about one source between fetches."""
+    """What the store remembers about one source between fetches.
+
+    `url` is the configured URL (a change in the config starts the source afresh);
+    `fetch_url` is where a permanent redirect moved it. `next_fetch_at` is our schedule
+    (interval or error backoff); `not_before` is the publisher's floor (Retry-After,
+    Cache-Control, <ttl>), which even `run --once` respects.
+    """
 
     name: str
     url: str
@@ -50,6 +79,12 @@ class SourceState:
     error_count: int = 0
     next_fetch_at: datetime | None = None
     items_seen: int = 0
+    fetch_url: str | None = None
+    not_before: datetime | None = None
+    failing_since: datetime | None = None
+    failure_reported: bool = False
+    disabled: str | None = None
+    hints: FeedHints = field(default_factory=FeedHints)
 
     @property
     def never_fetched(self) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.errors import MonitorError
 from monitor.model import Article
-from monitor.state import Delivery, MatchRecord, SourceState
+from monitor.state import Delivery, FeedHints, MatchRecord, SourceState
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 
@@ -77,7 +77,39 @@ def _migrate_1(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1}
+def _migrate_2(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        ALTER TABLE sources ADD COLUMN fetch_url TEXT;
+        ALTER TABLE sources ADD COLUMN not_before TEXT;
+        ALTER TABLE sources ADD COLUMN failing_since TEXT;
+        ALTER TABLE sources ADD COLUMN failure_reported INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sources ADD COLUMN disabled TEXT;
+        ALTER TABLE sources ADD COLUMN hints TEXT
+        """,
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1, 2: _migrate_2}
+_STATE_COLUMNS = (
+    "name",
+    "url",
+    "etag",
+    "last_modified",
+    "last_fetch_at",
+    "last_ok_at",
+    "last_result",
+    "error_count",
+    "next_fetch_at",
+    "items_seen",
+    "fetch_url",
+    "not_before",
+    "failing_since",
+    "failure_reported",
+    "disabled",
+    "hints",
+)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -87,6 +119,32 @@ def _time(value: datetime | None) -> str | None:
 
 def _parse(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def _hints_to_json(hints: FeedHints) -> str | None:
+    if hints == FeedHints():
+        return None
+    return json.dumps(
+        {
+            "ttl": hints.ttl.total_seconds() if hints.ttl else None,
+            "update_period": hints.update_period.total_seconds() if hints.update_period else None,
+            "skip_hours": sorted(hints.skip_hours),
+            "skip_days": sorted(hints.skip_days),
+        }
+    )
+
+
+def _hints_from_json(text: str | None) -> FeedHints:
+    if not text:
+        return FeedHints()
+    data = json.loads(text)
+    ttl, period = data.get("ttl"), data.get("update_period")
+    return FeedHints(
+        ttl=timedelta(seconds=ttl) if ttl else None,
+        update_period=timedelta(seconds=period) if period else None,
+        skip_hours=frozenset(data.get("skip_hours", ())),
+        skip_days=frozenset(data.get("skip_days", ())),
+    )
 
 
 class SqliteStore:
@@ -146,6 +204,12 @@ class SqliteStore:
             error_count=row["error_count"],
             next_fetch_at=_parse(row["next_fetch_at"]),
             items_seen=row["items_seen"],
+            fetch_url=row["fetch_url"],
+            not_before=_parse(row["not_before"]),
+            failing_since=_parse(row["failing_since"]),
+            failure_reported=bool(row["failure_reported"]),
+            disabled=row["disabled"],
+            hints=_hints_from_json(row["hints"]),
         )
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
@@ -213,27 +277,19 @@ class SqliteStore:
             self._put_state(state)
 
     def _put_state(self, state: SourceState) -> None:
+        values = (
+            state.name, state.url, state.etag, state.last_modified,
+            _time(state.last_fetch_at), _time(state.last_ok_at), state.last_result,
+            state.error_count, _time(state.next_fetch_at), state.items_seen, state.fetch_url,
+            _time(state.not_before), _time(state.failing_since), int(state.failure_reported),
+            state.disabled, _hints_to_json(state.hints),
+        )  # fmt: skip
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS[1:])
         self.db.execute(
-            "INSERT INTO sources (name, url, etag, last_modified, last_fetch_at, last_ok_at,"
-            " last_result, error_count, next_fetch_at, items_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET url = excluded.url, etag = excluded.etag,"
-            " last_modified = excluded.last_modified, last_fetch_at = excluded.last_fetch_at,"
-            " last_ok_at = excluded.last_ok_at, last_result = excluded.last_result,"
-            " error_count = excluded.error_count, next_fetch_at = excluded.next_fetch_at,"
-            " items_seen = excluded.items_seen",
-            (
-                state.name,
-                state.url,
-                state.etag,
-                state.last_modified,
-                _time(state.last_fetch_at),
-                _time(state.last_ok_at),
-                state.last_result,
-                state.error_count,
-                _time(state.next_fetch_at),
-                state.items_seen,
-            ),
+            f"INSERT INTO sources ({', '.join(_STATE_COLUMNS)})"  # noqa: S608
+            f" VALUES ({', '.join('?' * len(_STATE_COLUMNS))})"
+            f" ON CONFLICT (name) DO UPDATE SET {updates}",
+            values,
         )
 
     def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:

@@ -41,7 +41,8 @@ class Request:
 class _Server:
     """A ThreadingHTTPServer run in a thread; `handle` answers each request."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.requests: list[Request] = []
         self.arrived = threading.Condition()
         owner = self
@@ -56,9 +57,11 @@ class _Server:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.port = int(self.httpd.server_address[1])
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def _serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
@@ -95,14 +98,14 @@ class _Server:
         self.httpd.server_close()
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
 
 class FixtureServer(_Server):
     """Serves pages by path, answering 304 when the request's If-None-Match matches."""
 
-    def __init__(self, pages: dict[str, Page] | None = None) -> None:
-        super().__init__()
+    def __init__(self, pages: dict[str, Page] | None = None, host: str = "127.0.0.1") -> None:
+        super().__init__(host=host)
         self.pages = pages or {}
 
     def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:

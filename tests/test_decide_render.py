@@ -5,10 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import Rule
-from monitor.decide import delivery_id, fetch_retry_delay, find_matches, retry_delay, triage
+from monitor.decide import (
+    cache_floor,
+    delivery_id,
+    fetch_retry_delay,
+    find_matches,
+    next_poll,
+    retry_after,
+    retry_delay,
+    skip_to_allowed,
+    triage,
+)
 from monitor.model import Article, Block
 from monitor.render import neutralize, render_alert, snippet
 from monitor.rules import compile_query
+from monitor.state import FeedHints
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -115,3 +126,42 @@ def test_snippet_falls_back_to_the_text_around_the_first_matched_term() -> None:
     assert "abduction" in text
     assert text.startswith("…")
     assert len(text) <= 282
+
+
+def test_retry_after_reads_seconds_and_dates_and_defaults_to_an_hour() -> None:
+    assert retry_after("120", NOW) == timedelta(seconds=120)
+    assert retry_after("Sat, 28 Nov 2026 13:30:00 GMT", NOW) == timedelta(minutes=90)
+    assert retry_after("Sat, 28 Nov 2026 11:00:00 GMT", NOW) == timedelta(0)
+    assert retry_after(None, NOW) == timedelta(hours=1)
+    assert retry_after("soon", NOW) == timedelta(hours=1)
+    assert retry_after("86400000", NOW) == timedelta(hours=24)
+
+
+def test_cache_floor_from_max_age_or_expires() -> None:
+    assert cache_floor({"cache-control": "public, max-age=600"}, NOW) == timedelta(minutes=10)
+    assert cache_floor({"cache-control": "no-cache, max-age=600"}, NOW) == timedelta(0)
+    expires = {"expires": "Sat, 28 Nov 2026 14:00:00 GMT", "date": "Sat, 28 Nov 2026 12:00:00 GMT"}
+    assert cache_floor(expires, NOW) == timedelta(hours=2)
+    assert cache_floor({"expires": "0"}, NOW) == timedelta(0)
+    assert cache_floor({"cache-control": "max-age=99999999"}, NOW) == timedelta(hours=24)
+
+
+def test_skip_hours_and_days_push_the_next_fetch_out() -> None:
+    hints = FeedHints(skip_hours=frozenset({12, 13}), skip_days=frozenset({5}))  # Saturday
+    saturday_noon = NOW  # 2026-11-28 is a Saturday
+
+    assert skip_to_allowed(saturday_noon, hints) == datetime(2026, 11, 29, 0, tzinfo=UTC)
+    friday = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
+    assert skip_to_allowed(friday, hints) == datetime(2026, 11, 27, 14, tzinfo=UTC)
+
+
+def test_next_poll_takes_the_largest_floor_and_keeps_the_interval() -> None:
+    hints = FeedHints(ttl=timedelta(minutes=30), update_period=timedelta(hours=2))
+
+    scheduled, not_before = next_poll(NOW, timedelta(minutes=15), {}, hints)
+
+    assert (scheduled, not_before) == (NOW + timedelta(hours=2), NOW + timedelta(hours=2))
+    assert next_poll(NOW, timedelta(minutes=15), {}, FeedHints()) == (
+        NOW + timedelta(minutes=15),
+        None,
+    )

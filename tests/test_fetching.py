@@ -1,0 +1,411 @@
+"""Fetching manners against loopback servers that record every request."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import brotli
+import pytest
+
+from monitor.config import Config, Rule, Settings, Source, Target
+from monitor.fetch import FetchError, HttpFetcher
+from monitor.rules import compile_query
+from monitor.service import Service
+from monitor.state import SendResult
+from monitor.store import SqliteStore
+from tests.servers import FixtureServer, Page, Request
+
+RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<item><guid>one</guid><title>Japan and North Korea hold summit</title></item>
+</channel></rss>"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+class Notices:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, target: str, title: str, body: str) -> SendResult:
+        self.sent.append((target, title, body))
+        return SendResult(True)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(str(tmp_path / "m.db"))
+    yield store
+    store.close()
+
+
+def config(*sources: Source, failures_to: str | None = "ops") -> Config:
+    settings = Settings(
+        ":memory:", (), timedelta(minutes=15), timedelta(days=1), "news-monitor/test",
+        failures_to=failures_to, failure_threshold=timedelta(hours=24),
+    )  # fmt: skip
+    rule = Rule("jnk", compile_query("Japan AND North Korea"), ("ops",))
+    return Config("c.toml", settings, {"ops": Target("ops", "json://x")}, sources, (rule,))
+
+
+def feed(server: FixtureServer, path: str = "/feed", name: str = "feed") -> Source:
+    return Source(name, server.url(path), timedelta(minutes=15))
+
+
+class Harness:
+    """A service with a controllable clock; each cycle is one `run --once`."""
+
+    def __init__(self, cfg: Config, store: SqliteStore, host_gap: float = 0.5) -> None:
+        self.config = cfg
+        self.store = store
+        self.clock = Clock()
+        self.notices = Notices()
+        self.host_gap = host_gap
+
+    def service(self, fetcher: HttpFetcher) -> Service:
+        return Service(self.config, fetcher, self.store, self.notices, self.clock)
+
+    def cycle(self) -> None:
+        async def run() -> None:
+            fetcher = HttpFetcher("t/1", host_gap=self.host_gap)
+            service = self.service(fetcher)
+            try:
+                await service.poll_all(ignore_interval=True)
+                await service.deliver(due_only=False)
+            finally:
+                await fetcher.aclose()
+
+        asyncio.run(run())
+
+
+def test_new_source_gets_one_unconditional_request_then_exact_validators(
+    feed_server: FixtureServer, store: SqliteStore
+) -> None:
+    page = Page(RSS, etag='W/"5e1-a/b"')
+    page.headers["Last-Modified"] = "Sat, 28 Nov 2026 11:00:00 GMT"
+    feed_server.pages["/feed"] = page
+    harness = Harness(config(feed(feed_server)), store)
+
+    for _ in range(3):
+        harness.cycle()
+
+    first, *later = feed_server.gets("/feed")
+    assert "if-none-match" not in first.headers and "if-modified-since" not in first.headers
+    assert [r.headers["if-none-match"] for r in later] == ['W/"5e1-a/b"'] * 2
+    assert [r.headers["if-modified-since"] for r in later] == ["Sat, 28 Nov 2026 11:00:00 GMT"] * 2
+
+
+def test_validators_renewed_by_a_304_are_kept(
+    feed_server: FixtureServer, store: SqliteStore
+) -> None:
+    class Renewing(FixtureServer):
+        def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+            if request.headers.get("if-none-match") == '"v1"':
+                return 304, {"ETag": '"v2"'}, b""
+            return 200, {"ETag": '"v1"', "Content-Type": "application/rss+xml"}, RSS
+
+    server = Renewing().start()
+    try:
+        harness = Harness(config(feed(server)), store)
+        for _ in range(3):
+            harness.cycle()
+    finally:
+        server.stop()
+
+    assert [r.headers.get("if-none-match") for r in server.requests] == [None, '"v1"', '"v2"']
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "wait"),
+    [
+        (429, "120", timedelta(seconds=120)),
+        (503, "Sat, 28 Nov 2026 14:00:00 GMT", timedelta(hours=2)),
+        (503, None, timedelta(hours=1)),
+        (429, "999999", timedelta(hours=24)),
+    ],
+)
+def test_retry_after_is_honoured_even_by_run_once(
+    feed_server: FixtureServer,
+    store: SqliteStore,
+    status: int,
+    retry_after: str | None,
+    wait: timedelta,
+) -> None:
+    page = Page(b"slow down", status=status, content_type="text/plain")
+    if retry_after:
+        page.headers["Retry-After"] = retry_after
+    feed_server.pages["/feed"] = page
+    harness = Harness(config(feed(feed_server)), store)
+
+    harness.cycle()
+    harness.clock.advance(wait - timedelta(seconds=1))
+    harness.cycle()
+
+    assert len(feed_server.gets("/feed")) == 1
+    state = store.source_state("feed")
+    assert state is not None and state.not_before == datetime(2026, 11, 28, 12, tzinfo=UTC) + wait
+    harness.clock.advance(timedelta(seconds=1))
+    harness.cycle()
+    assert len(feed_server.gets("/feed")) == 2
+
+
+def test_cache_control_and_ttl_are_floors_on_the_next_fetch(
+    feed_server: FixtureServer, store: SqliteStore
+) -> None:
+    page = Page(RSS.replace(b"<title>t</title>", b"<title>t</title><ttl>90</ttl>"))
+    page.headers["Cache-Control"] = "public, max-age=3600"
+    feed_server.pages["/feed"] = page
+    harness = Harness(config(feed(feed_server)), store)
+
+    harness.cycle()
+    harness.clock.advance(timedelta(minutes=89))
+    harness.cycle()
+    harness.clock.advance(timedelta(minutes=1))
+    harness.cycle()
+
+    assert len(feed_server.gets("/feed")) == 2
+
+
+def test_permanent_redirects_move_the_source_and_temporary_ones_do_not(
+    feed_server: FixtureServer, store: SqliteStore
+) -> None:
+    feed_server.pages["/old"] = Page(b"", status=301, headers={"Location": "/hop"})
+    feed_server.pages["/hop"] = Page(b"", status=308, headers={"Location": "/new"})
+    feed_server.pages["/new"] = Page(RSS)
+    feed_server.pages["/temp"] = Page(b"", status=302, headers={"Location": "/new"})
+    sources = (feed(feed_server, "/old", "moved"), feed(feed_server, "/temp", "temp"))
+    harness = Harness(config(*sources), store, host_gap=0)
+
+    harness.cycle()
+    harness.cycle()
+
+    moved, temp = store.source_state("moved"), store.source_state("temp")
+    assert moved is not None and moved.fetch_url == feed_server.url("/new")
+    assert temp is not None and temp.fetch_url is None
+    assert len(feed_server.gets("/old")) == 1
+    assert len(feed_server.gets("/temp")) == 2
+    assert all("referer" not in r.headers for r in feed_server.requests)
+
+
+def test_permanent_redirect_to_something_unreadable_does_not_move_the_source(
+    feed_server: FixtureServer, store: SqliteStore
+) -> None:
+    feed_server.pages["/old"] = Page(b"", status=301, headers={"Location": "/parked"})
+    feed_server.pages["/parked"] = Page(b"\x00\x01 parked domain", content_type="text/plain")
+    harness = Harness(config(feed(feed_server, "/old")), store)
+
+    harness.cycle()
+
+    state = store.source_state("feed")
+    assert state is not None and state.fetch_url is None and state.error_count == 1
+
+
+@pytest.mark.parametrize(
+    ("pages", "error"),
+    [
+        ({"/a": "/b", "/b": "/a"}, "redirect loop"),
+        ({f"/{n}": f"/{n + 1}" for n in range(7)}, "more than 5 redirects"),
+    ],
+)
+def test_redirect_loops_and_long_chains_are_errors(
+    feed_server: FixtureServer, store: SqliteStore, pages: dict[str, str], error: str
+) -> None:
+    for path, target in pages.items():
+        feed_server.pages[path] = Page(b"", status=302, headers={"Location": target})
+    start = "/a" if "/a" in pages else "/0"
+    harness = Harness(config(feed(feed_server, start)), store, host_gap=0)
+
+    harness.cycle()
+
+    state = store.source_state("feed")
+    assert state is not None and error in (state.last_result or "")
+
+
+def test_410_disables_the_source_and_reports_it_once(
+    feed_server: FixtureServer, store: SqliteStore
+) -> None:
+    feed_server.pages["/feed"] = Page(b"gone", status=410, content_type="text/plain")
+    harness = Harness(config(feed(feed_server)), store)
+
+    harness.cycle()
+    harness.clock.advance(timedelta(days=2))
+    harness.cycle()
+
+    assert len(feed_server.gets("/feed")) == 1
+    state = store.source_state("feed")
+    assert state is not None and state.disabled and "410" in state.disabled
+    assert [(t, title) for t, title, _ in harness.notices.sent] == [
+        ("ops", "news-monitor: source feed is failing")
+    ]
+    fetcher = HttpFetcher("t/1")
+    assert harness.service(fetcher).next_due(harness.config.sources[0]) is None
+    asyncio.run(fetcher.aclose())
+
+
+def test_errors_back_off_exponentially_and_a_long_failure_is_reported_once(
+    feed_server: FixtureServer, store: SqliteStore
+) -> None:
+    feed_server.pages["/feed"] = Page(b"oops", status=500, content_type="text/plain")
+    harness = Harness(config(feed(feed_server)), store)
+    delays = []
+    for _ in range(9):
+        harness.cycle()
+        state = store.source_state("feed")
+        assert state is not None and state.next_fetch_at is not None
+        delays.append(state.next_fetch_at - harness.clock.now)
+        harness.clock.now = state.next_fetch_at
+
+    minutes = [d.total_seconds() / 60 for d in delays]
+    assert minutes[:5] == [15, 30, 60, 120, 240]
+    assert minutes[-1] == 24 * 60
+    assert len(harness.notices.sent) == 1
+    assert "HTTP 500" in harness.notices.sent[0][2]
+
+
+def test_success_clears_the_failure_state(feed_server: FixtureServer, store: SqliteStore) -> None:
+    feed_server.pages["/feed"] = Page(b"oops", status=500, content_type="text/plain")
+    harness = Harness(config(feed(feed_server)), store)
+    harness.cycle()
+    feed_server.pages["/feed"] = Page(RSS)
+    harness.clock.advance(timedelta(hours=1))
+
+    harness.cycle()
+
+    state = store.source_state("feed")
+    assert state is not None
+    assert (state.error_count, state.failing_since, state.last_result) == (0, None, "ok")
+
+
+class CountingServer(FixtureServer):
+    """Holds each request until a third arrives (or briefly), tracking the most in flight."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host=host)
+        self.in_flight = 0
+        self.most = 0
+        self.changed = threading.Condition()
+
+    def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        with self.changed:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            self.changed.notify_all()
+            self.changed.wait_for(lambda: self.in_flight > 2, timeout=0.3)
+            self.in_flight -= 1
+        return 200, {"Content-Type": "application/rss+xml"}, RSS
+
+
+def test_at_most_two_requests_in_flight_per_host(store: SqliteStore) -> None:
+    servers = [CountingServer("127.0.0.1").start(), CountingServer("127.0.0.2").start()]
+    try:
+        sources = [
+            Source(f"s{n}-{i}", server.url(f"/feed{i}"), timedelta(minutes=15))
+            for n, server in enumerate(servers)
+            for i in range(6)
+        ]
+        Harness(config(*sources), store, host_gap=0).cycle()
+    finally:
+        for server in servers:
+            server.stop()
+
+    assert [server.most for server in servers] == [2, 2]
+    assert [len(server.requests) for server in servers] == [6, 6]
+
+
+def test_requests_to_one_host_start_a_minimum_gap_apart(store: SqliteStore) -> None:
+    server = FixtureServer().start()
+    server.pages.update({f"/f{i}": Page(RSS) for i in range(3)})
+    starts: list[float] = []
+
+    async def fetch_all() -> None:
+        fetcher = HttpFetcher("t/1", host_gap=0.2)
+        loop = asyncio.get_running_loop()
+
+        async def one(path: str) -> None:
+            await fetcher.fetch(server.url(path))
+            starts.append(loop.time())
+
+        try:
+            await asyncio.gather(*(one(f"/f{i}") for i in range(3)))
+        finally:
+            await fetcher.aclose()
+
+    try:
+        asyncio.run(fetch_all())
+    finally:
+        server.stop()
+    starts.sort()
+    assert starts[2] - starts[0] >= 0.4
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_compression_bombs_stop_at_the_cap(feed_server: FixtureServer, encoding: str) -> None:
+    payload = b"<rss>" + b" " * 50_000_000
+    body = gzip.compress(payload) if encoding == "gzip" else brotli.compress(payload)
+    feed_server.pages["/bomb"] = Page(body, headers={"Content-Encoding": encoding})
+
+    async def fetch() -> tuple[int, bool]:
+        fetcher = HttpFetcher("t/1", max_bytes=1_000_000)
+        try:
+            response = await fetcher.fetch(feed_server.url("/bomb"))
+        finally:
+            await fetcher.aclose()
+        return len(response.content), response.truncated
+
+    assert len(body) < 1_000_000
+    assert asyncio.run(fetch()) == (1_000_000, True)
+
+
+def test_compressed_feeds_are_decoded(feed_server: FixtureServer) -> None:
+    feed_server.pages["/gz"] = Page(gzip.compress(RSS), headers={"Content-Encoding": "gzip"})
+
+    async def fetch() -> bytes:
+        fetcher = HttpFetcher("t/1")
+        try:
+            return (await fetcher.fetch(feed_server.url("/gz"))).content
+        finally:
+            await fetcher.aclose()
+
+    assert asyncio.run(fetch()) == RSS
+
+
+def test_discovered_links_to_private_addresses_are_refused(feed_server: FixtureServer) -> None:
+    feed_server.pages["/feed"] = Page(RSS)
+
+    async def fetch() -> None:
+        fetcher = HttpFetcher("t/1")
+        try:
+            await fetcher.fetch(feed_server.url("/feed"), public_only=True)
+        finally:
+            await fetcher.aclose()
+
+    with pytest.raises(FetchError, match="non-public"):
+        asyncio.run(fetch())
+    assert feed_server.requests == []
+
+
+def test_a_changed_config_url_starts_the_source_afresh(
+    feed_server: FixtureServer, store: SqliteStore
+) -> None:
+    feed_server.pages["/feed"] = Page(RSS, etag='"a"')
+    feed_server.pages["/other"] = Page(RSS, etag='"b"')
+    source = feed(feed_server)
+    Harness(config(source), store).cycle()
+
+    Harness(config(replace(source, url=feed_server.url("/other"))), store).cycle()
+
+    assert "if-none-match" not in feed_server.gets("/other")[0].headers
