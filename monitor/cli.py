@@ -198,7 +198,7 @@ def _status(args: argparse.Namespace) -> int:
     config = _config(args)
     states = {state.name: state for state in daemon.source_states(config)}
     pairs = [(source, states.get(source.name)) for source in config.sources]
-    pairs.sort(key=lambda pair: (-(pair[1].error_count if pair[1] else 0), pair[0].name))
+    pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
     rows = [_status_row(source, state) for source, state in pairs]
     if args.json:
         for row in rows:
@@ -218,17 +218,29 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _health_rank(state: SourceState | None) -> tuple[int, int]:
+    """Disabled sources first, then by consecutive errors, most first."""
+    if state is None:
+        return (1, 0)
+    return (0 if state.disabled else 1, -state.error_count)
+
+
 def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
+    state = state or SourceState(source.name, source.url, last_result="never fetched")
+    due = [t for t in (state.next_fetch_at, state.not_before) if t is not None]
     return {
         "source": source.name,
-        "url": source.url,
-        "enabled": source.enabled,
-        "last_fetch": format_time(state.last_fetch_at) if state else None,
-        "last_ok": format_time(state.last_ok_at) if state else None,
-        "result": state.last_result if state else "never fetched",
-        "next_check": format_time(state.next_fetch_at) if state else None,
-        "errors": state.error_count if state else 0,
-        "items_seen": state.items_seen if state else 0,
+        "url": state.fetch_url or source.url,
+        "enabled": source.enabled and not state.disabled,
+        "last_fetch": format_time(state.last_fetch_at),
+        "last_ok": format_time(state.last_ok_at),
+        "result": state.disabled or state.last_result,
+        "next_check": None
+        if state.disabled or not source.enabled
+        else format_time(max(due, default=None)),
+        "errors": state.error_count,
+        "failing_since": format_time(state.failing_since),
+        "items_seen": state.items_seen,
     }
 
 

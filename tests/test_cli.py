@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from monitor.cli import main
+from monitor.state import SourceState
+from monitor.store import SqliteStore
 from tests.servers import WebhookReceiver, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,3 +181,54 @@ def test_status_lists_sources_as_json(tmp_path: Path, capsys: pytest.CaptureFixt
 
     row = json.loads(capsys.readouterr().out)
     assert row["source"] == "one" and row["result"] == "never fetched"
+
+
+def test_status_shows_failing_sources_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x")
+    with config.open("a", encoding="utf-8") as file:
+        for name in ("fine", "broken", "gone"):
+            file.write(f'\n[[sources]]\nname = "{name}"\nurl = "https://example.com/{name}"\n')
+    when = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    store = SqliteStore(str(tmp_path / "monitor.db"))
+    store.save_state(
+        SourceState(
+            "fine",
+            "https://example.com/fine",
+            last_ok_at=when,
+            last_result="ok",
+            items_seen=12,
+            next_fetch_at=when,
+        )
+    )
+    store.save_state(
+        SourceState(
+            "broken",
+            "https://example.com/broken",
+            last_result="HTTP 500",
+            error_count=3,
+            failing_since=when,
+        )
+    )
+    store.save_state(SourceState("gone", "https://example.com/gone", disabled="410 Gone"))
+    store.close()
+
+    assert main(["status", "-c", str(config), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["source"] for r in rows] == ["gone", "broken", "fine"]
+    assert rows[0]["enabled"] is False and rows[0]["next_check"] is None
+    assert rows[1]["errors"] == 3 and rows[1]["failing_since"] == "2026-11-28T12:00:00Z"
+    assert rows[2]["items_seen"] == 12
+
+    assert main(["status", "-c", str(config)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == [
+        "source",
+        "last_fetch",
+        "result",
+        "next_check",
+        "errors",
+        "items_seen",
+    ]
+    assert table[1].startswith("gone")
