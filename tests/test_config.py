@@ -194,3 +194,16 @@ def test_cli_reports_config_errors_in_one_line_with_exit_2(tmp_path: Path) -> No
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"{config}, line 17: sources[1].kind: must be one of" in result.stderr
+
+
+def test_failures_to_must_name_a_target() -> None:
+    text = GOOD.replace('interval = "10m"', 'interval = "10m"\nfailures_to = "pager"')
+
+    error = error_of(text)
+    main = parse_main(
+        GOOD.replace('interval = "10m"', 'failures_to = "console"'), "c", {"HOOK_PATH": "x"}
+    )
+
+    assert error.key == "monitor.failures_to" and "unknown target 'pager'" in str(error)
+    assert main.settings.failures_to == "console"
+    assert main.settings.failure_threshold == timedelta(hours=24)
