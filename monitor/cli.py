@@ -209,6 +209,14 @@ def _status(args: argparse.Namespace) -> int:
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
     for line in [list(columns), *table]:
         sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) + "\n")
+    dead = daemon.dead_deliveries(config)
+    if dead:
+        sys.stdout.write("\nundelivered (gave up):\n")
+        for delivery in dead:
+            sys.stdout.write(
+                f"  {delivery.target}: {delivery.title}\n    {delivery.last_error}"
+                f" after {delivery.attempts} attempts\n"
+            )
     recent = daemon.recent_matches(config)
     if recent:
         sys.stdout.write("\nrecent matches:\n")

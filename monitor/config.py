@@ -55,6 +55,7 @@ class Settings:
     user_agent: str
     failures_to: str | None = None
     failure_threshold: timedelta = timedelta(hours=24)
+    give_up_after: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +316,18 @@ def _parse_settings(
     user_agent = table.string("user_agent", default_user_agent())
     failures_to = table.string("failures_to", "") if "failures_to" in table.data else None
     failure_threshold = table.duration("failure_threshold", timedelta(hours=24))
+    give_up_after = table.duration("give_up_after", timedelta(hours=24))
     table.finish()
-    return Settings(database, rules, interval, backfill, user_agent, failures_to, failure_threshold)
+    return Settings(
+        database,
+        rules,
+        interval,
+        backfill,
+        user_agent,
+        failures_to,
+        failure_threshold,
+        give_up_after,
+    )
 
 
 def _parse_targets(raw: object, context: _Context, env: Mapping[str, str]) -> dict[str, Target]:

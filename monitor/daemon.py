@@ -25,11 +25,12 @@ from monitor.identity import is_http_url
 from monitor.model import Article
 from monitor.notify import AppriseNotifier
 from monitor.service import DeliveryReport, Service, read_document, utc_now
-from monitor.state import FetchResponse, MatchRecord, SendResult, SourceState
+from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, SourceState
 from monitor.store import SqliteStore
 
 __all__ = [
     "MatchFound",
+    "dead_deliveries",
     "describe_targets",
     "load_articles",
     "match_articles",
@@ -295,6 +296,11 @@ def source_states(config: Config) -> list[SourceState]:
 def recent_matches(config: Config, limit: int = 10) -> list[tuple[MatchRecord, str, str]]:
     with _store(config) as store:
         return store.recent_matches(limit)
+
+
+def dead_deliveries(config: Config, limit: int = 20) -> list[Delivery]:
+    with _store(config) as store:
+        return store.dead_deliveries(limit)
 
 
 @contextlib.contextmanager

@@ -70,6 +70,7 @@ class Store(Protocol):
     def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]: ...
     def mark_delivered(self, delivery_id: str, now: datetime) -> None: ...
     def mark_failed(self, delivery_id: str, error: str, next_attempt_at: datetime) -> None: ...
+    def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None: ...
 
 
 class Notifier(Protocol):
@@ -360,8 +361,13 @@ class Service:
                 continue
             failed += 1
             failed_in_row += 1
-            delay = retry_delay(delivery.attempts + 1)
             error = result.error or "delivery failed"
+            if now - delivery.created_at >= self.config.settings.give_up_after:
+                log.error("%s: %s; giving up on %r (%s)", delivery.target, error,
+                          delivery.title, delivery.id)  # fmt: skip
+                self.store.mark_dead(delivery.id, error, now)
+                continue
+            delay = retry_delay(delivery.attempts + 1)
             log.warning("%s: %s; retry in %s", delivery.target, error, delay)
             self.store.mark_failed(delivery.id, error, now + delay)
         return DeliveryReport(sent, failed)

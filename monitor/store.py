@@ -91,7 +91,23 @@ def _migrate_2(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1, 2: _migrate_2}
+def _migrate_3(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        ALTER TABLE outbox ADD COLUMN dead_at TEXT;
+        DROP INDEX outbox_pending;
+        CREATE INDEX outbox_pending ON outbox (next_attempt_at)
+            WHERE delivered_at IS NULL AND dead_at IS NULL
+        """,
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _migrate_1,
+    2: _migrate_2,
+    3: _migrate_3,
+}
 _STATE_COLUMNS = (
     "name",
     "url",
@@ -293,27 +309,13 @@ class SqliteStore:
         )
 
     def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
-        query = "SELECT * FROM outbox WHERE delivered_at IS NULL"
+        query = "SELECT * FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL"
         params: tuple[str, ...] = ()
         if due_only:
             query += " AND next_attempt_at <= ?"
             params = (_time(now) or "",)
         rows = self.db.execute(query + " ORDER BY created_at, id", params).fetchall()
-        return [
-            Delivery(
-                id=row["id"],
-                article_id=row["article_id"],
-                rule=row["rule"],
-                target=row["target"],
-                title=row["title"],
-                body=row["body"],
-                created_at=datetime.fromisoformat(row["created_at"]),
-                attempts=row["attempts"],
-                next_attempt_at=_parse(row["next_attempt_at"]),
-                last_error=row["last_error"],
-            )
-            for row in rows
-        ]
+        return [_delivery(row) for row in rows]
 
     def mark_delivered(self, delivery_id: str, now: datetime) -> None:
         with self._transaction():
@@ -330,6 +332,22 @@ class SqliteStore:
                 " WHERE id = ?",
                 (error, _time(next_attempt_at), delivery_id),
             )
+
+    def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None:
+        """Stop retrying: the delivery is kept, with its error, for `monitor status`."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, dead_at = ?"
+                " WHERE id = ?",
+                (error, _time(now), delivery_id),
+            )
+
+    def dead_deliveries(self, limit: int = 20) -> list[Delivery]:
+        rows = self.db.execute(
+            "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_delivery(row) for row in rows]
 
     def articles_since(self, since: datetime) -> Iterable[Article]:
         rows = self.db.execute(
@@ -362,6 +380,21 @@ class SqliteStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        article_id=row["article_id"],
+        rule=row["rule"],
+        target=row["target"],
+        title=row["title"],
+        body=row["body"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        attempts=row["attempts"],
+        next_attempt_at=_parse(row["next_attempt_at"]),
+        last_error=row["last_error"],
+    )
 
 
 class _Transaction:

@@ -6,11 +6,20 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-from tests.servers import FixtureServer, Page, SmtpServer, WebhookReceiver, free_port, text_of
+from tests.servers import (
+    FixtureServer,
+    Page,
+    Request,
+    SmtpServer,
+    WebhookReceiver,
+    free_port,
+    text_of,
+)
 
 SEED_TITLE = "Japan, North Korea held meeting in May – S Korean newspaper"
 SEED_URL = "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/"
@@ -190,3 +199,54 @@ def test_the_daemon_polls_delivers_and_stops_cleanly_on_sigterm(
     assert "stopping" in stderr
     assert "Traceback" not in stderr
     assert len(webhook.posts) == 1
+
+
+class SlowWebhook(WebhookReceiver):
+    """Answers each post after a tenth of a second, so a kill lands mid-delivery."""
+
+    def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        threading.Event().wait(0.1)
+        return super().handle(request)
+
+
+def many_matching_items(count: int) -> bytes:
+    now = format_datetime(datetime.now(UTC), usegmt=True)
+    items = "".join(
+        f"<item><guid>story-{n}</guid><title>Japan and North Korea summit, part {n}</title>"
+        f"<pubDate>{now}</pubDate><description>Talks on the abduction issue.</description>"
+        "</item>"
+        for n in range(count)
+    )
+    return f'<rss version="2.0"><channel><title>wire</title>{items}</channel></rss>'.encode()
+
+
+def test_kill_9_mid_delivery_loses_nothing_and_repeats_at_most_one(
+    tmp_path: Path, feed_server: FixtureServer, smtp: SmtpServer
+) -> None:
+    feed_server.pages["/wire.rss"] = Page(many_matching_items(15))
+    hook = SlowWebhook().start()
+    config = write_config(tmp_path, feed_server.url("/wire.rss"), smtp.port, hook.port)
+    (tmp_path / "rules.toml").write_text(RULES.replace('["email", "hook"]', '["hook"]'))
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        started = hook.wait_for(lambda requests: len(requests) >= 4, timeout=60)
+        daemon.kill()
+        daemon.wait(timeout=30)
+        delivered_before_kill = len(hook.posts)
+        rest = run_once(config)
+        titles = [post["title"] for post in hook.posts]
+    finally:
+        daemon.kill()
+        hook.stop()
+
+    assert started and 4 <= delivered_before_kill < 15
+    assert rest.returncode == 0, rest.stderr
+    assert {t.split(" [")[0] for t in titles} == {
+        f"Japan and North Korea summit, part {n}" for n in range(15)
+    }
+    assert len(titles) <= 16

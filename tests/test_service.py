@@ -206,3 +206,21 @@ def test_a_stalled_source_times_out_and_is_recorded(tmp_path: Path, store: Sqlit
     state = store.source_state("slow")
     assert state is not None and state.error_count == 1
     assert "Timeout" in (state.last_result or "")
+
+
+def test_a_delivery_failing_past_the_give_up_age_is_dead(
+    tmp_path: Path, seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    feed_server.pages["/asia.rss"] = Page((seeds / "feeds" / "asia.rss").read_bytes())
+    config = make_config(tmp_path, [source(feed_server, "/asia.rss")])
+    run(service_for(config, store, RecordingNotifier(failing=frozenset({"a"}))))
+    late = Service(
+        config, HttpFetcher("t"), store, RecordingNotifier(frozenset({"a"})),
+        clock=lambda: NOW + timedelta(hours=24),
+    )  # fmt: skip
+
+    run(late)
+
+    assert store.pending_deliveries(NOW + timedelta(days=9), due_only=False) == []
+    dead = store.dead_deliveries()
+    assert [(d.target, d.attempts) for d in dead] == [("a", 2)]

@@ -85,3 +85,13 @@ def test_failed_deliveries_wait_for_their_retry_time_unless_asked(tmp_path: Path
     retried = store.pending_deliveries(NOW, due_only=False)
     assert [(d.id, d.attempts, d.last_error) for d in retried] == [("d1", 1, "down")]
     assert [d.id for d in store.pending_deliveries(NOW + timedelta(minutes=1))] == ["d1"]
+
+
+def test_dead_deliveries_leave_the_queue_but_stay_visible(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "m.db"))
+    store.save_poll(SourceState("s", "u"), [], [], [delivery("d1"), delivery("d2")], NOW)
+
+    store.mark_dead("d1", "HTTP 400", NOW)
+
+    assert [d.id for d in store.pending_deliveries(NOW, due_only=False)] == ["d2"]
+    assert [(d.id, d.last_error) for d in store.dead_deliveries()] == [("d1", "HTTP 400")]
