@@ -8,10 +8,11 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from fnmatch import fnmatchcase
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor import __version__
 from monitor.durations import parse_duration
@@ -59,9 +60,34 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily window, e.g. 22:00-07:00, in a time zone; it may wrap past midnight."""
+
+    start: time
+    end: time
+    zone: str = "UTC"
+
+    def contains(self, moment: datetime) -> bool:
+        local = moment.astimezone(ZoneInfo(self.zone)).time()
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def ends_after(self, moment: datetime) -> datetime:
+        """The first moment after `moment` outside the window."""
+        local = moment.astimezone(ZoneInfo(self.zone))
+        end = datetime.combine(local.date(), self.end, tzinfo=local.tzinfo)
+        if end <= local:
+            end += timedelta(days=1)
+        return end.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     name: str
     url: str = field(repr=False)
+    max_per_hour: int | None = None
+    quiet_hours: QuietHours | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +100,14 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class Digest:
+    """A rule delivered as one message per period: a cron `schedule` in `zone`."""
+
+    schedule: str
+    zone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     name: str
     query: Query
@@ -81,6 +115,7 @@ class Rule:
     sources: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     file: str = ""
+    digest: Digest | None = None
 
     def applies_to(self, source: str, language: str | None) -> bool:
         if self.sources and not any(fnmatchcase(source, glob) for glob in self.sources):
@@ -335,13 +370,57 @@ def _parse_targets(raw: object, context: _Context, env: Mapping[str, str]) -> di
     targets: dict[str, Target] = {}
     for name in list(table.data):
         _check_name(table, name, name)
-        value = table.string(name)
-        url = expand_env(value, env, functools.partial(table.error, name))
-        if "://" not in url:
-            raise table.error(name, "must be an Apprise URL such as slack://... or mailto://...")
-        targets[name] = Target(name, url)
+        if isinstance(table.data[name], dict):
+            targets[name] = _parse_target_table(table.get(name, dict), name, context, env)
+            continue
+        url = expand_env(table.string(name), env, functools.partial(table.error, name))
+        targets[name] = Target(name, _check_apprise_url(table, name, url))
     table.finish()
     return targets
+
+
+def _check_apprise_url(table: _Table, name: str, url: str) -> str:
+    if "://" not in url:
+        raise table.error(name, "must be an Apprise URL such as slack://... or mailto://...")
+    return url
+
+
+def _parse_target_table(
+    raw: object, name: str, context: _Context, env: Mapping[str, str]
+) -> Target:
+    table = _Table(raw, f"targets.{name}", context)
+    url = expand_env(table.string("url"), env, functools.partial(table.error, "url"))
+    max_per_hour = table.get("max_per_hour", int, 0) or None
+    if max_per_hour is not None and max_per_hour < 1:
+        raise table.error("max_per_hour", "must be at least 1")
+    zone = _zone(table, table.string("timezone", "UTC"))
+    quiet = None
+    if "quiet_hours" in table.data:
+        window = table.convert("quiet_hours", _time_window, table.get("quiet_hours", str))
+        quiet = QuietHours(window[0], window[1], zone)
+    table.finish()
+    return Target(name, _check_apprise_url(table, "url", url), max_per_hour, quiet)
+
+
+def _time_window(text: str) -> tuple[time, time]:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match:
+        raise ValueError(f"{text!r} is not a time window (use e.g. 22:00-07:00)")
+    hours = (int(match.group(1)), int(match.group(3)))
+    minutes = (int(match.group(2)), int(match.group(4)))
+    if max(hours) > 23 or max(minutes) > 59 or (hours[0], minutes[0]) == (hours[1], minutes[1]):
+        raise ValueError(f"{text!r} is not a time window (use e.g. 22:00-07:00)")
+    return time(hours[0], minutes[0]), time(hours[1], minutes[1])
+
+
+def _zone(table: _Table, name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise table.error(
+            "timezone", f"unknown time zone {name!r} (use e.g. Europe/London)"
+        ) from None
+    return name
 
 
 def _parse_source(raw: object, key: str, context: _Context, interval: timedelta) -> Source:
@@ -394,8 +473,25 @@ def _parse_rule(
             raise context.error(f"{key}.notify[{index}]", message)
     sources = table.strings("sources", [])
     languages = tuple(lang.lower() for lang in table.strings("languages", []))
+    digest = _parse_delivery(table)
     table.finish()
-    return Rule(name, query, notify, sources, languages, context.file)
+    return Rule(name, query, notify, sources, languages, context.file, digest)
+
+
+def _parse_delivery(table: _Table) -> Digest | None:
+    """`delivery = "digest"` needs a cron `schedule`; `timezone` applies to it."""
+    delivery = table.string("delivery", "immediate")
+    if delivery not in ("immediate", "digest"):
+        raise table.error("delivery", f"must be immediate or digest, not {delivery!r}")
+    zone = _zone(table, table.string("timezone", "UTC"))
+    if delivery == "immediate":
+        if "schedule" in table.data:
+            raise table.error("schedule", 'only applies with delivery = "digest"')
+        return None
+    schedule = table.string("schedule")
+    if len(schedule.split()) != 5:
+        raise table.error("schedule", f"{schedule!r} is not a cron expression (e.g. 0 8 * * *)")
+    return Digest(schedule, zone)
 
 
 def _reject_duplicates(names: Iterable[str], key: str, context: _Context) -> None:

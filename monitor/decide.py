@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from monitor.config import Rule
+from monitor.config import QuietHours, Rule
 from monitor.model import Article
 from monitor.rules import Document
-from monitor.state import FeedHints
+from monitor.state import Delivery, FeedHints
 
 __all__ = [
     "Intake",
@@ -20,6 +20,7 @@ __all__ = [
     "fetch_retry_delay",
     "find_matches",
     "next_poll",
+    "plan_sends",
     "publisher_floor",
     "retry_after",
     "retry_delay",
@@ -173,3 +174,32 @@ def _http_date(text: str) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def plan_sends(
+    queue: Sequence[Delivery],
+    *,
+    now: datetime,
+    allowance: int | None,
+    quiet: QuietHours | None,
+) -> list[list[Delivery]]:
+    """Group a target's due deliveries into messages, oldest first.
+
+    Nothing goes out during quiet hours; what queued up during them leaves as one message.
+    With a rate limit, the last message the limit allows carries everything beyond it
+    ("and 37 more"). A group of one is an ordinary alert; nothing is ever dropped.
+    """
+    if (quiet is not None and quiet.contains(now)) or (allowance is not None and allowance < 1):
+        return []
+    held = [d for d in queue if quiet is not None and quiet.contains(d.created_at)]
+    if len(held) < 2:
+        held = []
+    held_ids = {d.id for d in held}
+    groups = [[d] for d in queue if d.id not in held_ids]
+    if held:
+        groups.append(held)
+    groups.sort(key=lambda group: group[0].created_at)
+    if allowance is not None and len(groups) > allowance:
+        overflow = [d for group in groups[allowance - 1 :] for d in group]
+        groups = [*groups[: allowance - 1], overflow]
+    return groups

@@ -11,7 +11,16 @@ from monitor.htmltext import clean_text
 from monitor.model import Article
 from monitor.rules import normalize, tokenize
 
-__all__ = ["Message", "neutralize", "render_alert", "render_source_failure", "snippet"]
+__all__ = [
+    "Folded",
+    "Message",
+    "neutralize",
+    "render_alert",
+    "render_digest",
+    "render_fold",
+    "render_source_failure",
+    "snippet",
+]
 
 SNIPPET_WIDTH = 280
 _MENTIONS = re.compile(r"@(everyone|here|channel|all)\b", re.IGNORECASE)
@@ -102,3 +111,33 @@ def render_source_failure(name: str, url: str, error: str, failing_for: timedelt
         ]
     )
     return Message(title=neutralize_title(f"news-monitor: source {name} is failing"), body=body)
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """An alert held back by a rate limit or quiet hours, listed in another message."""
+
+    title: str
+    url: str
+
+
+def render_fold(first: Message, rest: Sequence[Folded]) -> Message:
+    """The first held alert in full, then "and N more" with each one's title and link."""
+    lines = [first.body, "", f"**And {len(rest)} more:**"]
+    lines += [f"- {neutralize(item.title)}: {_link(item.url)}" for item in rest]
+    return Message(title=f"{first.title} (and {len(rest)} more)", body="\n".join(lines))
+
+
+def render_digest(rule: str, items: Sequence[tuple[Article, Sequence[str]]]) -> Message:
+    """One message for a digest period: each story once, with the sources that carried it."""
+    lines = []
+    for article, sources in items:
+        lines.append(f"- **{neutralize(article.title)}**")
+        facts = [neutralize(", ".join(sources))]
+        if article.published:
+            facts.append(f"{article.published.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+        lines.append(f"  {' · '.join(facts)}")
+        if article.url:
+            lines.append(f"  {_link(article.url)}")
+    title = f"{len(items)} {'story' if len(items) == 1 else 'stories'} for {rule}"
+    return Message(title=neutralize_title(title), body="\n".join(lines))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -17,12 +16,12 @@ from monitor.decide import (
     find_matches,
     next_poll,
     retry_after,
-    retry_delay,
     triage,
 )
 from monitor.errors import MonitorError
 from monitor.extract import decode_html, extract_article
 from monitor.model import Article, format_time
+from monitor.outbox import DeliveryReport, Notifier, Outbox, OutboxStore
 from monitor.parse import FeedError, detect_kind, parse_feed
 from monitor.render import render_alert, render_source_failure
 from monitor.state import (
@@ -30,7 +29,6 @@ from monitor.state import (
     FeedHints,
     FetchResponse,
     MatchRecord,
-    SendResult,
     SourceState,
 )
 
@@ -46,7 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-MAX_FAILURES_IN_ROW = 3
 
 
 class Fetcher(Protocol):
@@ -55,7 +52,7 @@ class Fetcher(Protocol):
     ) -> FetchResponse: ...
 
 
-class Store(Protocol):
+class Store(OutboxStore, Protocol):
     def source_state(self, name: str) -> SourceState | None: ...
     def known_ids(self, ids: Iterable[str]) -> set[str]: ...
     def save_poll(
@@ -67,14 +64,6 @@ class Store(Protocol):
         now: datetime,
     ) -> None: ...
     def save_state(self, state: SourceState) -> None: ...
-    def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]: ...
-    def mark_delivered(self, delivery_id: str, now: datetime) -> None: ...
-    def mark_failed(self, delivery_id: str, error: str, next_attempt_at: datetime) -> None: ...
-    def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None: ...
-
-
-class Notifier(Protocol):
-    def send(self, target: str, title: str, body: str) -> SendResult: ...
 
 
 def utc_now() -> datetime:
@@ -88,12 +77,6 @@ class PollReport:
     new: int = 0
     alerts: int = 0
     detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +113,7 @@ class Service:
         self.store = store
         self.notifier = notifier
         self.clock = clock
+        self.outbox = Outbox(config, store, notifier, clock)
 
     def state_of(self, source: Source) -> SourceState:
         state = self.store.source_state(source.name)
@@ -320,6 +304,8 @@ class Service:
         for article in articles:
             for rule, terms in find_matches(article, self.config.rules):
                 matches.append(MatchRecord(article.id, rule.name, terms, now))
+                if rule.digest is not None:
+                    continue
                 message = render_alert(article, rule.name, terms, source.name)
                 deliveries.extend(
                     Delivery(
@@ -336,38 +322,4 @@ class Service:
         return matches, deliveries
 
     async def deliver(self, *, due_only: bool = True) -> DeliveryReport:
-        """Send pending outbox entries; each target's queue runs on its own."""
-        pending = self.store.pending_deliveries(self.clock(), due_only=due_only)
-        by_target: dict[str, list[Delivery]] = defaultdict(list)
-        for delivery in pending:
-            by_target[delivery.target].append(delivery)
-        results = await asyncio.gather(*(self._deliver_queue(q) for q in by_target.values()))
-        return DeliveryReport(sum(r.sent for r in results), sum(r.failed for r in results))
-
-    async def _deliver_queue(self, queue: Sequence[Delivery]) -> DeliveryReport:
-        """Send in order; a target that fails several times in a row waits for the next pass."""
-        sent = failed = failed_in_row = 0
-        for delivery in queue:
-            if failed_in_row == MAX_FAILURES_IN_ROW:
-                break
-            result = await asyncio.to_thread(
-                self.notifier.send, delivery.target, delivery.title, delivery.body
-            )
-            now = self.clock()
-            if result.ok:
-                self.store.mark_delivered(delivery.id, now)
-                sent += 1
-                failed_in_row = 0
-                continue
-            failed += 1
-            failed_in_row += 1
-            error = result.error or "delivery failed"
-            if now - delivery.created_at >= self.config.settings.give_up_after:
-                log.error("%s: %s; giving up on %r (%s)", delivery.target, error,
-                          delivery.title, delivery.id)  # fmt: skip
-                self.store.mark_dead(delivery.id, error, now)
-                continue
-            delay = retry_delay(delivery.attempts + 1)
-            log.warning("%s: %s; retry in %s", delivery.target, error, delay)
-            self.store.mark_failed(delivery.id, error, now + delay)
-        return DeliveryReport(sent, failed)
+        return await self.outbox.deliver(due_only=due_only)

@@ -113,6 +113,7 @@ class Delivery:
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = None
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

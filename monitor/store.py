@@ -103,10 +103,26 @@ def _migrate_3(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_4(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        ALTER TABLE outbox ADD COLUMN folded_into TEXT;
+        CREATE INDEX outbox_sent ON outbox (target, delivered_at);
+        CREATE INDEX matches_rule ON matches (rule, matched_at);
+        CREATE TABLE digests (
+            rule TEXT PRIMARY KEY,
+            covered_until TEXT NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _migrate_1,
     2: _migrate_2,
     3: _migrate_3,
+    4: _migrate_4,
 }
 _STATE_COLUMNS = (
     "name",
@@ -270,23 +286,18 @@ class SqliteStore:
                 " VALUES (?, ?, ?, ?)",
                 [(m.article_id, m.rule, json.dumps(m.terms), _time(m.matched_at)) for m in matches],
             )
-            self.db.executemany(
-                "INSERT OR IGNORE INTO outbox (id, article_id, rule, target, title, body,"
-                " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        d.id,
-                        d.article_id,
-                        d.rule,
-                        d.target,
-                        d.title,
-                        d.body,
-                        _time(d.created_at),
-                        _time(d.next_attempt_at or d.created_at),
-                    )
-                    for d in deliveries
-                ],
-            )
+            self._put_deliveries(deliveries)
+
+    def _put_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO outbox (id, article_id, rule, target, title, body,"
+            " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (d.id, d.article_id, d.rule, d.target, d.title, d.body, _time(d.created_at),
+                 _time(d.next_attempt_at or d.created_at))
+                for d in deliveries
+            ],
+        )  # fmt: skip
 
     def save_state(self, state: SourceState) -> None:
         with self._transaction():
@@ -309,12 +320,15 @@ class SqliteStore:
         )
 
     def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
-        query = "SELECT * FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL"
+        query = (
+            "SELECT o.*, a.url FROM outbox o LEFT JOIN articles a ON a.id = o.article_id"
+            " WHERE o.delivered_at IS NULL AND o.dead_at IS NULL"
+        )
         params: tuple[str, ...] = ()
         if due_only:
-            query += " AND next_attempt_at <= ?"
+            query += " AND o.next_attempt_at <= ?"
             params = (_time(now) or "",)
-        rows = self.db.execute(query + " ORDER BY created_at, id", params).fetchall()
+        rows = self.db.execute(query + " ORDER BY o.created_at, o.id", params).fetchall()
         return [_delivery(row) for row in rows]
 
     def mark_delivered(self, delivery_id: str, now: datetime) -> None:
@@ -331,6 +345,59 @@ class SqliteStore:
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
                 " WHERE id = ?",
                 (error, _time(next_attempt_at), delivery_id),
+            )
+
+    def mark_folded(self, delivery_ids: Sequence[str], into: str, now: datetime) -> None:
+        """Record deliveries sent as part of another message ("and N more")."""
+        with self._transaction():
+            self.db.executemany(
+                "UPDATE outbox SET delivered_at = ?, folded_into = ? WHERE id = ?",
+                [(_time(now), into, delivery_id) for delivery_id in delivery_ids],
+            )
+
+    def messages_sent(self, target: str, since: datetime) -> int:
+        """Messages (folded ones not counted) delivered to `target` since `since`."""
+        row = self.db.execute(
+            "SELECT count(*) FROM outbox WHERE target = ? AND delivered_at >= ?"
+            " AND folded_into IS NULL",
+            (target, _time(since)),
+        ).fetchone()
+        return int(row[0])
+
+    def digest_covered_until(self, rule: str) -> datetime | None:
+        row = self.db.execute(
+            "SELECT covered_until FROM digests WHERE rule = ?", (rule,)
+        ).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
+
+    def matches_between(
+        self, rule: str, start: datetime, end: datetime
+    ) -> list[tuple[MatchRecord, Article]]:
+        rows = self.db.execute(
+            "SELECT m.*, a.data FROM matches m JOIN articles a ON a.id = m.article_id"
+            " WHERE m.rule = ? AND m.matched_at > ? AND m.matched_at <= ?"
+            " ORDER BY m.matched_at, m.article_id",
+            (rule, _time(start), _time(end)),
+        ).fetchall()
+        return [
+            (
+                MatchRecord(row["article_id"], row["rule"], tuple(json.loads(row["terms"])),
+                            datetime.fromisoformat(row["matched_at"])),
+                Article.from_json(json.loads(row["data"])),
+            )
+            for row in rows
+        ]  # fmt: skip
+
+    def save_digest(
+        self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
+    ) -> None:
+        """Queue a digest's messages and move its period forward, at once."""
+        with self._transaction():
+            self._put_deliveries(deliveries)
+            self.db.execute(
+                "INSERT INTO digests (rule, covered_until) VALUES (?, ?)"
+                " ON CONFLICT (rule) DO UPDATE SET covered_until = excluded.covered_until",
+                (rule, _time(covered_until)),
             )
 
     def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None:
@@ -394,6 +461,7 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         attempts=row["attempts"],
         next_attempt_at=_parse(row["next_attempt_at"]),
         last_error=row["last_error"],
+        url=row["url"] if "url" in row.keys() else "",  # noqa: SIM118
     )
 
 

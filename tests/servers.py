@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -36,6 +37,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    arrived_at: float = field(default_factory=time.monotonic)
 
 
 class _Server:
@@ -72,15 +74,15 @@ class _Server:
             handler.rfile.read(length) if length else b"",
         )
         status, headers, body = self.handle(request)
+        with self.arrived:
+            self.requests.append(request)
+            self.arrived.notify_all()
         handler.send_response(status)
         for name, value in headers.items():
             handler.send_header(name, value)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
-        with self.arrived:
-            self.requests.append(request)
-            self.arrived.notify_all()
 
     def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:
         raise NotImplementedError

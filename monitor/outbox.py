@@ -1,0 +1,155 @@
+"""The durable outbox: sending queued messages under each target's limits, and digests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from monitor.config import Config, Rule
+from monitor.decide import delivery_id, plan_sends, retry_delay
+from monitor.model import Article, format_time
+from monitor.render import Folded, Message, render_digest, render_fold
+from monitor.state import Delivery, MatchRecord, SendResult
+
+__all__ = ["DeliveryReport", "Notifier", "Outbox", "OutboxStore"]
+
+log = logging.getLogger(__name__)
+MAX_FAILURES_IN_ROW = 3
+FIRST_DIGEST_SPAN = timedelta(days=7)
+
+
+class Notifier(Protocol):
+    def send(self, target: str, title: str, body: str) -> SendResult: ...
+
+
+class OutboxStore(Protocol):
+    def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]: ...
+    def mark_delivered(self, delivery_id: str, now: datetime) -> None: ...
+    def mark_folded(self, delivery_ids: Sequence[str], into: str, now: datetime) -> None: ...
+    def mark_failed(self, delivery_id: str, error: str, next_attempt_at: datetime) -> None: ...
+    def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None: ...
+    def messages_sent(self, target: str, since: datetime) -> int: ...
+    def digest_covered_until(self, rule: str) -> datetime | None: ...
+    def matches_between(
+        self, rule: str, start: datetime, end: datetime
+    ) -> list[tuple[MatchRecord, Article]]: ...
+    def save_digest(
+        self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+
+
+class Outbox:
+    def __init__(
+        self,
+        config: Config,
+        store: OutboxStore,
+        notifier: Notifier,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.notifier = notifier
+        self.clock = clock
+
+    async def deliver(self, *, due_only: bool = True) -> DeliveryReport:
+        """Send pending messages; each target's queue runs on its own, so one slow or dead
+        target delays only itself."""
+        pending = self.store.pending_deliveries(self.clock(), due_only=due_only)
+        by_target: dict[str, list[Delivery]] = defaultdict(list)
+        for delivery in pending:
+            by_target[delivery.target].append(delivery)
+        results = await asyncio.gather(
+            *(self._deliver_target(name, queue) for name, queue in by_target.items())
+        )
+        return DeliveryReport(sum(r.sent for r in results), sum(r.failed for r in results))
+
+    async def _deliver_target(self, name: str, queue: Sequence[Delivery]) -> DeliveryReport:
+        """Send in order; a target failing several times in a row waits for the next pass."""
+        now = self.clock()
+        target = self.config.targets.get(name)
+        allowance = None
+        if target is not None and target.max_per_hour:
+            sent_last_hour = self.store.messages_sent(name, now - timedelta(hours=1))
+            allowance = target.max_per_hour - sent_last_hour
+        quiet = target.quiet_hours if target is not None else None
+        sent = failed = failed_in_row = 0
+        for group in plan_sends(queue, now=now, allowance=allowance, quiet=quiet):
+            if failed_in_row == MAX_FAILURES_IN_ROW:
+                break
+            if await self._send(group):
+                sent, failed_in_row = sent + 1, 0
+            else:
+                failed, failed_in_row = failed + 1, failed_in_row + 1
+        return DeliveryReport(sent, failed)
+
+    async def _send(self, group: Sequence[Delivery]) -> bool:
+        first, rest = group[0], group[1:]
+        message = Message(first.title, first.body)
+        if rest:
+            message = render_fold(message, [Folded(d.title, d.url) for d in rest])
+        result = await asyncio.to_thread(
+            self.notifier.send, first.target, message.title, message.body
+        )
+        now = self.clock()
+        if result.ok:
+            self.store.mark_delivered(first.id, now)
+            if rest:
+                self.store.mark_folded([d.id for d in rest], first.id, now)
+            return True
+        self._failed(first, result.error or "delivery failed", now)
+        return False
+
+    def _failed(self, delivery: Delivery, error: str, now: datetime) -> None:
+        if now - delivery.created_at >= self.config.settings.give_up_after:
+            log.error("%s: %s; giving up on %r (%s)", delivery.target, error,
+                      delivery.title, delivery.id)  # fmt: skip
+            self.store.mark_dead(delivery.id, error, now)
+            return
+        delay = retry_delay(delivery.attempts + 1)
+        log.warning("%s: %s; retry in %s", delivery.target, error, delay)
+        self.store.mark_failed(delivery.id, error, now + delay)
+
+    def start_digest(self, rule: Rule) -> datetime:
+        """When the rule's current digest period began (a new digest rule begins now)."""
+        covered = self.store.digest_covered_until(rule.name)
+        if covered is None:
+            covered = self.clock()
+            self.store.save_digest(rule.name, covered, [])
+        return covered
+
+    def queue_digest(self, rule: Rule) -> int:
+        """Close the rule's digest period now and queue its message (none if it is empty)."""
+        now = self.clock()
+        start = self.store.digest_covered_until(rule.name) or now - FIRST_DIGEST_SPAN
+        matches = self.store.matches_between(rule.name, start, now)
+        if not matches:
+            self.store.save_digest(rule.name, now, [])
+            return 0
+        message = render_digest(rule.name, [(article, [article.source]) for _, article in matches])
+        key = f"digest:{rule.name}:{format_time(now)}"
+        deliveries = [
+            Delivery(
+                id=delivery_id(key, rule.name, target),
+                article_id=key,
+                rule=rule.name,
+                target=target,
+                title=message.title,
+                body=message.body,
+                created_at=now,
+            )
+            for target in rule.notify
+        ]
+        self.store.save_digest(rule.name, now, deliveries)
+        log.info("%s: digest of %d matches queued", rule.name, len(matches))
+        return len(matches)
