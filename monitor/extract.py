@@ -1,294 +1,317 @@
-"""HTML pages to Articles: trafilatura for the body, structured data and markup for the rest."""
+"""HTML pages to Articles, and the links a page offers: its feeds and, on a front, its articles.
+
+The body comes from trafilatura run on a copy of the page with its chrome removed first
+(navigation, breadcrumbs, share buttons, advertisements, "Related"/"Most Popular" boxes,
+bylines and everything above the headline), because trafilatura alone keeps some of it on
+news layouts. Everything else comes from structured data and markup (monitor.pagemeta).
+
+Work is bounded whatever the page: at most MAX_HTML_CHARS characters are parsed (lxml
+recovers the cut document; libxml2 also stops nesting at depth 256), the metadata is read
+from at most MAX_TREE_ELEMENTS elements, and trafilatura sees at most MAX_BODY_ELEMENTS
+elements and MAX_BODY_TEXT_CHARS characters of text. Whatever lies beyond a cap is
+ignored, so a 5 MB page of nested divs or 200,000 paragraphs is done within about two
+seconds (benchmarks/bench_extract.py prints the figures).
+"""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from copy import deepcopy
 from datetime import datetime
-from typing import Any
-from urllib.parse import urljoin
+from typing import TypeAlias
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import lxml.html
 import trafilatura
 from lxml import etree
 
+from monitor.charset import decode_html
 from monitor.htmltext import clean_text
-from monitor.identity import article_identity, canonical_url
-from monitor.model import Article, Block, BlockKind, Link, article_id, parse_time
+from monitor.identity import article_identity, canonical_url, is_http_url
+from monitor.model import Article, Block, BlockKind, article_id
+from monitor.pagemeta import (
+    PageMeta,
+    cap_text,
+    chrome_heading,
+    class_words,
+    heading_block,
+    lede_element,
+    read_page_meta,
+    related_containers,
+    truncate,
+)
 
-__all__ = ["decode_html", "extract_article"]
+__all__ = [
+    "MAX_BODY_ELEMENTS",
+    "MAX_BODY_TEXT_CHARS",
+    "MAX_HTML_CHARS",
+    "MAX_TREE_ELEMENTS",
+    "article_links",
+    "decode_html",
+    "extract_article",
+    "feed_links",
+    "parse_html",
+]
 
-_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
-_LEDE_CLASSES = ("standfirst", "subtitle", "subheadline", "dek", "lede", "lead", "excerpt")
+MAX_HTML_CHARS = 4_000_000
+MAX_TREE_ELEMENTS = 30_000
+MAX_BODY_ELEMENTS = 5_000
+MAX_BODY_TEXT_CHARS = 200_000
+
+Element: TypeAlias = lxml.html.HtmlElement
+
+_FEED_TYPES = {
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/feed+json",
+    "application/json",
+    "application/rdf+xml",
+}
 _BODY_TAGS: dict[str, BlockKind] = {"p": "paragraph", "head": "heading", "quote": "quote"}
-_HOME = {"home", "homepage", "start", "accueil", "inicio", "startseite"}
+_CHROME_TAGS = (
+    "//nav | //aside | //footer | //header | //form | //button | //figcaption | //noscript"
+    " | //template | //iframe | //svg | //script | //style | //select | //textarea | //dialog"
+    " | //figure[not(.//blockquote or .//table)] | //*[@hidden] | //*[@aria-hidden='true']"
+    " | //*[@role='navigation' or @role='banner' or @role='contentinfo'"
+    " or @role='complementary' or @role='search']"
+)
+_CHROME_WORDS = {
+    "ad", "ads", "adslot", "advert", "advertisement", "advertising", "breadcrumb",
+    "breadcrumbs", "byline", "comment", "comments", "crumbs", "dateline", "disqus", "kicker",
+    "masthead", "meta", "newsletter", "outbrain", "paywall", "popular", "promo", "share",
+    "sharing", "skip", "social", "sponsor", "sponsored", "subscribe", "taboola", "tags",
+    "toolbar", "topics", "trending",
+}  # fmt: skip
+_CHROME_PREFIXES = ("advert", "breadcrumb", "related", "share", "social", "newsletter", "popular")
+_CHROME_LINE = re.compile(
+    r"^(advertisement|sponsored( content)?|related( articles| stories)?|most (popular|read)"
+    r"|read more|share( this( article| story)?)?|copy link|skip to content)$",
+    re.IGNORECASE,
+)
+_BYLINE = re.compile(r"^(by|published|updated|posted|last updated|written by)\b", re.IGNORECASE)
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DATE = re.compile(
+    rf"\b(\d{{1,2}} {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}},? \d{{4}}|\d{{4}}-\d{{2}}-\d{{2}})\b",
+    re.IGNORECASE,
+)
+_LABEL_ONLY = re.compile(r"^[\W\s]*(share( this)?|follow( us)?|tags?|topics?|via)?[\W\s]*$", re.I)
+_COPYRIGHT = re.compile(r"^(©|\(c\)|copyright\b)", re.IGNORECASE)
+_SHORT_BLOCK = 160
+_NON_ARTICLE_SEGMENTS = {
+    "tag", "tags", "category", "categories", "author", "authors", "page", "search", "login",
+    "signin", "sign-in", "logout", "register", "signup", "sign-up", "subscribe", "account",
+    "feed", "feeds", "rss", "topic", "topics", "wp-admin", "wp-login.php", "cart", "newsletter",
+}  # fmt: skip
+_ASSET_SUFFIXES = (
+    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".ico", ".css", ".js", ".pdf",
+    ".zip", ".gz", ".mp3", ".mp4", ".m4a", ".webm", ".mov", ".xml", ".json", ".rss", ".atom",
+    ".woff", ".woff2", ".ttf", ".txt", ".csv", ".doc", ".docx", ".xls", ".xlsx",
+)  # fmt: skip
+_DATE_PATH = re.compile(r"/(19|20)\d{2}/(0?[1-9]|1[0-2])(/|$)")
+_ID_SEGMENT = re.compile(r"\d{5,}|^(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}$")
+_PAGE_SUFFIX = re.compile(r"\.(s?html?|php|aspx?|jsp)$")
 
 
-@dataclass(slots=True)
-class _Metadata:
-    """Facts about the article found in JSON-LD and meta tags, before fallbacks."""
+def extract_article(html: str, *, url: str, source: str, now: datetime | None = None) -> Article:
+    """Normalize one article page: title, dates, section path, lede, body, related links.
 
-    title: str = ""
-    published: str = ""
-    updated: str = ""
-    authors: list[str] = field(default_factory=list)
-    section: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    description: str = ""
-    language: str = ""
-
-
-def decode_html(content: bytes, content_type: str = "") -> str:
-    """Decode with the HTTP charset, else a BOM or <meta charset>, else UTF-8 or windows-1252."""
-    candidates = []
-    header = re.search(r"charset=([\w.:-]+)", content_type, re.IGNORECASE)
-    if header:
-        candidates.append(header.group(1))
-    if content.startswith(b"\xef\xbb\xbf"):
-        candidates.insert(0, "utf-8-sig")
-    meta = _CHARSET.search(content[:4096])
-    if meta:
-        candidates.append(meta.group(1).decode("ascii"))
-    candidates += ["utf-8", "windows-1252"]
-    for name in candidates:
-        try:
-            return content.decode(name)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return content.decode("utf-8", errors="replace")
-
-
-def extract_article(html: str, *, url: str, source: str) -> Article:
-    """Normalize one article page: title, dates, section path, lede, body, related links."""
-    tree = lxml.html.document_fromstring(html or "<html></html>")
-    meta = _metadata(tree)
-    page_url = _canonical(tree, url)
-    title = _title(tree, meta)
-    lede = clean_text(_lede(tree) or meta.description)
-    body = _body(html, url, lede)
+    `now` (optional) bounds the fallback date search; structured dates are taken as stated.
+    """
+    tree = parse_html(html)
+    meta = read_page_meta(tree, url, now=now)
     return Article(
         id=article_id(
-            article_identity(source, guid="", guid_is_url=False, link=page_url, text=title)
+            article_identity(source, guid="", guid_is_url=False, link=meta.url, text=meta.title)
         ),
-        url=page_url,
+        url=meta.url,
         source=source,
-        title=title,
-        published=_time(
-            meta.published
-            or _meta(tree, "article:published_time")
-            or _time_element(tree, "published")
-        ),
-        updated=_time(meta.updated or _meta(tree, "article:modified_time")),
-        section=tuple(_section(tree, meta, title)),
-        authors=tuple(_unique(meta.authors or _meta_all(tree, "author"))),
-        lede=lede,
-        body=body,
-        related=tuple(_related(tree, page_url)),
-        language=_language(tree, meta),
-        tags=tuple(_unique(meta.tags or _meta_all(tree, "article:tag"))),
+        title=meta.title,
+        published=meta.published,
+        updated=meta.updated,
+        section=meta.section,
+        authors=meta.authors,
+        lede=meta.lede,
+        body=_body(tree, meta),
+        related=meta.related,
+        language=meta.language,
+        tags=meta.tags,
     )
 
 
-def _metadata(tree: lxml.html.HtmlElement) -> _Metadata:
-    meta = _Metadata()
-    for item in _json_ld(tree):
-        kinds = item.get("@type", [])
-        kinds = kinds if isinstance(kinds, list) else [kinds]
-        if "BreadcrumbList" in kinds and not meta.section:
-            meta.section = _breadcrumb_names(item)
-        elif any(str(kind).endswith(("Article", "BlogPosting", "Report")) for kind in kinds):
-            meta.title = meta.title or _text(item.get("headline"))
-            meta.published = meta.published or _text(item.get("datePublished"))
-            meta.updated = meta.updated or _text(item.get("dateModified"))
-            meta.authors = meta.authors or _names(item.get("author"))
-            meta.tags = meta.tags or _keywords(item.get("keywords"))
-            meta.description = meta.description or _text(item.get("description"))
-            meta.language = meta.language or _text(item.get("inLanguage"))
-    meta.description = (
-        meta.description or _meta(tree, "og:description") or _meta(tree, "description")
-    )
-    return meta
-
-
-def _json_ld(tree: lxml.html.HtmlElement) -> Iterator[dict[str, Any]]:
-    for script in tree.xpath('//script[@type="application/ld+json"]'):
-        try:
-            data = json.loads(script.text or "")
-        except json.JSONDecodeError:
-            continue
-        stack = data if isinstance(data, list) else [data]
-        while stack:
-            item = stack.pop(0)
-            if isinstance(item, dict):
-                stack.extend(item.get("@graph", []))
-                yield item
-
-
-def _text(value: object) -> str:
-    if isinstance(value, list):
-        return _text(value[0]) if value else ""
-    if isinstance(value, dict):
-        return _text(value.get("name") or value.get("@value"))
-    return clean_text(str(value)) if value is not None else ""
-
-
-def _names(value: object) -> list[str]:
-    values = value if isinstance(value, list) else [value]
-    return [name for name in (_text(v) for v in values if v) if name]
-
-
-def _keywords(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return _names(value)
-
-
-def _breadcrumb_names(item: dict[str, Any]) -> list[str]:
-    entries = [e for e in item.get("itemListElement", []) if isinstance(e, dict)]
-    entries.sort(key=lambda e: int(e.get("position", 0) or 0))
-    return [_text(e.get("name") or e.get("item")) for e in entries]
-
-
-def _meta(tree: lxml.html.HtmlElement, name: str) -> str:
-    values = _meta_all(tree, name)
-    return values[0] if values else ""
-
-
-def _meta_all(tree: lxml.html.HtmlElement, name: str) -> list[str]:
-    found = tree.xpath(f'//meta[@property="{name}" or @name="{name}"]/@content')
-    return [clean_text(str(value)) for value in found if str(value).strip()]
-
-
-def _canonical(tree: lxml.html.HtmlElement, url: str) -> str:
-    for href in [*tree.xpath('//link[@rel="canonical"]/@href'), _meta(tree, "og:url")]:
-        if str(href).strip():
-            return canonical_url(urljoin(url, str(href)))
-    return canonical_url(url) if url else ""
-
-
-def _title(tree: lxml.html.HtmlElement, meta: _Metadata) -> str:
-    site = _meta(tree, "og:site_name")
-    for candidate in (
-        meta.title,
-        _meta(tree, "og:title"),
-        _first_text(tree, "//h1"),
-        _first_text(tree, "//title"),
-    ):
-        if candidate:
-            return _strip_site_suffix(candidate, site)
-    return ""
-
-
-def _strip_site_suffix(title: str, site: str) -> str:
-    for separator in (" | ", " - ", " – ", " — ", " :: "):
-        head, sep, tail = title.rpartition(separator)
-        if sep and head and (tail == site or (not site and len(tail) < 40 and separator == " | ")):
-            return head.strip()
-    return title
-
-
-def _first_text(tree: lxml.html.HtmlElement, path: str) -> str:
-    for element in tree.xpath(path):
-        text = clean_text(element.text_content())
-        if text:
-            return text
-    return ""
-
-
-def _lede(tree: lxml.html.HtmlElement) -> str:
-    for name in _LEDE_CLASSES:
-        path = f'//*[contains(concat(" ", normalize-space(@class), " "), " {name} ")]'
-        text = _first_text(tree, path)
-        if text:
-            return text
-    return ""
-
-
-def _time_element(tree: lxml.html.HtmlElement, kind: str) -> str:
-    for path in (
-        f'//article//time[contains(@class, "{kind}")]/@datetime',
-        "//article//time/@datetime",
-    ):
-        values = tree.xpath(path)
-        if values:
-            return str(values[0])
-    return ""
-
-
-def _time(value: str) -> datetime | None:
-    if not value:
-        return None
+def parse_html(html: str) -> Element:
+    """A whole-document tree of at most MAX_HTML_CHARS characters and MAX_TREE_ELEMENTS."""
+    text = re.sub(r"^\s*<\?xml[^>]*>", "", html[:MAX_HTML_CHARS])
     try:
-        return parse_time(value.strip())
-    except ValueError:
-        return None
+        tree = lxml.html.document_fromstring(text or "<html></html>")
+    except (etree.ParserError, ValueError):
+        tree = lxml.html.document_fromstring("<html></html>")
+    truncate(tree, MAX_TREE_ELEMENTS)
+    return tree
 
 
-def _section(tree: lxml.html.HtmlElement, meta: _Metadata, title: str) -> list[str]:
-    crumbs = meta.section or _breadcrumb_markup(tree)
-    crumbs = [c for c in crumbs if c]
-    if crumbs and crumbs[0].lower() in _HOME:
-        crumbs = crumbs[1:]
-    if crumbs and _same_words(crumbs[-1], title):
-        crumbs = crumbs[:-1]
-    return crumbs
-
-
-def _breadcrumb_markup(tree: lxml.html.HtmlElement) -> list[str]:
-    path = (
-        '//*[contains(@class, "breadcrumb") or contains(@aria-label, "breadcrumb")'
-        ' or contains(@id, "breadcrumb")]'
-    )
-    for container in tree.xpath(path):
-        links = [clean_text(a.text_content()) for a in container.iter("a")]
-        if links:
-            return links
-    return []
-
-
-def _same_words(a: str, b: str) -> bool:
-    return re.sub(r"\W+", " ", a).strip().lower() == re.sub(r"\W+", " ", b).strip().lower()
-
-
-def _related(tree: lxml.html.HtmlElement, page_url: str) -> Iterator[Link]:
-    seen = {page_url}
-    for container in _related_containers(tree):
-        for anchor in container.iter("a"):
-            href = anchor.get("href")
-            text = clean_text(anchor.text_content())
-            if not href or not text:
-                continue
-            url = canonical_url(urljoin(page_url, href))
-            if url not in seen:
-                seen.add(url)
-                yield Link(text, url)
-
-
-def _related_containers(tree: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
-    marked = tree.xpath(
-        '//*[contains(@class, "related") or contains(@id, "related")]'
-        '[not(ancestor::*[contains(@class, "related")])]'
-    )
-    if marked:
-        return list(marked)
-    headings = tree.xpath("//h2|//h3|//h4")
-    return [
-        h.getparent()
-        for h in headings
-        if re.match(r"related|read more|see also", clean_text(h.text_content()), re.I)
+def feed_links(html: str, base_url: str) -> list[str]:
+    """Absolute URLs of the page's <link rel="alternate"> feeds, in document order."""
+    tree = parse_html(html)
+    base = _base_url(tree, base_url)
+    found = [
+        urljoin(base, link.get("href", "").strip())
+        for link in tree.iter("link")
+        if "alternate" in (link.get("rel") or "").lower().split()
+        and (link.get("type") or "").strip().lower() in _FEED_TYPES
+        and (link.get("href") or "").strip()
     ]
+    return list(dict.fromkeys(url for url in found if is_http_url(url)))
 
 
-def _language(tree: lxml.html.HtmlElement, meta: _Metadata) -> str | None:
-    value = tree.get("lang") or meta.language or _meta(tree, "og:locale")
-    return value.strip().replace("_", "-").split("-")[0].lower() or None if value else None
+def article_links(html: str, base_url: str) -> list[str]:
+    """Same-site links that look like articles, outside the page's chrome, in document order.
+
+    An article link has a slug of three or more words, a date path (/2024/07/02/) or an
+    id-like segment; tag, category, author, pagination, search, login and feed pages,
+    assets, fragments and the page itself are left out. URLs are canonicalized.
+    """
+    tree = parse_html(html)
+    base = _base_url(tree, base_url)
+    canonical = tree.xpath(
+        '//link[contains(concat(" ", normalize-space(@rel), " "), " canonical ")]'
+    )
+    pages = {
+        canonical_url(base),
+        *(canonical_url(urljoin(base, c.get("href", ""))) for c in canonical),
+    }
+    _drop_all(tree.xpath("//nav | //header | //footer | //aside | //*[@role='navigation']"))
+    found: list[str] = []
+    for anchor in tree.iter("a"):
+        href = (anchor.get("href") or "").strip()
+        if not href or href.startswith("#"):
+            continue
+        url = canonical_url(urljoin(base, href))
+        if url not in pages and _same_site(url, base) and _looks_like_article(url):
+            found.append(url)
+    return list(dict.fromkeys(found))
 
 
-def _body(html: str, url: str, lede: str) -> tuple[Block, ...]:
+def _base_url(tree: Element, url: str) -> str:
+    hrefs = tree.xpath("//base/@href")
+    return urljoin(url, str(hrefs[0]).strip()) if hrefs else url
+
+
+def _same_site(url: str, base: str) -> bool:
+    host = (urlsplit(url).hostname or "").removeprefix("www.")
+    return is_http_url(url) and host == (urlsplit(base).hostname or "").removeprefix("www.")
+
+
+def _looks_like_article(url: str) -> bool:
+    parts = urlsplit(url)
+    path = parts.path.lower()
+    segments = [segment for segment in path.split("/") if segment]
+    if not segments and not parts.query:
+        return False
+    if path.endswith(_ASSET_SUFFIXES) or _NON_ARTICLE_SEGMENTS.intersection(segments):
+        return False
+    query = dict(parse_qsl(parts.query))
+    if {"s", "q", "page", "replytocom"} & set(query):
+        return False
+    last = _PAGE_SUFFIX.sub("", segments[-1]) if segments else ""
+    words = [word for word in re.split(r"[-_]+", last) if word]
+    return (
+        len(words) >= 3
+        or bool(_DATE_PATH.search(path))
+        or any(_ID_SEGMENT.search(segment) for segment in segments)
+        or query.get("p", "").isdigit()
+    )
+
+
+def _body(tree: Element, meta: PageMeta) -> tuple[Block, ...]:
+    page = _without_chrome(tree, meta)
+    blocks = _with_headings(_trafilatura_blocks(page, meta.url), page)
+    if not blocks:
+        bounded = deepcopy(tree)
+        truncate(bounded, MAX_BODY_ELEMENTS)
+        blocks = _trafilatura_blocks(bounded, meta.url)
+    return tuple(_trimmed(blocks, meta))
+
+
+def _without_chrome(tree: Element, meta: PageMeta) -> Element:
+    """A copy of the page reduced to the article: chrome removed, size bounded."""
+    page = deepcopy(tree)
+    _drop_all(page.xpath(_CHROME_TAGS))
+    truncate(page, MAX_BODY_ELEMENTS)
+    cap_text(page, MAX_BODY_TEXT_CHARS)
+    keep = _holds_the_article(page)
+    _drop_all(e for e in page.iter(etree.Element) if _chrome_box(e) and not keep(e))
+    _drop_all(e for e in related_containers(page) if not keep(e))
+    for heading in page.xpath("//h2 | //h3 | //h4 | //h5"):
+        if chrome_heading(heading):
+            _drop_all(e for e in heading_block(heading) if not keep(e))
+    lede = lede_element(page)
+    if lede is not None and not keep(lede):
+        _drop_all([lede])
+    headline = _headline(page, meta.title)
+    if headline is not None:
+        _drop_all(e for e in _before(headline) if not keep(e))
+        _drop_all([headline])
+    _drop_all(e for e in page.iter("p", "div", "span", "small", "ul", "li") if _furniture(e))
+    return page
+
+
+def _holds_the_article(page: Element) -> Callable[[Element], bool]:
+    """Whether an element holds a third or more of the page's paragraph text."""
+    total = sum(len(clean_text(p.text_content())) for p in page.iter("p"))
+
+    def keep(element: Element) -> bool:
+        own = sum(len(clean_text(p.text_content())) for p in element.iter("p"))
+        return total > 0 and own * 3 >= total
+
+    return keep
+
+
+def _chrome_box(element: Element) -> bool:
+    words = class_words(element)
+    return bool(_CHROME_WORDS.intersection(words)) or any(
+        word.startswith(_CHROME_PREFIXES) for word in words
+    )
+
+
+def _headline(page: Element, title: str) -> Element | None:
+    key = _words(title)
+    for heading in page.xpath("//h1 | //h2"):
+        if key and _words(heading.text_content()) == key:
+            return heading
+    return None
+
+
+def _before(element: Element) -> Iterator[Element]:
+    """Elements that precede `element` in document order, other than its ancestors."""
+    node = element
+    while node.getparent() is not None and node.tag != "body":
+        yield from node.itersiblings(preceding=True)
+        node = node.getparent()
+
+
+def _furniture(element: Element) -> bool:
+    """A short block that is a byline, a dateline, a row of links or a copyright line."""
+    text = clean_text(element.text_content())
+    if not text or len(text) > _SHORT_BLOCK or element.find(".//p") is not None:
+        return False
+    if element.xpath("ancestor::p or ancestor::blockquote or ancestor::h2 or ancestor::h3"):
+        return False
+    links = list(element.iter("a"))
+    outside_links = text
+    for anchor in links:
+        outside_links = outside_links.replace(clean_text(anchor.text_content()), " ", 1)
+    return (
+        bool(_BYLINE.match(text) and len(text) < 100 and (links or _DATE.search(text)))
+        or bool(_DATE.search(text) and len(text) < 60 and not text.endswith("."))
+        or (len(links) >= 2 and bool(_LABEL_ONLY.match(outside_links)))
+        or bool(_COPYRIGHT.match(text))
+    )
+
+
+def _trafilatura_blocks(page: Element, url: str) -> list[Block]:
     xml = trafilatura.extract(
-        html,
+        page,
         url=url or None,
         output_format="xml",
         favor_precision=True,
@@ -297,18 +320,61 @@ def _body(html: str, url: str, lede: str) -> tuple[Block, ...]:
         with_metadata=False,
     )
     if not xml:
-        return ()
+        return []
     root = etree.fromstring(xml.encode("utf-8"))
     blocks: list[Block] = []
     for element in root.iter("p", "head", "quote", "item"):
+        parent = element.getparent()
+        if element.tag == "p" and parent is not None and parent.tag in ("quote", "item"):
+            continue
         text = clean_text("".join(element.itertext()))
         kind: BlockKind = "list" if element.tag == "item" else _BODY_TAGS[element.tag]
-        if text and not (element.tag == "p" and element.getparent().tag in ("quote", "item")):
+        if text:
             blocks.append(Block(kind, text))
-    if blocks and lede and _same_words(blocks[0].text, lede):
-        blocks = blocks[1:]
-    return tuple(blocks)
+    return blocks
 
 
-def _unique(values: list[str]) -> list[str]:
-    return list(dict.fromkeys(v for v in values if v))
+def _with_headings(blocks: list[Block], page: Element) -> list[Block]:
+    """Put back subheadings trafilatura dropped between two paragraphs it kept.
+
+    trafilatura drops headings that sit directly under <body> (bare pages) even though it
+    keeps the paragraphs around them.
+    """
+    index = {block.text: i for i, block in reversed(list(enumerate(blocks)))}
+    inserts: dict[int, list[Block]] = {}
+    pending: list[Block] = []
+    previous = -2
+    for element in page.iter("p", "h2", "h3", "h4", "h5", "h6"):
+        text = clean_text(element.text_content())
+        if element.tag != "p":
+            if text and text not in index:
+                pending.append(Block("heading", text))
+            continue
+        kept = index.get(text)
+        if kept is not None and kept == previous + 1 and pending:
+            inserts[kept] = pending
+        pending = []
+        previous = kept if kept is not None else -2
+    return [extra for i, block in enumerate(blocks) for extra in [*inserts.get(i, []), block]]
+
+
+def _trimmed(blocks: list[Block], meta: PageMeta) -> Iterator[Block]:
+    """The blocks without a repeated title or lede at the start, or chrome labels."""
+    leading = {_words(meta.title), _words(meta.lede)} - {""}
+    start = 0
+    while start < len(blocks) and _words(blocks[start].text) in leading:
+        start += 1
+    for block in blocks[start:]:
+        if not _CHROME_LINE.match(block.text):
+            yield block
+
+
+def _words(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().casefold()
+
+
+def _drop_all(elements: Iterable[Element]) -> None:
+    """Remove elements (keeping their tail text); already-detached ones are harmless."""
+    for element in list(elements):
+        if element.getparent() is not None:
+            element.drop_tree()
