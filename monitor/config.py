@@ -97,6 +97,7 @@ class Source:
     interval: timedelta
     kind: SourceKind = "auto"
     enabled: bool = True
+    full_text: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,8 +435,9 @@ def _parse_source(raw: object, key: str, context: _Context, interval: timedelta)
     if kind not in ("auto", "feed", "page"):
         raise table.error("kind", f"must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
     enabled = table.get("enabled", bool, True)
+    full_text = table.get("full_text", bool, False)
     table.finish()
-    return Source(name, url, own_interval, cast(SourceKind, kind), enabled)
+    return Source(name, url, own_interval, cast(SourceKind, kind), enabled, full_text)
 
 
 def parse_rules(text: str, file: str, targets: Mapping[str, Target] | None) -> list[Rule]:

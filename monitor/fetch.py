@@ -142,7 +142,7 @@ class HttpFetcher:
             )
         except TimeoutError:
             raise FetchError(f"no complete response within {self.total_timeout:.0f} s") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise FetchError(
                 f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             ) from None

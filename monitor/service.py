@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from monitor.collect import Collector, Fetcher, read_document
 from monitor.config import Config, Source
 from monitor.decide import (
     delivery_id,
@@ -19,10 +20,9 @@ from monitor.decide import (
     triage,
 )
 from monitor.errors import MonitorError
-from monitor.extract import decode_html, extract_article
 from monitor.model import Article, format_time
 from monitor.outbox import DeliveryReport, Notifier, Outbox, OutboxStore
-from monitor.parse import FeedError, detect_kind, parse_feed
+from monitor.parse import FeedError
 from monitor.render import render_alert, render_source_failure
 from monitor.state import (
     Delivery,
@@ -44,12 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class Fetcher(Protocol):
-    async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
-    ) -> FetchResponse: ...
 
 
 class Store(OutboxStore, Protocol):
@@ -79,26 +73,6 @@ class PollReport:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """What a fetched document held: its articles and, for feeds, how often it changes."""
-
-    articles: list[Article]
-    hints: FeedHints = field(default_factory=FeedHints)
-
-
-def read_document(response: FetchResponse, source: str) -> Reading:
-    """A fetched feed's items, or a fetched page as one article (CPU-bound: run off the loop)."""
-    kind = detect_kind(response.content, response.content_type)
-    if kind == "html":
-        html = decode_html(response.content, response.content_type)
-        return Reading([extract_article(html, url=response.url, source=source)])
-    feed = parse_feed(response.content, source=source, url=response.url, headers=response.headers)
-    if feed.problem:
-        log.warning("%s: malformed feed, read what could be read: %s", source, feed.problem)
-    return Reading(list(feed.articles), feed.hints)
-
-
 class Service:
     def __init__(
         self,
@@ -114,6 +88,7 @@ class Service:
         self.notifier = notifier
         self.clock = clock
         self.outbox = Outbox(config, store, notifier, clock)
+        self.collector = Collector(fetcher, clock)
 
     def state_of(self, source: Source) -> SourceState:
         state = self.store.source_state(source.name)
@@ -146,7 +121,15 @@ class Service:
             for s in self.config.sources
             if s.enabled and self.is_due(s, ignore_interval=ignore_interval)
         ]
-        return list(await asyncio.gather(*(self.poll(source) for source in due)))
+        return list(await asyncio.gather(*(self._poll_safely(source) for source in due)))
+
+    async def _poll_safely(self, source: Source) -> PollReport:
+        """One source's bug must not stop the others: log it and count it as a failure."""
+        try:
+            return await self.poll(source)
+        except Exception as exc:
+            log.exception("%s: poll failed unexpectedly", source.name)
+            return self._failed(source, self.state_of(source), f"internal error: {exc!r}")
 
     async def poll(self, source: Source) -> PollReport:
         """Fetch one source, record new articles, and queue a delivery per match and target."""
@@ -174,8 +157,8 @@ class Service:
         self, source: Source, state: SourceState, response: FetchResponse
     ) -> PollReport:
         try:
-            reading = await asyncio.to_thread(read_document, response, source.name)
-        except FeedError as exc:
+            reading = await self.collector.collect(source, response, self.store.known_ids)
+        except (FeedError, MonitorError) as exc:
             return self._failed(source, state, str(exc))
         now = self.clock()
         known = self.store.known_ids(a.id for a in reading.articles)
@@ -188,15 +171,15 @@ class Service:
         )
         alerting = [item.article for item in intake if item.alert]
         matches, deliveries = await asyncio.to_thread(self._match, alerting, source, now)
-        fetch_url = state.fetch_url
+        fetch_url = reading.feed_url or state.fetch_url
         if response.moved_permanently and response.url != (state.fetch_url or source.url):
             log.warning(
                 "%s: moved permanently to %s; fetching from there (update the config)",
                 source.name, response.url,
             )  # fmt: skip
-            fetch_url = response.url
+            fetch_url = reading.feed_url or response.url
         new_state = replace(
-            self._succeeded(source, state, response, reading.hints, "ok"),
+            self._succeeded(source, state, reading.response, reading.hints, "ok"),
             fetch_url=fetch_url,
             items_seen=state.items_seen + len(intake),
         )

@@ -1,0 +1,188 @@
+"""From a fetched source document to articles: feeds, advertised feeds, pages and full text."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from monitor.config import Source
+from monitor.errors import MonitorError
+from monitor.extract import article_links, decode_html, extract_article, feed_links
+from monitor.identity import canonical_url
+from monitor.model import Article, article_id
+from monitor.parse import FeedError, detect_kind, parse_feed
+from monitor.state import FeedHints, FetchResponse
+
+__all__ = ["Collector", "Fetcher", "Reading", "read_document"]
+
+log = logging.getLogger(__name__)
+MAX_NEW_PAGES = 30
+EXTRACT_BUDGET = 20.0
+THIN_BODY_CHARS = 600
+
+
+class Fetcher(Protocol):
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        public_only: bool = False,
+    ) -> FetchResponse: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a source held: its articles, how often it changes, and where it really lives.
+
+    `response` is the document whose validators and headers count (the advertised feed
+    when a page pointed to one); `feed_url` is set when that feed should be fetched
+    directly from now on.
+    """
+
+    articles: list[Article]
+    response: FetchResponse
+    hints: FeedHints = field(default_factory=FeedHints)
+    feed_url: str | None = None
+
+
+def read_document(response: FetchResponse, source: str, now: datetime | None = None) -> Reading:
+    """A feed's items, or a page as one article (CPU-bound: run it off the event loop)."""
+    if detect_kind(response.content, response.content_type) == "html":
+        html = decode_html(response.content, response.content_type)
+        return Reading([extract_article(html, url=response.url, source=source, now=now)], response)
+    return _read_feed(response, source)
+
+
+def _read_feed(response: FetchResponse, source: str) -> Reading:
+    feed = parse_feed(response.content, source=source, url=response.url, headers=response.headers)
+    if feed.problem:
+        log.warning("%s: malformed feed, read what could be read: %s", source, feed.problem)
+    return Reading(list(feed.articles), response, feed.hints)
+
+
+class Collector:
+    """Turns a source's response into a Reading, fetching what else the source calls for."""
+
+    def __init__(self, fetcher: Fetcher, clock: Callable[[], datetime]) -> None:
+        self.fetcher = fetcher
+        self.clock = clock
+
+    async def collect(
+        self,
+        source: Source,
+        response: FetchResponse,
+        known: Callable[[Iterable[str]], set[str]],
+    ) -> Reading:
+        if detect_kind(response.content, response.content_type) != "html":
+            reading = await asyncio.to_thread(_read_feed, response, source.name)
+            if source.full_text:
+                articles = await self._full_text(source, reading.articles, known)
+                reading = replace(reading, articles=articles)
+            return reading
+        if source.kind == "feed":
+            raise FeedError('expected a feed, got an HTML page (kind = "feed")')
+        html = decode_html(response.content, response.content_type)
+        if source.kind == "auto":
+            followed = await self._advertised_feed(source, html, response.url)
+            if followed is not None:
+                return followed
+        return Reading(await self._page_articles(source, html, response.url, known), response)
+
+    async def _advertised_feed(self, source: Source, html: str, url: str) -> Reading | None:
+        for feed_url in feed_links(html, url)[:1]:
+            try:
+                response = await self.fetcher.fetch(
+                    feed_url, public_only=_elsewhere(source, feed_url)
+                )
+            except MonitorError as exc:
+                log.warning("%s: advertised feed %s failed: %s", source.name, feed_url, exc)
+                return None
+            if response.status != 200 or detect_kind(response.content) == "html":
+                return None
+            log.info("%s: following the page's advertised feed %s", source.name, feed_url)
+            reading = await asyncio.to_thread(_read_feed, response, source.name)
+            return replace(reading, feed_url=feed_url)
+        return None
+
+    async def _page_articles(
+        self, source: Source, html: str, url: str, known: Callable[[Iterable[str]], set[str]]
+    ) -> list[Article]:
+        """Fetch the article links on a front or section page that were not seen before."""
+        links = await asyncio.to_thread(article_links, html, url)
+        ids = {link: article_id("url:" + canonical_url(link)) for link in links}
+        seen = known(ids.values())
+        new = [link for link in links if ids[link] not in seen][:MAX_NEW_PAGES]
+        pages = await asyncio.gather(*(self._article_page(source, link) for link in new))
+        return [page for page in pages if page is not None]
+
+    async def _article_page(self, source: Source, url: str) -> Article | None:
+        try:
+            response = await self.fetcher.fetch(url, public_only=_elsewhere(source, url))
+        except MonitorError as exc:
+            log.info("%s: %s not fetched: %s", source.name, url, exc)
+            return None
+        if response.status != 200 or detect_kind(response.content, response.content_type) != "html":
+            log.info("%s: %s gave HTTP %d, not a page", source.name, url, response.status)
+            return None
+        html = decode_html(response.content, response.content_type)
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(
+                    extract_article, html, url=response.url, source=source.name, now=self.clock()
+                ),
+                EXTRACT_BUDGET,
+            )
+        except TimeoutError:
+            log.warning("%s: extracting %s took over %.0f s; skipped", source.name, url,
+                        EXTRACT_BUDGET)  # fmt: skip
+            return None
+
+    async def _full_text(
+        self,
+        source: Source,
+        articles: Sequence[Article],
+        known: Callable[[Iterable[str]], set[str]],
+    ) -> list[Article]:
+        """Give new items that carry only a summary the body of their page."""
+        seen = known(a.id for a in articles)
+        thin = [a for a in articles if a.id not in seen and a.url and _thin(a)]
+        pages = await asyncio.gather(*(self._article_page(source, a.url) for a in thin))
+        fuller = {
+            item.id: _merge(item, page) for item, page in zip(thin, pages, strict=True) if page
+        }
+        return [fuller.get(a.id, a) for a in articles]
+
+
+def _thin(article: Article) -> bool:
+    return sum(len(block.text) for block in article.body) < THIN_BODY_CHARS
+
+
+def _merge(item: Article, page: Article) -> Article:
+    """The feed item's identity, title and dates, with the page's text and structure."""
+    return replace(
+        item,
+        body=page.body or item.body,
+        lede=item.lede or page.lede,
+        section=item.section or page.section,
+        authors=item.authors or page.authors,
+        related=page.related,
+        language=item.language or page.language,
+        tags=item.tags or page.tags,
+    )
+
+
+def _elsewhere(source: Source, url: str) -> bool:
+    """A link off the configured source's own host must resolve to public addresses."""
+    return _host(url) != _host(source.url)
+
+
+def _host(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")

@@ -1,0 +1,168 @@
+"""Page sources, advertised feeds and full text, served from fixtures on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import Config, Rule, Settings, Source, SourceKind, Target
+from monitor.fetch import HttpFetcher
+from monitor.rules import compile_query
+from monitor.service import Service
+from monitor.state import SendResult
+from monitor.store import SqliteStore
+from tests.servers import FixtureServer, Page
+
+NOW = datetime(2024, 7, 2, 12, 0, tzinfo=UTC)
+SEED_PATH = "/world/asia/japan/japan-north-korea-held-meeting-in-may/"
+HTML = "text/html; charset=utf-8"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.titles: list[str] = []
+
+    def send(self, target: str, title: str, body: str) -> SendResult:
+        self.titles.append(title)
+        return SendResult(True)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(str(tmp_path / "m.db"))
+    yield store
+    store.close()
+
+
+def localized(path: Path, server: FixtureServer) -> bytes:
+    """A fixture page whose site links point at the test server instead."""
+    text = path.read_text(encoding="utf-8")
+    for site in ("https://www.asiadispatch.example", "https://asiadispatch.example"):
+        text = text.replace(site, server.url("").rstrip("/"))
+    return text.encode()
+
+
+def serve_site(server: FixtureServer, seeds: Path) -> None:
+    pages = seeds / "pages"
+    server.pages["/world/asia/"] = Page(localized(pages / "asia-section-front.html", server), HTML)
+    server.pages[SEED_PATH] = Page(
+        localized(pages / "japan-north-korea-meeting.html", server), HTML
+    )
+
+
+def poll(
+    store: SqliteStore, source: Source, query: str = "Japan AND North Korea AND summit|abduction"
+) -> Recorder:
+    settings = Settings(":memory:", (), timedelta(minutes=15), timedelta(days=3650), "t/1")
+    rule = Rule("jnk", compile_query(query), ("hook",))
+    config = Config("c", settings, {"hook": Target("hook", "json://x")}, (source,), (rule,))
+    recorder = Recorder()
+
+    async def cycle() -> None:
+        fetcher = HttpFetcher("t/1", host_gap=0)
+        try:
+            service = Service(config, fetcher, store, recorder, clock=lambda: NOW)
+            await service.poll_all(ignore_interval=True)
+            await service.deliver(due_only=False)
+        finally:
+            await fetcher.aclose()
+
+    asyncio.run(cycle())
+    return recorder
+
+
+def source(server: FixtureServer, path: str, kind: SourceKind, full_text: bool = False) -> Source:
+    return Source("asia", server.url(path), timedelta(minutes=15), kind, True, full_text)
+
+
+def test_a_page_source_fetches_new_article_links_once(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    serve_site(feed_server, seeds)
+    page_source = source(feed_server, "/world/asia/", "page")
+
+    first = poll(store, page_source)
+    second = poll(store, page_source)
+
+    assert first.titles == ["Japan, North Korea held meeting in May – S Korean newspaper [jnk]"]
+    assert second.titles == []
+    assert len(feed_server.gets(SEED_PATH)) == 1
+    fetched = {r.path for r in feed_server.requests}
+    assert "/login/" not in fetched and "/tag/north-korea/" not in fetched
+    assert "/world/asia/japan/tokyo-protests-north-korean-missile-launch/" in fetched
+
+
+def test_auto_follows_the_pages_advertised_feed(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    serve_site(feed_server, seeds)
+    feed_server.pages["/world/asia/feed/"] = Page((seeds / "feeds" / "asia.rss").read_bytes())
+    auto = source(feed_server, "/world/asia/", "auto")
+
+    first = poll(store, auto)
+    poll(store, auto)
+
+    assert first.titles == ["Japan, North Korea held meeting in May – S Korean newspaper [jnk]"]
+    state = store.source_state("asia")
+    assert state is not None and state.fetch_url == feed_server.url("/world/asia/feed/")
+    assert len(feed_server.gets("/world/asia/")) == 1
+    assert len(feed_server.gets("/world/asia/feed/")) == 2
+    assert feed_server.gets(SEED_PATH) == []
+
+
+def test_a_feed_source_that_serves_html_is_an_error(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    serve_site(feed_server, seeds)
+
+    poll(store, source(feed_server, "/world/asia/", "feed"))
+
+    state = store.source_state("asia")
+    assert state is not None and "expected a feed" in (state.last_result or "")
+
+
+def summary_only_feed(link: str) -> bytes:
+    return f"""<rss version="2.0"><channel><title>t</title><item>
+      <title>Japan, North Korea held meeting in May – S Korean newspaper</title>
+      <link>{link}</link><guid>{link}</guid><pubDate>Tue, 02 Jul 2024 09:41:00 GMT</pubDate>
+      <description>A South Korean newspaper reported a secret meeting.</description>
+    </item></channel></rss>""".encode()
+
+
+def test_full_text_fetches_the_body_of_summary_only_items(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    serve_site(feed_server, seeds)
+    feed_server.pages["/teasers.rss"] = Page(summary_only_feed(feed_server.url(SEED_PATH)))
+    body_only = "Ulaanbaatar AND Kishida"
+
+    without = poll(store, source(feed_server, "/teasers.rss", "feed"), body_only)
+    store.db.execute("DELETE FROM articles")
+    store.db.execute("DELETE FROM sources")
+    with_full_text = poll(store, source(feed_server, "/teasers.rss", "feed", True), body_only)
+
+    assert without.titles == []
+    assert len(with_full_text.titles) == 1
+    stored = next(iter(store.articles_since(NOW - timedelta(days=1))))
+    assert stored.lede == "A South Korean newspaper reported a secret meeting."
+    assert [b.kind for b in stored.body].count("heading") == 1
+
+
+def test_full_text_links_to_other_hosts_must_be_public(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    other = FixtureServer(host="127.0.0.2").start()
+    try:
+        serve_site(other, seeds)
+        feed_server.pages["/teasers.rss"] = Page(summary_only_feed(other.url(SEED_PATH)))
+
+        recorder = poll(store, source(feed_server, "/teasers.rss", "feed", True), "Ulaanbaatar")
+    finally:
+        other.stop()
+
+    assert recorder.titles == []
+    assert other.requests == []
