@@ -79,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     config = _config(args)
+    daemon.check_schedules(config)
     problems = daemon.target_problems(config)
     if problems:
         name, problem = next(iter(problems.items()))

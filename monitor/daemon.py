@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -15,11 +16,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, Rule, Source, default_user_agent
 from monitor.decide import find_matches
+from monitor.errors import ConfigError
 from monitor.fetch import HttpFetcher
 from monitor.identity import is_http_url
 from monitor.model import Article
@@ -75,6 +78,8 @@ async def _run_once(config: Config) -> int:
     fetcher = HttpFetcher(config.settings.user_agent)
     try:
         service = _service(config, store, fetcher)
+        digests = _digest_triggers(config)
+        _catch_up_digests(service, digests)
         reports = await service.poll_all(ignore_interval=True)
         delivered = await service.deliver(due_only=False)
     finally:
@@ -137,6 +142,13 @@ class _Daemon:
         finally:
             self.schedule_source(source)
 
+    async def digest(self, rule: Rule) -> None:
+        try:
+            if self.service.outbox.queue_digest(rule):
+                await self.deliver()
+        except Exception:
+            log.exception("%s: digest failed unexpectedly", rule.name)
+
     async def deliver(self) -> DeliveryReport:
         try:
             return await self.service.deliver()
@@ -157,6 +169,16 @@ async def _run_forever(config: Config) -> int:
     sources = [s for s in config.sources if s.enabled]
     for source in sources:
         daemon.schedule_source(source)
+    digests = _digest_triggers(config)
+    _catch_up_digests(daemon.service, digests)
+    for rule, trigger in digests:
+        scheduler.add_job(
+            daemon.track(functools.partial(daemon.digest, rule)),
+            trigger,
+            id=f"digest:{rule.name}",
+            misfire_grace_time=None,
+            coalesce=True,
+        )
     scheduler.add_job(
         daemon.track(daemon.deliver),
         IntervalTrigger(seconds=OUTBOX_EVERY.total_seconds()),
@@ -183,6 +205,37 @@ async def _run_forever(config: Config) -> int:
         await fetcher.aclose()
         store.close()
     return 0
+
+
+def _digest_triggers(config: Config) -> list[tuple[Rule, CronTrigger]]:
+    """A cron trigger per digest rule; a bad schedule is a config error naming the rule."""
+    triggers = []
+    for rule in config.rules:
+        if rule.digest is None:
+            continue
+        try:
+            trigger = CronTrigger.from_crontab(rule.digest.schedule, timezone=rule.digest.zone)
+        except ValueError as exc:
+            raise ConfigError(
+                f"schedule {rule.digest.schedule!r}: {exc}", file=rule.file, key="rules.schedule"
+            ) from None
+        triggers.append((rule, trigger))
+    return triggers
+
+
+def _catch_up_digests(service: Service, digests: list[tuple[Rule, CronTrigger]]) -> None:
+    """Send now a digest whose time came while we were not running."""
+    now = utc_now()
+    for rule, trigger in digests:
+        start = service.outbox.start_digest(rule)
+        due = trigger.get_next_fire_time(None, start)
+        if due is not None and due <= now:
+            log.info("%s: digest due since %s; sending it now", rule.name, due)
+            service.outbox.queue_digest(rule)
+
+
+def check_schedules(config: Config) -> None:
+    _digest_triggers(config)
 
 
 def target_problems(config: Config) -> dict[str, str]:

@@ -328,7 +328,7 @@ class SqliteStore:
         if due_only:
             query += " AND o.next_attempt_at <= ?"
             params = (_time(now) or "",)
-        rows = self.db.execute(query + " ORDER BY o.created_at, o.id", params).fetchall()
+        rows = self.db.execute(query + " ORDER BY o.created_at, o.rowid", params).fetchall()
         return [_delivery(row) for row in rows]
 
     def mark_delivered(self, delivery_id: str, now: datetime) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -250,3 +251,23 @@ def test_kill_9_mid_delivery_loses_nothing_and_repeats_at_most_one(
         f"Japan and North Korea summit, part {n}" for n in range(15)
     }
     assert len(titles) <= 16
+
+
+def test_a_digest_missed_while_stopped_is_sent_by_the_next_run(
+    tmp_path: Path, feed_server: FixtureServer, smtp: SmtpServer, webhook: WebhookReceiver
+) -> None:
+    feed_server.pages["/wire.rss"] = Page(many_matching_items(3))
+    config = write_config(tmp_path, feed_server.url("/wire.rss"), smtp.port, webhook.port)
+    digest_rule = RULES.replace('["email", "hook"]', '["hook"]')
+    digest_rule += 'delivery = "digest"\nschedule = "0 8 * * *"\ntimezone = "Asia/Tokyo"\n'
+    (tmp_path / "rules.toml").write_text(digest_rule, encoding="utf-8")
+
+    collected = run_once(config)
+    with sqlite3.connect(tmp_path / "state" / "monitor.db") as db:
+        db.execute("UPDATE digests SET covered_until = '2020-01-01T00:00:00+00:00'")
+        db.execute("UPDATE matches SET matched_at = '2020-01-01T01:00:00+00:00'")
+    caught_up = run_once(config)
+    again = run_once(config)
+
+    assert collected.returncode == caught_up.returncode == again.returncode == 0
+    assert [post["title"] for post in webhook.posts] == ["3 stories for japan-north-korea"]

@@ -1,0 +1,183 @@
+"""Rate limits, quiet hours and digests, delivered through Apprise to a real webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import Config, Digest, QuietHours, Rule, Settings, Source, Target
+from monitor.decide import plan_sends
+from monitor.fetch import HttpFetcher
+from monitor.notify import AppriseNotifier
+from monitor.rules import compile_query
+from monitor.service import Service
+from monitor.state import Delivery
+from monitor.store import SqliteStore
+from tests.servers import FixtureServer, Page, WebhookReceiver
+
+START = datetime(2026, 11, 28, 21, 0, tzinfo=UTC)
+
+
+def wire(count: int, start: int = 0) -> bytes:
+    items = "".join(
+        f"<item><guid>s{n}</guid><title>Japan North Korea summit {n}</title>"
+        f"<link>https://wire.example/{n}</link>"
+        "<pubDate>Sat, 28 Nov 2026 20:00:00 GMT</pubDate></item>"
+        for n in range(start, start + count)
+    )
+    return f'<rss version="2.0"><channel><title>w</title>{items}</channel></rss>'.encode()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Bench:
+    """A service wired to a real Apprise json:// target, with a clock the test moves."""
+
+    def __init__(self, store: SqliteStore, server: FixtureServer, hook: WebhookReceiver,
+                 target: Target, digest: Digest | None = None) -> None:  # fmt: skip
+        settings = Settings(":memory:", (), timedelta(minutes=15), timedelta(days=1), "t/1")
+        rule = Rule("jnk", compile_query("Japan AND North Korea"), ("hook",), digest=digest)
+        source = Source("wire", server.url("/wire.rss"), timedelta(minutes=15))
+        self.target = replace(target, url=f"json://127.0.0.1:{hook.port}/alerts")
+        self.config = Config("c", settings, {"hook": self.target}, (source,), (rule,))
+        self.rule = rule
+        self.store = store
+        self.clock = Clock()
+
+    def service(self, fetcher: HttpFetcher) -> Service:
+        notifier = AppriseNotifier({"hook": self.target.url}, min_gap=0)
+        return Service(self.config, fetcher, self.store, notifier, self.clock)
+
+    def cycle(self, *, digest: bool = False) -> None:
+        async def run() -> None:
+            fetcher = HttpFetcher("t/1", host_gap=0)
+            service = self.service(fetcher)
+            try:
+                await service.poll_all(ignore_interval=True)
+                if digest:
+                    service.outbox.queue_digest(self.rule)
+                await service.deliver(due_only=False)
+            finally:
+                await fetcher.aclose()
+
+        asyncio.run(run())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(str(tmp_path / "m.db"))
+    yield store
+    store.close()
+
+
+def test_beyond_max_per_hour_alerts_fold_into_the_last_allowed_message(
+    store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
+) -> None:
+    feed_server.pages["/wire.rss"] = Page(wire(6))
+    bench = Bench(store, feed_server, webhook, Target("hook", "", max_per_hour=3))
+
+    bench.cycle()
+    feed_server.pages["/wire.rss"] = Page(wire(8))
+    bench.clock.now += timedelta(minutes=30)
+    bench.cycle()
+    held_back = len(webhook.posts)
+    bench.clock.now += timedelta(minutes=31)
+    bench.cycle()
+
+    titles = [post["title"] for post in webhook.posts]
+    assert titles[:3] == [
+        "Japan North Korea summit 0 [jnk]",
+        "Japan North Korea summit 1 [jnk]",
+        "Japan North Korea summit 2 [jnk] (and 3 more)",
+    ]
+    assert all(f"summit {n}" in webhook.posts[2]["message"] for n in (3, 4, 5))
+    assert held_back == 3
+    assert titles[3:] == ["Japan North Korea summit 6 [jnk]", "Japan North Korea summit 7 [jnk]"]
+    assert store.pending_deliveries(bench.clock.now, due_only=False) == []
+
+
+def test_alerts_in_quiet_hours_wait_and_leave_as_one_message(
+    store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
+) -> None:
+    feed_server.pages["/wire.rss"] = Page(wire(4))
+    quiet = QuietHours(time(20, 30), time(7, 0), "UTC")
+    bench = Bench(store, feed_server, webhook, Target("hook", "", quiet_hours=quiet))
+
+    bench.cycle()
+    during = list(webhook.posts)
+    bench.clock.now = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
+    bench.cycle()
+
+    assert during == []
+    assert [post["title"] for post in webhook.posts] == [
+        "Japan North Korea summit 0 [jnk] (and 3 more)"
+    ]
+
+
+def test_a_digest_lists_the_periods_matches_once_and_nothing_when_empty(
+    store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
+) -> None:
+    feed_server.pages["/wire.rss"] = Page(wire(3))
+    bench = Bench(store, feed_server, webhook, Target("hook", ""), Digest("0 8 * * *"))
+    asyncio.run(_start_digest(bench))
+
+    bench.clock.now += timedelta(minutes=1)
+    bench.cycle()
+    immediate = len(webhook.posts)
+    bench.clock.now += timedelta(hours=11)
+    bench.cycle(digest=True)
+    bench.clock.now += timedelta(days=1)
+    bench.cycle(digest=True)
+
+    assert immediate == 0
+    assert [post["title"] for post in webhook.posts] == ["3 stories for jnk"]
+    assert all(f"summit {n}" in webhook.posts[0]["message"] for n in range(3))
+
+
+async def _start_digest(bench: Bench) -> None:
+    fetcher = HttpFetcher("t/1")
+    try:
+        bench.service(fetcher).outbox.start_digest(bench.rule)
+    finally:
+        await fetcher.aclose()
+
+
+def delivery(n: int, minute: int) -> Delivery:
+    return Delivery(f"d{n}", "a", "r", "t", f"T{n}", "b", START + timedelta(minutes=minute))
+
+
+def test_plan_sends_keeps_order_and_never_drops() -> None:
+    queue = [delivery(n, n) for n in range(5)]
+    quiet = QuietHours(time(21, 1), time(21, 3), "UTC")
+    now = START + timedelta(minutes=10)
+
+    assert [[d.id for d in g] for g in plan_sends(queue, now=now, allowance=None, quiet=None)] == [
+        ["d0"],
+        ["d1"],
+        ["d2"],
+        ["d3"],
+        ["d4"],
+    ]
+    assert [[d.id for d in g] for g in plan_sends(queue, now=now, allowance=2, quiet=None)] == [
+        ["d0"],
+        ["d1", "d2", "d3", "d4"],
+    ]
+    assert [[d.id for d in g] for g in plan_sends(queue, now=now, allowance=None, quiet=quiet)] == [
+        ["d0"],
+        ["d1", "d2"],
+        ["d3"],
+        ["d4"],
+    ]
+    assert plan_sends(queue, now=START + timedelta(minutes=2), allowance=None, quiet=quiet) == []
+    assert plan_sends(queue, now=now, allowance=0, quiet=None) == []
