@@ -57,6 +57,7 @@ class Settings:
     failures_to: str | None = None
     failure_threshold: timedelta = timedelta(hours=24)
     give_up_after: timedelta = timedelta(hours=24)
+    story_window: timedelta = timedelta(hours=48)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +354,7 @@ def _parse_settings(
     failures_to = table.string("failures_to", "") if "failures_to" in table.data else None
     failure_threshold = table.duration("failure_threshold", timedelta(hours=24))
     give_up_after = table.duration("give_up_after", timedelta(hours=24))
+    story_window = table.duration("story_window", timedelta(hours=48))
     table.finish()
     return Settings(
         database,
@@ -363,6 +365,7 @@ def _parse_settings(
         failures_to,
         failure_threshold,
         give_up_after,
+        story_window,
     )
 
 

@@ -136,7 +136,7 @@ class Outbox:
         if not matches:
             self.store.save_digest(rule.name, now, [])
             return 0
-        message = render_digest(rule.name, [(article, [article.source]) for _, article in matches])
+        message = render_digest(rule.name, _by_story(matches))
         key = f"digest:{rule.name}:{format_time(now)}"
         deliveries = [
             Delivery(
@@ -153,3 +153,14 @@ class Outbox:
         self.store.save_digest(rule.name, now, deliveries)
         log.info("%s: digest of %d matches queued", rule.name, len(matches))
         return len(matches)
+
+
+def _by_story(matches: Sequence[tuple[MatchRecord, Article]]) -> list[tuple[Article, list[str]]]:
+    """Each story once (its first article), with every source that carried it, in order."""
+    stories: dict[str, tuple[Article, list[str]]] = {}
+    for match, article in matches:
+        _, sources = stories.setdefault(match.story_id or article.id, (article, []))
+        source = match.source or article.source
+        if source not in sources:
+            sources.append(source)
+    return list(stories.values())

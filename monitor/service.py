@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from monitor.collect import Collector, Fetcher, read_document
-from monitor.config import Config, Source
+from monitor.config import Config, Rule, Source
 from monitor.decide import (
     delivery_id,
     fetch_retry_delay,
@@ -31,6 +31,7 @@ from monitor.state import (
     MatchRecord,
     SourceState,
 )
+from monitor.stories import Fingerprint, find_story, fingerprint
 
 __all__ = [
     "DeliveryReport",
@@ -58,10 +59,19 @@ class Store(OutboxStore, Protocol):
         now: datetime,
     ) -> None: ...
     def save_state(self, state: SourceState) -> None: ...
+    def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]: ...
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    article: Article
+    rule: Rule
+    terms: tuple[str, ...]
+    fingerprint: Fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +180,8 @@ class Service:
             backfill=self.config.settings.backfill,
         )
         alerting = [item.article for item in intake if item.alert]
-        matches, deliveries = await asyncio.to_thread(self._match, alerting, source, now)
+        found = await asyncio.to_thread(self._find, alerting)
+        matches, deliveries = self._group(found, source, now)
         fetch_url = reading.feed_url or state.fetch_url
         if response.moved_permanently and response.url != (state.fetch_url or source.url):
             log.warning(
@@ -279,30 +290,62 @@ class Service:
         )
         self.store.save_poll(replace(state, failure_reported=True), [], [], [delivery], now)
 
-    def _match(
-        self, articles: Sequence[Article], source: Source, now: datetime
+    def _find(self, articles: Sequence[Article]) -> list[Found]:
+        """Every (article, rule) match with the article's fingerprint (CPU-bound)."""
+        found: list[Found] = []
+        for article in articles:
+            matches = find_matches(article, self.config.rules)
+            if matches:
+                story_print = fingerprint(article)
+                found.extend(Found(article, rule, terms, story_print) for rule, terms in matches)
+        return found
+
+    def _group(
+        self, found: Sequence[Found], source: Source, now: datetime
     ) -> tuple[list[MatchRecord], list[Delivery]]:
+        """Attach each match to a story of its rule seen within the window, or start one.
+
+        Only a new story alerts; a later copy (syndicated, republished, truncated) is
+        recorded under the story, and digests list the sources that carried it.
+        """
+        since = now - self.config.settings.story_window
+        stories: dict[str, list[tuple[str, Fingerprint]]] = {}
         matches: list[MatchRecord] = []
         deliveries: list[Delivery] = []
-        for article in articles:
-            for rule, terms in find_matches(article, self.config.rules):
-                matches.append(MatchRecord(article.id, rule.name, terms, now))
-                if rule.digest is not None:
-                    continue
-                message = render_alert(article, rule.name, terms, source.name)
-                deliveries.extend(
-                    Delivery(
-                        id=delivery_id(article.id, rule.name, target),
-                        article_id=article.id,
-                        rule=rule.name,
-                        target=target,
-                        title=message.title,
-                        body=message.body,
-                        created_at=now,
-                    )
-                    for target in rule.notify
-                )
+        for item in found:
+            rule, article = item.rule, item.article
+            if rule.name not in stories:
+                stored = self.store.story_fingerprints(rule.name, since)
+                stories[rule.name] = [(key, Fingerprint.from_bytes(raw)) for key, raw in stored]
+            story = find_story(item.fingerprint, stories[rule.name])
+            stories[rule.name].append((story or article.id, item.fingerprint))
+            matches.append(
+                MatchRecord(article.id, rule.name, item.terms, now, story or article.id,
+                            item.fingerprint.to_bytes(), source.name)
+            )  # fmt: skip
+            if story is not None:
+                log.info("%s: %r is another copy of a story already alerted for %s",
+                         source.name, article.title, rule.name)  # fmt: skip
+            elif rule.digest is None:
+                deliveries.extend(self._alerts(article, rule, item.terms, source, now))
         return matches, deliveries
+
+    def _alerts(
+        self, article: Article, rule: Rule, terms: tuple[str, ...], source: Source, now: datetime
+    ) -> list[Delivery]:
+        message = render_alert(article, rule.name, terms, source.name)
+        return [
+            Delivery(
+                id=delivery_id(article.id, rule.name, target),
+                article_id=article.id,
+                rule=rule.name,
+                target=target,
+                title=message.title,
+                body=message.body,
+                created_at=now,
+            )
+            for target in rule.notify
+        ]
 
     async def deliver(self, *, due_only: bool = True) -> DeliveryReport:
         return await self.outbox.deliver(due_only=due_only)

@@ -93,10 +93,15 @@ class SourceState:
 
 @dataclass(frozen=True, slots=True)
 class MatchRecord:
+    """A rule's match; `story_id` is the first article of the story this one belongs to."""
+
     article_id: str
     rule: str
     terms: tuple[str, ...]
     matched_at: datetime
+    story_id: str = ""
+    fingerprint: bytes = b""
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

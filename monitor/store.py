@@ -118,11 +118,24 @@ def _migrate_4(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_5(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        ALTER TABLE matches ADD COLUMN story_id TEXT;
+        ALTER TABLE matches ADD COLUMN fingerprint BLOB;
+        ALTER TABLE matches ADD COLUMN source TEXT;
+        UPDATE matches SET story_id = article_id
+        """,
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _migrate_1,
     2: _migrate_2,
     3: _migrate_3,
     4: _migrate_4,
+    5: _migrate_5,
 }
 _STATE_COLUMNS = (
     "name",
@@ -282,10 +295,14 @@ class SqliteStore:
                 ],
             )
             self.db.executemany(
-                "INSERT OR IGNORE INTO matches (article_id, rule, terms, matched_at)"
-                " VALUES (?, ?, ?, ?)",
-                [(m.article_id, m.rule, json.dumps(m.terms), _time(m.matched_at)) for m in matches],
-            )
+                "INSERT OR IGNORE INTO matches (article_id, rule, terms, matched_at, story_id,"
+                " fingerprint, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (m.article_id, m.rule, json.dumps(m.terms), _time(m.matched_at),
+                     m.story_id or m.article_id, m.fingerprint or None, m.source)
+                    for m in matches
+                ],
+            )  # fmt: skip
             self._put_deliveries(deliveries)
 
     def _put_deliveries(self, deliveries: Sequence[Delivery]) -> None:
@@ -364,6 +381,15 @@ class SqliteStore:
         ).fetchone()
         return int(row[0])
 
+    def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]:
+        """(story id, fingerprint) of the rule's matches since `since`."""
+        rows = self.db.execute(
+            "SELECT story_id, fingerprint FROM matches WHERE rule = ? AND matched_at >= ?"
+            " AND fingerprint IS NOT NULL ORDER BY matched_at",
+            (rule, _time(since)),
+        ).fetchall()
+        return [(row[0], bytes(row[1])) for row in rows]
+
     def digest_covered_until(self, rule: str) -> datetime | None:
         row = self.db.execute(
             "SELECT covered_until FROM digests WHERE rule = ?", (rule,)
@@ -379,14 +405,7 @@ class SqliteStore:
             " ORDER BY m.matched_at, m.article_id",
             (rule, _time(start), _time(end)),
         ).fetchall()
-        return [
-            (
-                MatchRecord(row["article_id"], row["rule"], tuple(json.loads(row["terms"])),
-                            datetime.fromisoformat(row["matched_at"])),
-                Article.from_json(json.loads(row["data"])),
-            )
-            for row in rows
-        ]  # fmt: skip
+        return [(_match(row), Article.from_json(json.loads(row["data"]))) for row in rows]
 
     def save_digest(
         self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
@@ -431,22 +450,22 @@ class SqliteStore:
             " ORDER BY m.matched_at DESC LIMIT ?",
             (limit,),
         ).fetchall()
-        return [
-            (
-                MatchRecord(
-                    row["article_id"],
-                    row["rule"],
-                    tuple(json.loads(row["terms"])),
-                    datetime.fromisoformat(row["matched_at"]),
-                ),
-                row["title"],
-                row["url"],
-            )
-            for row in rows
-        ]
+        return [(_match(row), row["title"], row["url"]) for row in rows]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
+
+
+def _match(row: sqlite3.Row) -> MatchRecord:
+    return MatchRecord(
+        article_id=row["article_id"],
+        rule=row["rule"],
+        terms=tuple(json.loads(row["terms"])),
+        matched_at=datetime.fromisoformat(row["matched_at"]),
+        story_id=row["story_id"] or row["article_id"],
+        fingerprint=bytes(row["fingerprint"] or b""),
+        source=row["source"] or "",
+    )
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:

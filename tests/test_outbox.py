@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
@@ -181,3 +183,77 @@ def test_plan_sends_keeps_order_and_never_drops() -> None:
     ]
     assert plan_sends(queue, now=START + timedelta(minutes=2), allowance=None, quiet=quiet) == []
     assert plan_sends(queue, now=now, allowance=0, quiet=None) == []
+
+
+def feed_of(*names: str, seeds: Path) -> bytes:
+    """An RSS feed carrying story fixtures (Article JSON) with their full text."""
+    items = []
+    for name in names:
+        article = json.loads((seeds / "stories" / f"{name}.json").read_text(encoding="utf-8"))
+        body = "".join(f"<p>{html.escape(b['text'])}</p>" for b in article["body"])
+        items.append(
+            f"<item><title>{html.escape(article['title'])}</title><link>{article['url']}</link>"
+            f"<guid>{article['url']}</guid><pubDate>Sat, 28 Nov 2026 20:00:00 GMT</pubDate>"
+            f"<description>{html.escape(article['lede'])}</description>"
+            f"<content:encoded><![CDATA[{body}]]></content:encoded></item>"
+        )
+    return (
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        f"<channel><title>t</title>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def story_title(seeds: Path, name: str) -> str:
+    article = json.loads((seeds / "stories" / f"{name}.json").read_text(encoding="utf-8"))
+    return str(article["title"])
+
+
+def two_sources(store: SqliteStore, server: FixtureServer, hook: WebhookReceiver,
+                digest: Digest | None = None) -> Bench:  # fmt: skip
+    bench = Bench(store, server, hook, Target("hook", ""), digest)
+    sources = tuple(
+        Source(name, server.url(f"/{name}.rss"), timedelta(minutes=15))
+        for name in ("dispatch", "ledger")
+    )
+    bench.config = replace(bench.config, sources=sources)
+    return bench
+
+
+def test_copies_of_one_story_from_other_outlets_alert_once(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
+) -> None:
+    feed_server.pages["/dispatch.rss"] = Page(feed_of("seed", seeds=seeds))
+    feed_server.pages["/ledger.rss"] = Page(feed_of("neg-missile", seeds=seeds))
+    bench = two_sources(store, feed_server, webhook)
+    bench.cycle()
+    feed_server.pages["/ledger.rss"] = Page(
+        feed_of("republished", "truncated", "syndicated", "neg-missile", "neg-follow-up",
+                seeds=seeds)
+    )  # fmt: skip
+    bench.clock.now += timedelta(hours=5)
+
+    bench.cycle()
+
+    titles = sorted(post["title"].split(" [")[0] for post in webhook.posts)
+    expected = [story_title(seeds, name) for name in ("seed", "neg-missile", "neg-follow-up")]
+    assert titles == sorted(expected)
+
+
+def test_a_digest_lists_each_story_once_with_every_source(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
+) -> None:
+    feed_server.pages["/dispatch.rss"] = Page(feed_of("seed", seeds=seeds))
+    feed_server.pages["/ledger.rss"] = Page(feed_of("republished", "neg-missile", seeds=seeds))
+    bench = two_sources(store, feed_server, webhook, Digest("0 8 * * *"))
+    asyncio.run(_start_digest(bench))
+    bench.clock.now += timedelta(minutes=1)
+
+    bench.cycle(digest=True)
+
+    assert [post["title"] for post in webhook.posts] == ["2 stories for jnk"]
+    lines = webhook.posts[0]["message"].splitlines()
+    assert (
+        sum(line.strip().startswith(("dispatch, ledger", "ledger, dispatch")) for line in lines)
+        == 1
+    )
+    assert sum(line.strip().startswith("ledger ·") for line in lines) == 1
