@@ -47,6 +47,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 OUTBOX_EVERY = timedelta(seconds=30)
+OUTBOX_JOB = "outbox"
 MAX_JITTER = timedelta(minutes=2)
 STARTUP_SPREAD = timedelta(seconds=3)
 SHUTDOWN_GRACE = 30.0
@@ -55,7 +56,7 @@ SHUTDOWN_GRACE = 30.0
 def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def open_store(config: Config) -> SqliteStore:
@@ -136,7 +137,7 @@ class _Daemon:
         try:
             report = await self.service.poll(source)
             if report.alerts:
-                await self.deliver()
+                self.deliver_soon()
         except Exception:
             log.exception("%s: poll failed unexpectedly", source.name)
         finally:
@@ -145,9 +146,14 @@ class _Daemon:
     async def digest(self, rule: Rule) -> None:
         try:
             if self.service.outbox.queue_digest(rule):
-                await self.deliver()
+                self.deliver_soon()
         except Exception:
             log.exception("%s: digest failed unexpectedly", rule.name)
+
+    def deliver_soon(self) -> None:
+        """Run the outbox job now: one job, one pass at a time, so nothing is sent twice
+        and a slow target never holds up a poll."""
+        self.scheduler.modify_job(OUTBOX_JOB, next_run_time=utc_now())
 
     async def deliver(self) -> DeliveryReport:
         try:
@@ -182,7 +188,7 @@ async def _run_forever(config: Config) -> int:
     scheduler.add_job(
         daemon.track(daemon.deliver),
         IntervalTrigger(seconds=OUTBOX_EVERY.total_seconds()),
-        id="outbox",
+        id=OUTBOX_JOB,
         next_run_time=utc_now(),
         max_instances=1,
         coalesce=True,
