@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from monitor import __version__
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError
+from monitor.markup import KINDS, MarkupKind, markup_for
 from monitor.rules import Query, RuleSyntaxError, compile_query
+from monitor.templates import CompiledTemplate, TemplateError, compile_template
 
 __all__ = [
     "HOMEPAGE",
@@ -84,11 +86,26 @@ class QuietHours:
 
 
 @dataclass(frozen=True, slots=True)
+class Templates:
+    """A rule's or target's own title and body templates (None: the default)."""
+
+    title: CompiledTemplate | None = None
+    body: CompiledTemplate | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     name: str
     url: str = field(repr=False)
     max_per_hour: int | None = None
     quiet_hours: QuietHours | None = None
+    templates: Templates = field(default_factory=Templates)
+    markup: MarkupKind | None = None
+
+    @property
+    def kind(self) -> MarkupKind:
+        """The markup this target's messages are written in (by its Apprise scheme)."""
+        return self.markup or markup_for(self.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +135,7 @@ class Rule:
     languages: tuple[str, ...] = ()
     file: str = ""
     digest: Digest | None = None
+    templates: Templates = field(default_factory=Templates)
 
     def applies_to(self, source: str, language: str | None) -> bool:
         if self.sources and not any(fnmatchcase(source, glob) for glob in self.sources):
@@ -154,9 +172,31 @@ class _Locator:
     def line_of(self, key: str) -> int | None:
         parts = re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", key)
         start, end = 0, len(self.lines)
+        header = self._dotted_header(parts)
+        if header is not None:
+            found, used = header
+            if used == len(parts):
+                return found + 1
+            parts, start, end = parts[used:], found + 1, self._table_end(found)
+            return self._walk(parts, start, end, top=False) or found + 1
+        return self._walk(parts, start, end, top=True)
+
+    def _dotted_header(self, parts: list[tuple[str, str]]) -> tuple[int, int] | None:
+        """A `[a.b]` table header for the longest dotted prefix of the key, if there is one."""
+        for used in range(len(parts), 1, -1):
+            if any(index for _, index in parts[:used]):
+                continue
+            names = r"\s*\.\s*".join(re.escape(name) for name, _ in parts[:used])
+            pattern = re.compile(rf"\s*\[\s*{names}\s*\]")
+            for number, line in enumerate(self.lines):
+                if pattern.match(line):
+                    return number, used
+        return None
+
+    def _walk(self, parts: list[tuple[str, str]], start: int, end: int, *, top: bool) -> int | None:
         found: int | None = None
         for depth, (name, index) in enumerate(parts):
-            hit = self._find(name, int(index) if index else None, start, end, top=depth == 0)
+            hit = self._find(name, int(index) if index else None, start, end, top=top and not depth)
             if hit is None:
                 break
             found = hit
@@ -394,7 +434,7 @@ def _parse_target_table(
 ) -> Target:
     table = _Table(raw, f"targets.{name}", context)
     url = expand_env(table.string("url"), env, functools.partial(table.error, "url"))
-    max_per_hour = table.get("max_per_hour", int, 0) or None
+    max_per_hour = table.get("max_per_hour", int) if "max_per_hour" in table.data else None
     if max_per_hour is not None and max_per_hour < 1:
         raise table.error("max_per_hour", "must be at least 1")
     zone = _zone(table, table.string("timezone", "UTC"))
@@ -402,8 +442,29 @@ def _parse_target_table(
     if "quiet_hours" in table.data:
         window = table.convert("quiet_hours", _time_window, table.get("quiet_hours", str))
         quiet = QuietHours(window[0], window[1], zone)
+    templates = _templates(table)
+    markup = table.string("markup", "") if "markup" in table.data else None
+    if markup is not None and markup not in KINDS:
+        raise table.error("markup", f"must be one of {', '.join(KINDS)}, not {markup!r}")
     table.finish()
-    return Target(name, _check_apprise_url(table, "url", url), max_per_hour, quiet)
+    url = _check_apprise_url(table, "url", url)
+    return Target(name, url, max_per_hour, quiet, templates, markup)
+
+
+def _templates(table: _Table) -> Templates:
+    """`title_template` / `body_template`: Jinja2 text, checked now so mistakes show at load."""
+    compiled: dict[str, CompiledTemplate] = {}
+    for key in ("title_template", "body_template"):
+        if key in table.data:
+            text = table.get(key, str)
+            try:
+                compiled[key] = compile_template(text, name=table.path(key))
+            except TemplateError as exc:
+                error = table.error(key, exc.message.removeprefix(f"{table.path(key)}: "))
+                if error.line and exc.line:
+                    error.line += exc.line - 1
+                raise error from None
+    return Templates(compiled.get("title_template"), compiled.get("body_template"))
 
 
 def _time_window(text: str) -> tuple[time, time]:
@@ -479,8 +540,9 @@ def _parse_rule(
     sources = table.strings("sources", [])
     languages = tuple(lang.lower() for lang in table.strings("languages", []))
     digest = _parse_delivery(table)
+    templates = _templates(table)
     table.finish()
-    return Rule(name, query, notify, sources, languages, context.file, digest)
+    return Rule(name, query, notify, sources, languages, context.file, digest, templates)
 
 
 def _parse_delivery(table: _Table) -> Digest | None:

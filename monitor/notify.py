@@ -15,6 +15,11 @@ from monitor.state import SendResult
 __all__ = ["AppriseNotifier"]
 
 log = logging.getLogger(__name__)
+_FORMATS = {
+    "markdown": apprise.NotifyFormat.MARKDOWN,
+    "html": apprise.NotifyFormat.HTML,
+    "text": apprise.NotifyFormat.TEXT,
+}
 logging.getLogger("apprise").setLevel(logging.WARNING)
 
 
@@ -55,7 +60,7 @@ class AppriseNotifier:
             self._plugins[name] = plugin
         return self._plugins[name]
 
-    def send(self, target: str, title: str, body: str) -> SendResult:
+    def send(self, target: str, title: str, body: str, body_format: str = "markdown") -> SendResult:
         if target not in self._urls:
             return SendResult(False, f"unknown target {target!r}")
         plugin = self._plugin(target)
@@ -64,9 +69,7 @@ class AppriseNotifier:
         sender = apprise.Apprise()
         sender.add(plugin)
         try:
-            result = sender.notify(
-                body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN
-            )
+            result = sender.notify(body=body, title=title, body_format=_FORMATS[body_format])
         except Exception as exc:  # a plugin bug must not stop the daemon
             log.exception("target %s: Apprise raised %s", target, type(exc).__name__)
             return SendResult(False, f"Apprise raised {type(exc).__name__}")

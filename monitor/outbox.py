@@ -24,7 +24,9 @@ FIRST_DIGEST_SPAN = timedelta(days=7)
 
 
 class Notifier(Protocol):
-    def send(self, target: str, title: str, body: str) -> SendResult: ...
+    def send(
+        self, target: str, title: str, body: str, body_format: str = "markdown"
+    ) -> SendResult: ...
 
 
 class OutboxStore(Protocol):
@@ -97,9 +99,12 @@ class Outbox:
         first, rest = group[0], group[1:]
         message = Message(first.title, first.body)
         if rest:
-            message = render_fold(message, [Folded(d.title, d.url) for d in rest])
+            target = self.config.targets.get(first.target)
+            kind = target.kind if target is not None else "text"
+            folded = [Folded(d.article_title or d.title, d.url) for d in rest]
+            message = render_fold(message, folded, kind)
         result = await asyncio.to_thread(
-            self.notifier.send, first.target, message.title, message.body
+            self.notifier.send, first.target, message.title, message.body, first.body_format
         )
         now = self.clock()
         if result.ok:

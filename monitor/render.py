@@ -1,19 +1,26 @@
-"""Alert messages as markdown (Apprise converts per target). Article text stays data."""
+"""Messages for each target's markup (alerts through templates). Article text stays data."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
+from typing import Literal
 
+from monitor.config import Rule, Target
 from monitor.htmltext import clean_text
+from monitor.markup import MarkupKind, escape, limit_for, link_line, safe_url
 from monitor.model import Article
 from monitor.rules import normalize, tokenize
+from monitor.templates import AlertContext, Message, render_message
 
 __all__ = [
+    "BodyFormat",
     "Folded",
     "Message",
+    "body_format",
     "neutralize",
     "render_alert",
     "render_digest",
@@ -27,10 +34,7 @@ _MENTIONS = re.compile(r"@(everyone|here|channel|all)\b", re.IGNORECASE)
 _MARKDOWN = re.compile(r"([\\`*_\[\]])")
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    title: str
-    body: str
+BodyFormat = Literal["markdown", "html", "text"]
 
 
 def neutralize(text: str) -> str:
@@ -69,22 +73,30 @@ def _shorten(text: str, width: int) -> str:
     return text[: width - 1].rsplit(" ", 1)[0] + " …"
 
 
-def render_alert(article: Article, rule: str, terms: Sequence[str], source_label: str) -> Message:
-    title = f"{clean_text(article.title)} [{rule}]"
-    facts = [neutralize(source_label)]
-    if article.published:
-        facts.append(f"{article.published.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
-    if article.section:
-        facts.append(neutralize(" › ".join(article.section)))
-    lines = [f"**{neutralize(article.title)}**", " · ".join(facts), ""]
-    text = snippet(article, terms)
-    if text:
-        lines += [neutralize(text), ""]
-    if article.url:
-        lines += [_link(article.url), ""]
-    matched = ", ".join(neutralize(term) for term in terms)
-    lines.append(f"Rule: {neutralize(rule)} · matched: {matched}")
-    return Message(title=neutralize_title(title), body="\n".join(lines))
+def render_alert(
+    article: Article,
+    rule: Rule,
+    terms: Sequence[str],
+    source_label: str,
+    target: Target,
+) -> Message:
+    """One alert for one target, in its markup, through the rule's or target's templates
+    (the rule's win) or the defaults. Raises TemplateError if a custom template fails."""
+    context = AlertContext.from_article(
+        article, rule.name, terms, source=source_label, snippet=snippet(article, terms)
+    )
+    return render_message(
+        context,
+        target.kind,
+        rule.templates.title or target.templates.title,
+        rule.templates.body or target.templates.body,
+        limit=limit_for(target.url),
+    )
+
+
+def body_format(kind: MarkupKind) -> BodyFormat:
+    """What Apprise is told the body is: Slack's messages are CommonMark it converts."""
+    return "html" if kind == "html" else "text" if kind == "text" else "markdown"
 
 
 def neutralize_title(text: str) -> str:
@@ -121,11 +133,25 @@ class Folded:
     url: str
 
 
-def render_fold(first: Message, rest: Sequence[Folded]) -> Message:
+def render_fold(first: Message, rest: Sequence[Folded], kind: MarkupKind) -> Message:
     """The first held alert in full, then "and N more" with each one's title and link."""
-    lines = [first.body, "", f"**And {len(rest)} more:**"]
-    lines += [f"- {neutralize(item.title)}: {_link(item.url)}" for item in rest]
-    return Message(title=f"{first.title} (and {len(rest)} more)", body="\n".join(lines))
+    heading = f"And {len(rest)} more:"
+    title = f"{first.title} (and {len(rest)} more)"
+    if kind == "html":
+        items = "".join(
+            f"<li>{escape(item.title, kind)}: {_html_link(item.url)}</li>" for item in rest
+        )
+        return Message(title, f"{first.body}<p><strong>{heading}</strong></p><ul>{items}</ul>")
+    if kind == "text":
+        lines = [f"- {escape(item.title, kind)}: {safe_url(item.url)}" for item in rest]
+        return Message(title, "\n".join([first.body, "", heading, *lines]))
+    lines = [f"- {escape(item.title, kind)}: {link_line(item.url, kind)}" for item in rest]
+    return Message(title, "\n".join([first.body, "", f"**{heading}**", *lines]))
+
+
+def _html_link(url: str) -> str:
+    safe = html.escape(safe_url(url), quote=True)
+    return f'<a href="{safe}">{safe}</a>'
 
 
 def render_digest(rule: str, items: Sequence[tuple[Article, Sequence[str]]]) -> Message:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from monitor.collect import Collector, Fetcher, read_document
-from monitor.config import Config, Rule, Source
+from monitor.config import Config, Rule, Source, Target, Templates
 from monitor.decide import (
     delivery_id,
     fetch_retry_delay,
@@ -23,7 +23,7 @@ from monitor.errors import MonitorError
 from monitor.model import Article, format_time
 from monitor.outbox import DeliveryReport, Notifier, Outbox, OutboxStore
 from monitor.parse import FeedError
-from monitor.render import render_alert, render_source_failure
+from monitor.render import Message, body_format, render_alert, render_source_failure
 from monitor.state import (
     Delivery,
     FeedHints,
@@ -32,6 +32,7 @@ from monitor.state import (
     SourceState,
 )
 from monitor.stories import Fingerprint, find_story, fingerprint
+from monitor.templates import TemplateError
 
 __all__ = [
     "DeliveryReport",
@@ -333,19 +334,37 @@ class Service:
     def _alerts(
         self, article: Article, rule: Rule, terms: tuple[str, ...], source: Source, now: datetime
     ) -> list[Delivery]:
-        message = render_alert(article, rule.name, terms, source.name)
-        return [
-            Delivery(
-                id=delivery_id(article.id, rule.name, target),
-                article_id=article.id,
-                rule=rule.name,
-                target=target,
-                title=message.title,
-                body=message.body,
-                created_at=now,
+        """One message per target, each in its target's markup."""
+        deliveries = []
+        for name in rule.notify:
+            target = self.config.targets.get(name) or Target(name, "")
+            message = self._message(article, rule, terms, source, target)
+            deliveries.append(
+                Delivery(
+                    id=delivery_id(article.id, rule.name, name),
+                    article_id=article.id,
+                    rule=rule.name,
+                    target=name,
+                    title=message.title,
+                    body=message.body,
+                    created_at=now,
+                    body_format=body_format(target.kind),
+                )
             )
-            for target in rule.notify
-        ]
+        return deliveries
+
+    def _message(
+        self, article: Article, rule: Rule, terms: tuple[str, ...], source: Source, target: Target
+    ) -> Message:
+        """The alert through its custom templates, or through the defaults if those fail."""
+        try:
+            return render_alert(article, rule, terms, source.name, target)
+        except TemplateError as exc:
+            log.error("%s -> %s: template failed (%s); sent with the default one",
+                      rule.name, target.name, exc)  # fmt: skip
+            plain_rule = replace(rule, templates=Templates())
+            plain_target = replace(target, templates=Templates())
+            return render_alert(article, plain_rule, terms, source.name, plain_target)
 
     async def deliver(self, *, due_only: bool = True) -> DeliveryReport:
         return await self.outbox.deliver(due_only=due_only)

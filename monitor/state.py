@@ -119,6 +119,8 @@ class Delivery:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     url: str = ""
+    body_format: str = "markdown"
+    article_title: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,12 +130,17 @@ def _migrate_5(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_6(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE outbox ADD COLUMN body_format TEXT NOT NULL DEFAULT 'markdown'")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _migrate_1,
     2: _migrate_2,
     3: _migrate_3,
     4: _migrate_4,
     5: _migrate_5,
+    6: _migrate_6,
 }
 _STATE_COLUMNS = (
     "name",
@@ -308,10 +313,10 @@ class SqliteStore:
     def _put_deliveries(self, deliveries: Sequence[Delivery]) -> None:
         self.db.executemany(
             "INSERT OR IGNORE INTO outbox (id, article_id, rule, target, title, body,"
-            " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, next_attempt_at, body_format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (d.id, d.article_id, d.rule, d.target, d.title, d.body, _time(d.created_at),
-                 _time(d.next_attempt_at or d.created_at))
+                 _time(d.next_attempt_at or d.created_at), d.body_format)
                 for d in deliveries
             ],
         )  # fmt: skip
@@ -338,7 +343,8 @@ class SqliteStore:
 
     def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
         query = (
-            "SELECT o.*, a.url FROM outbox o LEFT JOIN articles a ON a.id = o.article_id"
+            "SELECT o.*, a.url, a.title AS article_title FROM outbox o"
+            " LEFT JOIN articles a ON a.id = o.article_id"
             " WHERE o.delivered_at IS NULL AND o.dead_at IS NULL"
         )
         params: tuple[str, ...] = ()
@@ -480,7 +486,9 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         attempts=row["attempts"],
         next_attempt_at=_parse(row["next_attempt_at"]),
         last_error=row["last_error"],
-        url=row["url"] if "url" in row.keys() else "",  # noqa: SIM118
+        url=(row["url"] if "url" in row.keys() else "") or "",  # noqa: SIM118
+        body_format=row["body_format"],
+        article_title=(row["article_title"] if "article_title" in row.keys() else "") or "",  # noqa: SIM118
     )
 
 

@@ -207,3 +207,54 @@ def test_failures_to_must_name_a_target() -> None:
     assert error.key == "monitor.failures_to" and "unknown target 'pager'" in str(error)
     assert main.settings.failures_to == "console"
     assert main.settings.failure_threshold == timedelta(hours=24)
+
+
+def test_target_tables_carry_limits_quiet_hours_and_templates() -> None:
+    text = (
+        GOOD
+        + """
+[targets.desk]
+url = "mailto://u:p@example.com"
+max_per_hour = 5
+quiet_hours = "22:00-07:00"
+timezone = "Europe/London"
+body_template = "{{ title }} {{ url }}"
+"""
+    )
+
+    desk = parse_main(text, "c.toml", {"HOOK_PATH": "x"}).targets["desk"]
+
+    assert desk.max_per_hour == 5 and desk.kind == "html"
+    assert desk.quiet_hours is not None and desk.quiet_hours.zone == "Europe/London"
+    assert desk.templates.body is not None and desk.templates.title is None
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "words"),
+    [
+        ('body_template = "{{ title "', "targets.desk.body_template", "template"),
+        ('body_template = "{{ secret }}"', "targets.desk.body_template", "secret"),
+        ('quiet_hours = "25:00-07:00"', "targets.desk.quiet_hours", "time window"),
+        ('timezone = "Mars/Olympus"', "targets.desk.timezone", "unknown time zone"),
+        ('markup = "rtf"', "targets.desk.markup", "must be one of"),
+        ("max_per_hour = 0", "targets.desk.max_per_hour", "at least 1"),
+    ],
+)
+def test_bad_target_tables_are_located(line: str, key: str, words: str) -> None:
+    text = GOOD + f'\n[targets.desk]\nurl = "json://127.0.0.1/x"\n{line}\n'
+
+    error = error_of(text)
+
+    assert error.key == key and words in str(error)
+    assert error.line == 21
+
+
+def test_digest_rules_need_a_cron_schedule() -> None:
+    digest = RULES.replace('name = "second"', 'name = "second"\ndelivery = "digest"')
+
+    assert "is required" in str(rules_error(digest))
+    assert "cron" in str(
+        rules_error(
+            digest.replace('delivery = "digest"', 'delivery = "digest"\nschedule = "daily"')
+        )
+    )

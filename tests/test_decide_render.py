@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from monitor.config import Rule
+import pytest
+
+from monitor.config import Rule, Target, Templates
 from monitor.decide import (
     cache_floor,
     delivery_id,
@@ -20,6 +23,7 @@ from monitor.model import Article, Block
 from monitor.render import neutralize, render_alert, snippet
 from monitor.rules import compile_query
 from monitor.state import FeedHints
+from monitor.templates import compile_template
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -98,23 +102,41 @@ def test_untrusted_text_cannot_ping_link_or_inject_markup() -> None:
     assert "\x07" not in safe and "\x1b" not in safe
 
 
-def test_alert_has_title_source_time_link_lede_and_rule() -> None:
+@pytest.mark.parametrize(
+    ("url", "link"),
+    [
+        ("json://127.0.0.1/x", "\nhttps://example.com/a?b=1"),
+        (
+            "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#news",
+            "(https://example.com/a?b=1)",
+        ),
+        ("mailto://u:p@example.com", '<a href="https://example.com/a?b=1">'),
+    ],
+)
+def test_alert_has_title_source_time_link_lede_and_rule_in_each_markup(url: str, link: str) -> None:
     item = article(
-        "x",
-        NOW,
-        title="Japan, North Korea held meeting",
-        url="https://example.com/a?b=1",
-        lede="A South Korean newspaper reported a secret meeting.",
-        section=("World", "Asia"),
-    )
+        "x", NOW, title="Japan, North Korea held meeting", url="https://example.com/a?b=1",
+        lede="A South Korean newspaper reported a secret meeting.", section=("World", "Asia"),
+    )  # fmt: skip
+    rule = Rule("japan-nk", compile_query("Japan"), ("hook",))
 
-    message = render_alert(item, "japan-nk", ["Japan", "north korea"], "asia-dispatch")
+    message = render_alert(item, rule, ["Japan", "north korea"], "asia-dispatch", Target("t", url))
 
     assert message.title == "Japan, North Korea held meeting [japan-nk]"
     assert "asia-dispatch · 2026-11-28 12:00 UTC · World › Asia" in message.body
     assert "A South Korean newspaper reported a secret meeting." in message.body
-    assert "https://example.com/a?b=1" in message.body
-    assert "Rule: japan-nk · matched: Japan, north korea" in message.body
+    assert link in message.body
+    assert "Matched: Japan, north korea · rule japan-nk" in message.body
+
+
+def test_a_rules_template_wins_over_its_targets() -> None:
+    item = article("x", NOW, title="Japan <!channel>", url="https://example.com/a")
+    target = Target("t", "json://x", templates=Templates(body=compile_template("T {{ title }}")))
+    rule = Rule("r", compile_query("Japan"), ("t",))
+    ruled = replace(rule, templates=Templates(body=compile_template("R {{ title }} {{ url }}")))
+
+    assert render_alert(item, rule, ["Japan"], "s", target).body.startswith("T Japan")
+    assert render_alert(item, ruled, ["Japan"], "s", target).body.startswith("R Japan")
 
 
 def test_snippet_falls_back_to_the_text_around_the_first_matched_term() -> None:

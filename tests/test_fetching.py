@@ -42,7 +42,7 @@ class Notices:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, str]] = []
 
-    def send(self, target: str, title: str, body: str) -> SendResult:
+    def send(self, target: str, title: str, body: str, body_format: str = "markdown") -> SendResult:
         self.sent.append((target, title, body))
         return SendResult(True)
 

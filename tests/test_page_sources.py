@@ -26,7 +26,7 @@ class Recorder:
     def __init__(self) -> None:
         self.titles: list[str] = []
 
-    def send(self, target: str, title: str, body: str) -> SendResult:
+    def send(self, target: str, title: str, body: str, body_format: str = "markdown") -> SendResult:
         self.titles.append(title)
         return SendResult(True)
 

@@ -26,7 +26,7 @@ class RecordingNotifier:
         self.failing = failing
         self.sent: list[tuple[str, str]] = []
 
-    def send(self, target: str, title: str, body: str) -> SendResult:
+    def send(self, target: str, title: str, body: str, body_format: str = "markdown") -> SendResult:
         if target in self.failing:
             return SendResult(False, f"delivery to {target} failed")
         self.sent.append((target, title))
