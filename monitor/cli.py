@@ -100,6 +100,8 @@ def _check(args: argparse.Namespace) -> int:
     for rule in config.rules:
         out.write(f"  {rule.name}: {rule.query.canonical()}\n")
         out.write(f"    -> {', '.join(rule.notify)}  ({rule.file})\n")
+    for name, warning in daemon.rule_warnings(config):
+        sys.stderr.write(f"warning: rule {name}: {warning}\n")
     return EXIT_OK
 
 
@@ -108,30 +110,62 @@ def _match(args: argparse.Namespace) -> int:
     if not args.locations and not args.since:
         raise ConfigError("give PATH or URL arguments, or --since to match stored articles")
     articles = daemon.load_articles(args.locations) if args.locations else []
+    found = daemon.match_articles(articles, rules)
+    total = len(articles)
     if args.since:
         since = parse_duration(args.since)
-        articles += daemon.stored_articles(_config(args), since)
-    found = daemon.match_articles(articles, rules)
+        with daemon.stored_articles(_config(args), since) as (count, stored):
+            progress = _Progress(count, sys.stderr) if sys.stderr.isatty() else None
+            found += daemon.match_articles(stored, rules, progress)
+            total += count
+            if progress is not None:
+                progress.done()
     for match in found:
-        if args.json:
-            line = {
-                "rule": match.rule,
-                "url": match.article.url,
-                "title": match.article.title,
-                "terms": list(match.terms),
-                "source": match.article.source,
-                "published": format_time(match.article.published),
-                "id": match.article.id,
-            }
-            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-        else:
-            sys.stdout.write(
-                f"{match.rule}: {match.article.title}\n  {match.article.url}\n"
-                f"  matched: {', '.join(match.terms)}\n"
-            )
+        sys.stdout.write(_match_json(match) if args.json else _match_text(match))
     if not args.json:
-        sys.stderr.write(f"{len(found)} matches in {len(articles)} articles\n")
+        sys.stderr.write(f"{len(found)} matches in {total} articles\n")
     return EXIT_OK if found else EXIT_NOTHING
+
+
+def _match_json(match: daemon.MatchFound) -> str:
+    line = {
+        "rule": match.rule,
+        "url": match.article.url,
+        "title": match.article.title,
+        "terms": list(match.terms),
+        "matched": match.matched,
+        "snippet": match.snippet,
+        "source": match.article.source,
+        "published": format_time(match.article.published),
+        "id": match.article.id,
+    }
+    return json.dumps(line, ensure_ascii=False) + "\n"
+
+
+def _match_text(match: daemon.MatchFound) -> str:
+    return (
+        f"{match.rule}: {match.article.title}\n  {match.article.url}\n"
+        f"  matched: {match.matched}\n  {match.snippet}\n"
+    )
+
+
+class _Progress:
+    """A one-line progress count on a terminal for backtests over many stored articles."""
+
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.total = max(total, 1)
+        self.out = out
+
+    def __call__(self, count: int) -> None:
+        if count % 200 == 0 or count == self.total:
+            width = 30
+            filled = width * count // self.total
+            bar = "#" * filled + "." * (width - filled)
+            self.out.write(f"\r[{bar}] {count}/{self.total} articles")
+            self.out.flush()
+
+    def done(self) -> None:
+        self.out.write("\n")
 
 
 def _rules_for_match(args: argparse.Namespace) -> list[Rule]:

@@ -60,6 +60,7 @@ class Settings:
     failure_threshold: timedelta = timedelta(hours=24)
     give_up_after: timedelta = timedelta(hours=24)
     story_window: timedelta = timedelta(hours=48)
+    retention: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +396,7 @@ def _parse_settings(
     failure_threshold = table.duration("failure_threshold", timedelta(hours=24))
     give_up_after = table.duration("give_up_after", timedelta(hours=24))
     story_window = table.duration("story_window", timedelta(hours=48))
+    retention = table.duration("retention", timedelta(days=30))
     table.finish()
     return Settings(
         database,
@@ -406,6 +408,7 @@ def _parse_settings(
         failure_threshold,
         give_up_after,
         story_window,
+        retention,
     )
 
 

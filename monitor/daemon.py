@@ -21,12 +21,13 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, Rule, Source, default_user_agent
-from monitor.decide import find_matches
+from monitor.decide import Matcher
 from monitor.errors import ConfigError
 from monitor.fetch import HttpFetcher
 from monitor.identity import is_http_url
 from monitor.model import Article
 from monitor.notify import AppriseNotifier
+from monitor.rules import Document, lint_query, mark_snippet
 from monitor.service import DeliveryReport, Service, read_document, utc_now
 from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, SourceState
 from monitor.store import SqliteStore
@@ -83,6 +84,7 @@ async def _run_once(config: Config) -> int:
         _catch_up_digests(service, digests)
         reports = await service.poll_all(ignore_interval=True)
         delivered = await service.deliver(due_only=False)
+        _prune(config, store)
     finally:
         await fetcher.aclose()
         store.close()
@@ -175,6 +177,12 @@ async def _run_forever(config: Config) -> int:
     sources = [s for s in config.sources if s.enabled]
     for source in sources:
         daemon.schedule_source(source)
+    scheduler.add_job(
+        daemon.track(functools.partial(_prune_on_loop, config, store)),
+        IntervalTrigger(days=1),
+        id="prune",
+        next_run_time=utc_now(),
+    )
     digests = _digest_triggers(config)
     _catch_up_digests(daemon.service, digests)
     for rule, trigger in digests:
@@ -213,6 +221,18 @@ async def _run_forever(config: Config) -> int:
     return 0
 
 
+def _prune(config: Config, store: SqliteStore) -> None:
+    """Keep article text for `retention` (for `match --since`); ids are kept for good."""
+    pruned = store.prune_text(utc_now() - config.settings.retention)
+    if pruned:
+        log.info("pruned the text of %d articles older than %s", pruned, config.settings.retention)
+
+
+async def _prune_on_loop(config: Config, store: SqliteStore) -> None:
+    """A coroutine, so the job runs on the loop's thread, which owns the connection."""
+    _prune(config, store)
+
+
 def _digest_triggers(config: Config) -> list[tuple[Rule, CronTrigger]]:
     """A cron trigger per digest rule; a bad schedule is a config error naming the rule."""
     triggers = []
@@ -242,6 +262,14 @@ def _catch_up_digests(service: Service, digests: list[tuple[Rule, CronTrigger]])
 
 def check_schedules(config: Config) -> None:
     _digest_triggers(config)
+
+
+def rule_warnings(config: Config) -> list[tuple[str, str]]:
+    """(rule, warning) for rules that look like mistakes or cannot be indexed."""
+    warnings = [(rule.name, text) for rule in config.rules for text in lint_query(rule.query)]
+    for name in Matcher(config.rules).index.always_evaluated:
+        warnings.append((name, "cannot be indexed: it is evaluated for every article"))
+    return warnings
 
 
 def target_problems(config: Config) -> dict[str, str]:
@@ -332,19 +360,33 @@ class MatchFound:
     rule: str
     article: Article
     terms: tuple[str, ...]
+    matched: str
+    snippet: str
 
 
-def match_articles(articles: Iterable[Article], rules: list[Rule]) -> list[MatchFound]:
-    return [
-        MatchFound(rule.name, article, terms)
-        for article in articles
-        for rule, terms in find_matches(article, rules)
-    ]
+def match_articles(
+    articles: Iterable[Article],
+    rules: list[Rule],
+    progress: Callable[[int], None] | None = None,
+) -> list[MatchFound]:
+    """Every (rule, article) match, explained, with a snippet marking the matched words."""
+    matcher = Matcher(rules)
+    found = []
+    for count, article in enumerate(articles, 1):
+        for rule, why in matcher.match(article):
+            quote = mark_snippet(Document.from_article(article), why)
+            found.append(MatchFound(rule.name, article, why.terms, why.summary(), quote))
+        if progress is not None:
+            progress(count)
+    return found
 
 
-def stored_articles(config: Config, since: timedelta) -> list[Article]:
+@contextlib.contextmanager
+def stored_articles(config: Config, since: timedelta) -> Iterator[tuple[int, Iterator[Article]]]:
+    """How many articles the store kept from the last `since`, and the articles themselves."""
     with _store(config) as store:
-        return list(store.articles_since(utc_now() - since))
+        start = utc_now() - since
+        yield store.count_articles_since(start), iter(store.articles_since(start))
 
 
 def source_states(config: Config) -> list[SourceState]:

@@ -10,15 +10,15 @@ from email.utils import parsedate_to_datetime
 
 from monitor.config import QuietHours, Rule
 from monitor.model import Article
-from monitor.rules import Document
+from monitor.rules import Document, Explanation, RuleIndex
 from monitor.state import Delivery, FeedHints
 
 __all__ = [
     "Intake",
+    "Matcher",
     "cache_floor",
     "delivery_id",
     "fetch_retry_delay",
-    "find_matches",
     "next_poll",
     "plan_sends",
     "publisher_floor",
@@ -67,16 +67,22 @@ def triage(
     return fresh
 
 
-def find_matches(article: Article, rules: Sequence[Rule]) -> list[tuple[Rule, tuple[str, ...]]]:
-    document = Document.from_article(article)
-    found = []
-    for rule in rules:
-        if not rule.applies_to(article.source, article.language):
-            continue
-        terms = rule.query.evaluate(document)
-        if terms is not None:
-            found.append((rule, terms))
-    return found
+class Matcher:
+    """Every rule compiled into one index: per article only candidate rules are evaluated."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = {rule.name: rule for rule in rules}
+        self.index = RuleIndex((rule.name, rule.query) for rule in rules)
+
+    def match(self, article: Article) -> list[tuple[Rule, Explanation]]:
+        """The rules that match `article` (and apply to its source and language)."""
+        document = Document.from_article(article)
+        found = []
+        for name, explanation in self.index.match(document):
+            rule = self.rules[name]
+            if rule.applies_to(article.source, article.language):
+                found.append((rule, explanation))
+        return found
 
 
 def delivery_id(article_id: str, rule: str, target: str) -> str:

@@ -13,7 +13,7 @@ from monitor.config import Rule, Target
 from monitor.htmltext import clean_text
 from monitor.markup import MarkupKind, escape, limit_for, link_line, safe_url
 from monitor.model import Article
-from monitor.rules import normalize, tokenize
+from monitor.rules import Explanation, normalize, tokenize
 from monitor.templates import AlertContext, Message, render_message
 
 __all__ = [
@@ -76,14 +76,22 @@ def _shorten(text: str, width: int) -> str:
 def render_alert(
     article: Article,
     rule: Rule,
-    terms: Sequence[str],
+    why: Explanation,
     source_label: str,
     target: Target,
 ) -> Message:
     """One alert for one target, in its markup, through the rule's or target's templates
-    (the rule's win) or the defaults. Raises TemplateError if a custom template fails."""
+    (the rule's win) or the defaults. Raises TemplateError if a custom template fails.
+
+    "Matched:" says which terms matched in which fields: "Japan (title), abduction (body)".
+    """
     context = AlertContext.from_article(
-        article, rule.name, terms, source=source_label, snippet=snippet(article, terms)
+        article,
+        rule.name,
+        why.terms,
+        source=source_label,
+        snippet=snippet(article, why.terms),
+        matched=why.summary(),
     )
     return render_message(
         context,

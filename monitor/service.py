@@ -12,9 +12,9 @@ from typing import Protocol
 from monitor.collect import Collector, Fetcher, read_document
 from monitor.config import Config, Rule, Source, Target, Templates
 from monitor.decide import (
+    Matcher,
     delivery_id,
     fetch_retry_delay,
-    find_matches,
     next_poll,
     retry_after,
     triage,
@@ -24,6 +24,7 @@ from monitor.model import Article, format_time
 from monitor.outbox import DeliveryReport, Notifier, Outbox, OutboxStore
 from monitor.parse import FeedError
 from monitor.render import Message, body_format, render_alert, render_source_failure
+from monitor.rules import Explanation
 from monitor.state import (
     Delivery,
     FeedHints,
@@ -71,7 +72,7 @@ def utc_now() -> datetime:
 class Found:
     article: Article
     rule: Rule
-    terms: tuple[str, ...]
+    explanation: Explanation
     fingerprint: Fingerprint
 
 
@@ -100,6 +101,7 @@ class Service:
         self.clock = clock
         self.outbox = Outbox(config, store, notifier, clock)
         self.collector = Collector(fetcher, clock)
+        self.matcher = Matcher(config.rules)
 
     def state_of(self, source: Source) -> SourceState:
         state = self.store.source_state(source.name)
@@ -295,10 +297,10 @@ class Service:
         """Every (article, rule) match with the article's fingerprint (CPU-bound)."""
         found: list[Found] = []
         for article in articles:
-            matches = find_matches(article, self.config.rules)
+            matches = self.matcher.match(article)
             if matches:
                 story_print = fingerprint(article)
-                found.extend(Found(article, rule, terms, story_print) for rule, terms in matches)
+                found.extend(Found(article, rule, why, story_print) for rule, why in matches)
         return found
 
     def _group(
@@ -321,24 +323,25 @@ class Service:
             story = find_story(item.fingerprint, stories[rule.name])
             stories[rule.name].append((story or article.id, item.fingerprint))
             matches.append(
-                MatchRecord(article.id, rule.name, item.terms, now, story or article.id,
-                            item.fingerprint.to_bytes(), source.name)
+                MatchRecord(article.id, rule.name, item.explanation.terms, now,
+                            story or article.id, item.fingerprint.to_bytes(), source.name,
+                            item.explanation.summary())
             )  # fmt: skip
             if story is not None:
                 log.info("%s: %r is another copy of a story already alerted for %s",
                          source.name, article.title, rule.name)  # fmt: skip
             elif rule.digest is None:
-                deliveries.extend(self._alerts(article, rule, item.terms, source, now))
+                deliveries.extend(self._alerts(article, rule, item.explanation, source, now))
         return matches, deliveries
 
     def _alerts(
-        self, article: Article, rule: Rule, terms: tuple[str, ...], source: Source, now: datetime
+        self, article: Article, rule: Rule, why: Explanation, source: Source, now: datetime
     ) -> list[Delivery]:
         """One message per target, each in its target's markup."""
         deliveries = []
         for name in rule.notify:
             target = self.config.targets.get(name) or Target(name, "")
-            message = self._message(article, rule, terms, source, target)
+            message = self._message(article, rule, why, source, target)
             deliveries.append(
                 Delivery(
                     id=delivery_id(article.id, rule.name, name),
@@ -354,17 +357,17 @@ class Service:
         return deliveries
 
     def _message(
-        self, article: Article, rule: Rule, terms: tuple[str, ...], source: Source, target: Target
+        self, article: Article, rule: Rule, why: Explanation, source: Source, target: Target
     ) -> Message:
         """The alert through its custom templates, or through the defaults if those fail."""
         try:
-            return render_alert(article, rule, terms, source.name, target)
+            return render_alert(article, rule, why, source.name, target)
         except TemplateError as exc:
             log.error("%s -> %s: template failed (%s); sent with the default one",
                       rule.name, target.name, exc)  # fmt: skip
             plain_rule = replace(rule, templates=Templates())
             plain_target = replace(target, templates=Templates())
-            return render_alert(article, plain_rule, terms, source.name, plain_target)
+            return render_alert(article, plain_rule, why, source.name, plain_target)
 
     async def deliver(self, *, due_only: bool = True) -> DeliveryReport:
         return await self.outbox.deliver(due_only=due_only)

@@ -102,6 +102,7 @@ class MatchRecord:
     story_id: str = ""
     fingerprint: bytes = b""
     source: str = ""
+    explanation: str = ""
 
 
 @dataclass(frozen=True, slots=True)

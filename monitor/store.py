@@ -134,6 +134,10 @@ def _migrate_6(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN body_format TEXT NOT NULL DEFAULT 'markdown'")
 
 
+def _migrate_7(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE matches ADD COLUMN explanation TEXT")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _migrate_1,
     2: _migrate_2,
@@ -141,6 +145,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: _migrate_4,
     5: _migrate_5,
     6: _migrate_6,
+    7: _migrate_7,
 }
 _STATE_COLUMNS = (
     "name",
@@ -161,6 +166,9 @@ _STATE_COLUMNS = (
     "hints",
 )
 SCHEMA_VERSION = max(MIGRATIONS)
+
+
+_PRUNED = "{}"
 
 
 def _time(value: datetime | None) -> str | None:
@@ -301,10 +309,11 @@ class SqliteStore:
             )
             self.db.executemany(
                 "INSERT OR IGNORE INTO matches (article_id, rule, terms, matched_at, story_id,"
-                " fingerprint, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " fingerprint, source, explanation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (m.article_id, m.rule, json.dumps(m.terms), _time(m.matched_at),
-                     m.story_id or m.article_id, m.fingerprint or None, m.source)
+                     m.story_id or m.article_id, m.fingerprint or None, m.source,
+                     m.explanation or None)
                     for m in matches
                 ],
             )  # fmt: skip
@@ -442,12 +451,30 @@ class SqliteStore:
         return [_delivery(row) for row in rows]
 
     def articles_since(self, since: datetime) -> Iterable[Article]:
+        """Stored articles first seen since `since`, whose text has not been pruned."""
         rows = self.db.execute(
-            "SELECT data FROM articles WHERE first_seen >= ? ORDER BY first_seen",
-            (_time(since),),
+            "SELECT data FROM articles WHERE first_seen >= ? AND data != ? ORDER BY first_seen",
+            (_time(since), _PRUNED),
         )
         for row in rows:
             yield Article.from_json(json.loads(row[0]))
+
+    def count_articles_since(self, since: datetime) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM articles WHERE first_seen >= ? AND data != ?",
+            (_time(since), _PRUNED),
+        ).fetchone()
+        return int(row[0])
+
+    def prune_text(self, before: datetime) -> int:
+        """Drop the text of articles first seen before `before`; their ids stay, so they
+        still never alert twice."""
+        with self._transaction():
+            cursor = self.db.execute(
+                "UPDATE articles SET data = ? WHERE first_seen < ? AND data != ?",
+                (_PRUNED, _time(before), _PRUNED),
+            )
+        return int(cursor.rowcount)
 
     def recent_matches(self, limit: int = 20) -> list[tuple[MatchRecord, str, str]]:
         """The newest matches with their article's title and URL."""
@@ -471,6 +498,7 @@ def _match(row: sqlite3.Row) -> MatchRecord:
         story_id=row["story_id"] or row["article_id"],
         fingerprint=bytes(row["fingerprint"] or b""),
         source=row["source"] or "",
+        explanation=row["explanation"] or "",
     )
 
 

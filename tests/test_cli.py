@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor.cli import main
+from monitor.daemon import load_articles
 from monitor.state import SourceState
 from monitor.store import SqliteStore
 from tests.servers import WebhookReceiver, free_port
@@ -232,3 +233,54 @@ def test_status_shows_failing_sources_first(
         "items_seen",
     ]
     assert table[1].startswith("gone")
+
+
+def stored(tmp_path: Path, seeds: Path, first_seen: datetime) -> Path:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x")
+    store = SqliteStore(str(tmp_path / "monitor.db"))
+    articles = load_articles([str(seeds / "feeds" / "asia.rss")])
+    store.save_poll(SourceState("asia", "https://e.com/f"), articles, [], [], first_seen)
+    store.close()
+    return config
+
+
+def test_backtest_matches_articles_the_daemon_stored(
+    tmp_path: Path, seeds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = stored(tmp_path, seeds, datetime.now(UTC) - timedelta(days=2))
+
+    recent = main(["match", QUERY, "--since", "7d", "-c", str(config), "--json"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    too_old = main(["match", QUERY, "--since", "1d", "-c", str(config)])
+
+    assert recent == 0 and too_old == 1
+    assert [m["url"] for m in lines] == [SEED_URL]
+    assert lines[0]["matched"].startswith("Japan (title")
+    assert "**summit**" in lines[0]["snippet"] or "**abduction**" in lines[0]["snippet"]
+
+
+def test_pruned_article_text_is_not_backtested_but_still_known(tmp_path: Path, seeds: Path) -> None:
+    config = stored(tmp_path, seeds, datetime.now(UTC) - timedelta(days=40))
+    store = SqliteStore(str(tmp_path / "monitor.db"))
+
+    pruned = store.prune_text(datetime.now(UTC) - timedelta(days=30))
+    ids = [a.id for a in store.articles_since(datetime.now(UTC) - timedelta(days=90))]
+    known = store.known_ids(["96169d3683eeefc7"])
+    store.close()
+
+    assert pruned == 5 and ids == [] and known == {"96169d3683eeefc7"}
+    assert main(["match", QUERY, "--since", "90d", "-c", str(config)]) == 1
+
+
+def test_check_warns_about_rules_that_look_like_mistakes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x")
+    (tmp_path / "rules.toml").write_text(
+        '[[rules]]\nname = "wide"\nquery = "gov* AND Japan"\nnotify = ["hook"]\n',
+        encoding="utf-8",
+    )
+
+    assert main(["check", "-c", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: rule wide:" in err and "gov*" in err

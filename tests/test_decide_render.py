@@ -9,10 +9,10 @@ import pytest
 
 from monitor.config import Rule, Target, Templates
 from monitor.decide import (
+    Matcher,
     cache_floor,
     delivery_id,
     fetch_retry_delay,
-    find_matches,
     next_poll,
     retry_after,
     retry_delay,
@@ -21,7 +21,7 @@ from monitor.decide import (
 )
 from monitor.model import Article, Block
 from monitor.render import neutralize, render_alert, snippet
-from monitor.rules import compile_query
+from monitor.rules import Explanation, compile_query
 from monitor.state import FeedHints
 from monitor.templates import compile_template
 
@@ -88,7 +88,7 @@ def test_rules_filter_by_source_glob_and_language() -> None:
     ]
     item = article("x", None, title="Japan", source="bbc-asia", language="en")
 
-    assert [rule.name for rule, _ in find_matches(item, rules)] == ["any"]
+    assert [rule.name for rule, _ in Matcher(rules).match(item)] == ["any"]
 
 
 def test_untrusted_text_cannot_ping_link_or_inject_markup() -> None:
@@ -120,7 +120,8 @@ def test_alert_has_title_source_time_link_lede_and_rule_in_each_markup(url: str,
     )  # fmt: skip
     rule = Rule("japan-nk", compile_query("Japan"), ("hook",))
 
-    message = render_alert(item, rule, ["Japan", "north korea"], "asia-dispatch", Target("t", url))
+    why = Explanation(("Japan", "north korea"))
+    message = render_alert(item, rule, why, "asia-dispatch", Target("t", url))
 
     assert message.title == "Japan, North Korea held meeting [japan-nk]"
     assert "asia-dispatch · 2026-11-28 12:00 UTC · World › Asia" in message.body
@@ -129,14 +130,25 @@ def test_alert_has_title_source_time_link_lede_and_rule_in_each_markup(url: str,
     assert "Matched: Japan, north korea · rule japan-nk" in message.body
 
 
+def test_alerts_say_where_each_term_matched() -> None:
+    item = article("x", NOW, title="Japan talks", lede="North Korea.", url="https://e.com/a")
+    rule = Rule("r", compile_query("Japan AND North Korea"), ("t",))
+    why = Matcher([rule]).match(item)[0][1]
+
+    message = render_alert(item, rule, why, "s", Target("t", "json://x"))
+
+    assert "Matched: Japan (title), north korea (lede) · rule r" in message.body
+
+
 def test_a_rules_template_wins_over_its_targets() -> None:
     item = article("x", NOW, title="Japan <!channel>", url="https://example.com/a")
     target = Target("t", "json://x", templates=Templates(body=compile_template("T {{ title }}")))
     rule = Rule("r", compile_query("Japan"), ("t",))
     ruled = replace(rule, templates=Templates(body=compile_template("R {{ title }} {{ url }}")))
 
-    assert render_alert(item, rule, ["Japan"], "s", target).body.startswith("T Japan")
-    assert render_alert(item, ruled, ["Japan"], "s", target).body.startswith("R Japan")
+    why = Explanation(("Japan",))
+    assert render_alert(item, rule, why, "s", target).body.startswith("T Japan")
+    assert render_alert(item, ruled, why, "s", target).body.startswith("R Japan")
 
 
 def test_snippet_falls_back_to_the_text_around_the_first_matched_term() -> None:

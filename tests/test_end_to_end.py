@@ -99,6 +99,7 @@ def test_one_email_and_one_post_for_the_matching_item_and_nothing_more(
             in text
         )
         assert "japan-north-korea" in text
+        assert "Japan (title" in text and "abduction (body)" in text
         assert not any(miss in text for miss in NEAR_MISSES)
 
     second = run_once(config)

@@ -3,9 +3,16 @@
 query = compile_query("Japan AND North Korea AND summit|abduction")
 query.canonical()   # 'Japan AND "north korea" AND (summit OR abduction)'
 query.evaluate(Document.from_article(article))   # None, or the matched terms
+query.explain(doc)  # None, or an Explanation: the terms and where they matched
+
+Many rules at once: `RuleIndex([(name, query), ...]).match(doc)` evaluates only the rules
+whose required terms occur in the article; `mark_snippet` quotes the article around a match.
 """
 
 from monitor.rules.evaluate import Document, FieldIndex, Query, compile_query
+from monitor.rules.explain import Explanation, Hit, mark_snippet
+from monitor.rules.index import RuleIndex
+from monitor.rules.lint import lint_query
 from monitor.rules.syntax import (
     DEFAULT_FIELDS,
     FIELDS,
@@ -27,17 +34,22 @@ __all__ = [
     "FIELDS",
     "And",
     "Document",
+    "Explanation",
     "Field",
     "FieldIndex",
+    "Hit",
     "Near",
     "Node",
     "Not",
     "Or",
     "Query",
+    "RuleIndex",
     "RuleSyntaxError",
     "Term",
     "canonical",
     "compile_query",
+    "lint_query",
+    "mark_snippet",
     "normalize",
     "parse",
     "tokenize",

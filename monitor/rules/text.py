@@ -17,7 +17,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["UNSPACED_CLASS", "has_unspaced", "normalize", "tokenize", "tokens_of_normalized"]
+__all__ = [
+    "UNSPACED_CLASS",
+    "Alignment",
+    "align",
+    "has_unspaced",
+    "normalize",
+    "token_spans",
+    "tokenize",
+    "tokens_of_normalized",
+]
 
 _DIACRITIC_BLOCKS = (
     (0x0300, 0x036F),
@@ -88,6 +97,9 @@ UNSPACED_CLASS = "[" + _char_class(_UNSPACED_RANGES) + "]"
 
 _UNSPACED = re.compile(UNSPACED_CLASS)
 _TOKEN = re.compile(r"(?:[^\W_]|[" + _char_class(_mark_ranges()) + "])+")
+_ASCII_SEPARATORS = str.maketrans({code: " " for code in range(128) if not chr(code).isalnum()})
+_PIECE = re.compile(r"\s+|\S+")
+_JOINING_KANA_MARKS = frozenset("\u3099\u309a\uff9e\uff9f")
 
 
 def normalize(text: str) -> str:
@@ -106,7 +118,53 @@ def tokenize(text: str) -> list[str]:
 
 def tokens_of_normalized(text: str) -> list[str]:
     """Like `tokenize` for text that `normalize` has already been applied to."""
+    if text.isascii():
+        return text.translate(_ASCII_SEPARATORS).split()
     return _TOKEN.findall(text)
+
+
+def token_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) offsets of the tokens of already normalized text."""
+    return [match.span() for match in _TOKEN.finditer(text)]
+
+
+Alignment = tuple[list[int], list[int]] | None
+"""For each character of a normalized text, the start and end of the original text it came
+from; None when the two are the same length and correspond character by character."""
+
+
+def align(original: str, normalized: str) -> Alignment:
+    """Map offsets in `normalize(original)` back to `original`.
+
+    Each character is normalized with the marks that follow it (so `ｶﾞ` -> `ガ` stays
+    exact); if that does not reproduce `normalized`, whitespace-separated pieces are used,
+    and as a last resort every character maps to the whole original.
+    """
+    if original.isascii():
+        return None
+    for pieces in (_clusters(original), [m.span() for m in _PIECE.finditer(original)]):
+        starts: list[int] = []
+        ends: list[int] = []
+        parts: list[str] = []
+        for start, end in pieces:
+            part = normalize(original[start:end])
+            parts.append(part)
+            starts.extend([start] * len(part))
+            ends.extend([end] * len(part))
+        if "".join(parts) == normalized:
+            return starts, ends
+    return [0] * len(normalized), [len(original)] * len(normalized)
+
+
+def _clusters(text: str) -> list[tuple[int, int]]:
+    clusters: list[tuple[int, int]] = []
+    for index, char in enumerate(text):
+        joins = unicodedata.combining(char) or char in _JOINING_KANA_MARKS
+        if clusters and joins:
+            clusters[-1] = (clusters[-1][0], index + 1)
+        else:
+            clusters.append((index, index + 1))
+    return clusters
 
 
 def has_unspaced(text: str) -> bool:

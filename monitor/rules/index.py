@@ -1,0 +1,265 @@
+"""Many rules, one matcher: an inverted index from terms to rules, then exact evaluation.
+
+As in Lucene Monitor's presearcher, the index sees which terms a rule requires. A rule's
+requirements are clauses, sets of keys of which every matching article holds at least one:
+
+- a word is its own key, and each word of a phrase is a clause;
+- a prefix `abduct*` is keyed by its first letters (at most `PREFIX_KEY_LETTERS`), and an
+  article offers the same-length beginnings of its words;
+- in a script written without spaces, each character pair of a term is a clause (a lone
+  character between other scripts, the character), and an article offers the pairs and
+  characters of its runs in those scripts;
+- AND and NEAR require the clauses of all their children; NOT requires nothing; OR requires
+  the union of its children's rarest clauses, and the union of their second rarest;
+- fields are ignored: an article offers the keys of all its fields.
+
+Each rule is indexed under its rarest clause and, if it has one, under its second rarest
+(Lucene Monitor's multipass presearcher): an article's candidates are the rules it hits in
+both, evaluated exactly in entry order; the others cannot match. A rule with no clause (only
+possible for a `Query` built without the parser's checks) is evaluated for every article:
+`always_evaluated`.
+
+Rarity is estimated: from `frequencies` (word -> share of articles holding it) when given,
+else by length, very common English words counting as everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from operator import itemgetter
+from typing import Generic, Literal, NamedTuple, TypeVar
+
+from monitor.rules.evaluate import Document, Query
+from monitor.rules.explain import Explanation
+from monitor.rules.syntax import And, Field, Near, Node, Not, Or, Term
+from monitor.rules.text import UNSPACED_CLASS
+
+__all__ = [
+    "COMMON_WORDS",
+    "PREFIX_KEY_LETTERS",
+    "Clause",
+    "RuleIndex",
+    "estimate_rarity",
+    "requirements",
+]
+
+K = TypeVar("K", bound=Hashable)
+
+PREFIX_KEY_LETTERS = 5
+PASSES = 2
+
+_COMMON = """a about after all also an and are as at be been but by can for from had has have
+he her his i in into is it its more new not of on one or our out over said she so than that the
+their there they this to two up was we were when which who will with would you"""
+COMMON_WORDS = frozenset(_COMMON.split())
+
+_UNSPACED_RUN = re.compile(UNSPACED_CLASS + "+")
+_HIRAGANA = re.compile("[\u3040-\u309f]")
+
+KeyKind = Literal["word", "prefix", "gram"]
+Key = tuple[KeyKind, str]
+Rarity = Callable[[str], float]
+
+
+class Clause(NamedTuple):
+    """Index keys, one of which every matching article holds, and their estimated rarity."""
+
+    keys: frozenset[Key]
+    cost: float
+
+
+def estimate_rarity(word: str) -> float:
+    """A guess at the share of articles that hold `word`: shorter words are commoner."""
+    if word in COMMON_WORDS:
+        return 1.0
+    return min(0.9, 4.0 / 2.0 ** len(word))
+
+
+def requirements(node: Node, rarity: Rarity = estimate_rarity) -> list[Clause]:
+    """The clauses a query requires, rarest first; none if it requires no positive term."""
+    return sorted(dict.fromkeys(_clauses(node, rarity)), key=lambda clause: clause.cost)
+
+
+def _clauses(node: Node, rarity: Rarity) -> list[Clause]:
+    match node:
+        case Term():
+            return _term_clauses(node, rarity)
+        case Not():
+            return []
+        case And():
+            return [clause for child in node.children for clause in _clauses(child, rarity)]
+        case Or():
+            return _union([_clauses(child, rarity) for child in node.children])
+        case Near():
+            return _clauses(node.left, rarity) + _clauses(node.right, rarity)
+        case Field():
+            return _clauses(node.child, rarity)
+
+
+def _union(alternatives: list[list[Clause]]) -> list[Clause]:
+    """Clause i of an OR: the union of each alternative's i-th rarest clause (or its last)."""
+    if not all(alternatives):
+        return []
+    ranked = [sorted(clauses, key=lambda clause: clause.cost) for clauses in alternatives]
+    depth = min(PASSES, max(map(len, ranked)))
+    return [
+        Clause(
+            frozenset().union(*(clauses[min(i, len(clauses) - 1)].keys for clauses in ranked)),
+            sum(clauses[min(i, len(clauses) - 1)].cost for clauses in ranked),
+        )
+        for i in range(depth)
+    ]
+
+
+def _term_clauses(term: Term, rarity: Rarity) -> list[Clause]:
+    if term.unspaced:
+        return _gram_clauses(term)
+    clauses: list[Clause] = []
+    for word in term.words:
+        if word.endswith("*"):
+            stem = word[:-1][:PREFIX_KEY_LETTERS]
+            cost = min(1.0, 4 * estimate_rarity(stem))
+            clauses.append(Clause(frozenset({("prefix", stem)}), cost))
+        else:
+            clauses.append(Clause(frozenset({("word", word)}), rarity(word)))
+    return clauses
+
+
+def _gram_clauses(term: Term) -> list[Clause]:
+    clauses: list[Clause] = []
+    for word in term.words:
+        for run in _UNSPACED_RUN.findall(word.removesuffix("*")):
+            grams = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+            clauses.extend(
+                Clause(frozenset({("gram", gram)}), _gram_rarity(gram)) for gram in grams
+            )
+    return clauses
+
+
+def _gram_rarity(gram: str) -> float:
+    rarity = 1.0
+    for char in gram:
+        rarity *= 0.5 if _HIRAGANA.match(char) else 0.2
+    return rarity
+
+
+class RuleIndex(Generic[K]):
+    """Compiled rules, matched against an article by presearch and exact evaluation.
+
+    `entries` are (key, query) pairs; keys are returned as given, in entry order.
+    """
+
+    __slots__ = ("_always", "_grams", "_keys", "_pairs", "_prefix_lengths", "_queries", "_single")
+
+    def __init__(
+        self,
+        entries: Iterable[tuple[K, Query]],
+        *,
+        frequencies: Mapping[str, float] | None = None,
+    ) -> None:
+        rarity = estimate_rarity if frequencies is None else _table_rarity(frequencies)
+        self._keys: list[K] = []
+        self._queries: list[Query] = []
+        for key, query in entries:
+            self._keys.append(key)
+            self._queries.append(query)
+        self._always: list[int] = []
+        self._single: dict[str, list[int]] = {}
+        self._pairs: dict[str, dict[str, list[int]]] = {}
+        self._prefix_lengths: set[int] = set()
+        self._grams = False
+        # Rule numbers allocated together stay close in memory, which speeds up the presearch.
+        idents = list(range(len(self._queries)))
+        for ident, query in zip(idents, self._queries, strict=True):
+            self._add(ident, requirements(query.root, rarity))
+
+    def _add(self, ident: int, clauses: list[Clause]) -> None:
+        """Index rule `ident` under its rarest clause and, if useful, its second rarest.
+
+        A rule with two passes is filed under each pair (first key, second key).
+        """
+        passes = clauses[:1] + [clause for clause in clauses[1:PASSES] if clause.cost < 1.0]
+        if not passes:
+            self._always.append(ident)
+        elif len(passes) == 1:
+            for _, first in passes[0].keys:
+                self._single.setdefault(first, []).append(ident)
+        else:
+            for _, first in passes[0].keys:
+                seconds = self._pairs.setdefault(first, {})
+                for _, second in passes[1].keys:
+                    seconds.setdefault(second, []).append(ident)
+        for clause in passes:
+            for kind, text in clause.keys:
+                if kind == "prefix":
+                    self._prefix_lengths.add(len(text))
+                self._grams = self._grams or kind == "gram"
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @property
+    def always_evaluated(self) -> list[K]:
+        """The rules that could not be indexed: they are evaluated for every article."""
+        return [self._keys[ident] for ident in self._always]
+
+    def candidates(self, doc: Document) -> list[K]:
+        """The rules the presearch lets through for `doc`, the only ones evaluated."""
+        return [self._keys[ident] for ident in self._candidate_ids(doc)]
+
+    def match(self, doc: Document) -> list[tuple[K, Explanation]]:
+        """The rules whose query matches `doc`, in entry order, with their explanations."""
+        matched: list[tuple[K, Explanation]] = []
+        for ident in self._candidate_ids(doc):
+            explanation = self._queries[ident].explain(doc)
+            if explanation is not None:
+                matched.append((self._keys[ident], explanation))
+        return matched
+
+    def _candidate_ids(self, doc: Document) -> list[int]:
+        keys = self._offered(doc)
+        single, pairs = self._single, self._pairs
+        found = set(self._always)
+        found.update(*map(single.__getitem__, single.keys() & keys))
+        for first in pairs.keys() & keys:
+            for second, idents in pairs[first].items():
+                if second in keys:
+                    found.update(idents)
+        return sorted(found)
+
+    def _offered(self, doc: Document) -> frozenset[str] | set[str]:
+        """The keys an article offers: its words, their beginnings, its character pairs.
+
+        Word keys, prefix keys and character keys share the index: a word equal to the
+        beginning of another word only adds a candidate, never loses one.
+        """
+        words = doc.words
+        if not self._prefix_lengths and not self._grams:
+            return words
+        keys = set(words)
+        for length in self._prefix_lengths:
+            keys.update(map(itemgetter(slice(length)), words))
+        if self._grams:
+            keys.update(_grams_of(doc))
+        return keys
+
+
+def _grams_of(doc: Document) -> set[str]:
+    """The characters and character pairs of the document's runs of unspaced scripts."""
+    grams: set[str] = set()
+    for index in doc.fields.values():
+        for text in index.texts:
+            if text.isascii():
+                continue
+            for run in _UNSPACED_RUN.findall(text):
+                grams.update(run)
+                grams.update(run[i : i + 2] for i in range(len(run) - 1))
+    return grams
+
+
+def _table_rarity(frequencies: Mapping[str, float]) -> Rarity:
+    def rarity(word: str) -> float:
+        return frequencies.get(word, estimate_rarity(word))
+
+    return rarity
