@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.store import SqliteStore
 from tests.servers import FixtureServer, SmtpServer, WebhookReceiver
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -34,3 +35,11 @@ def smtp() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    """A fresh SQLite store in the test's own directory."""
+    store = SqliteStore(str(tmp_path / "m.db"))
+    yield store
+    store.close()

@@ -70,6 +70,16 @@ def run_once(config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def start_daemon(config: Path) -> subprocess.Popen[str]:
+    """`monitor run` in the background; its stderr (the log) is kept for assertions."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def serve_feed(server: FixtureServer, seeds: Path) -> str:
     body = (seeds / "feeds" / "asia.rss").read_bytes()
     server.pages["/asia.rss"] = Page(body, etag='W/"asia-1"')
@@ -183,12 +193,7 @@ def test_the_daemon_polls_delivers_and_stops_cleanly_on_sigterm(
     webhook: WebhookReceiver,
 ) -> None:
     config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, webhook.port)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "-c", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = start_daemon(config)
     try:
         delivered = webhook.wait_for(lambda requests: len(requests) >= 1, timeout=60)
         daemon.send_signal(signal.SIGTERM)
@@ -229,12 +234,7 @@ def test_kill_9_mid_delivery_loses_nothing_and_repeats_at_most_one(
     hook = SlowWebhook().start()
     config = write_config(tmp_path, feed_server.url("/wire.rss"), smtp.port, hook.port)
     (tmp_path / "rules.toml").write_text(RULES.replace('["email", "hook"]', '["hook"]'))
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = start_daemon(config)
     try:
         started = hook.wait_for(lambda requests: len(requests) >= 4, timeout=60)
         daemon.kill()

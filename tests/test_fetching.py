@@ -6,10 +6,8 @@ import asyncio
 import gzip
 import itertools
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import brotli
 import pytest
@@ -45,13 +43,6 @@ class Notices:
     def send(self, target: str, title: str, body: str, body_format: str = "markdown") -> SendResult:
         self.sent.append((target, title, body))
         return SendResult(True)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(str(tmp_path / "m.db"))
-    yield store
-    store.close()
 
 
 def config(*sources: Source, failures_to: str | None = "ops") -> Config:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-
-import pytest
 
 from monitor.config import Config, Digest, QuietHours, Rule, Settings, Source, Target
 from monitor.decide import plan_sends
@@ -74,13 +71,6 @@ class Bench:
                 await fetcher.aclose()
 
         asyncio.run(run())
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(str(tmp_path / "m.db"))
-    yield store
-    store.close()
 
 
 def test_beyond_max_per_hour_alerts_fold_into_the_last_allowed_message(

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from monitor.config import Config, Rule, Settings, Source, SourceKind, Target
 from monitor.fetch import HttpFetcher
@@ -29,13 +26,6 @@ class Recorder:
     def send(self, target: str, title: str, body: str, body_format: str = "markdown") -> SendResult:
         self.titles.append(title)
         return SendResult(True)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(str(tmp_path / "m.db"))
-    yield store
-    store.close()
 
 
 def localized(path: Path, server: FixtureServer) -> bytes:

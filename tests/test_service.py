@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from monitor.config import Config, Rule, Settings, Source, Target
 from monitor.fetch import HttpFetcher
@@ -38,13 +35,6 @@ def make_config(tmp: Path, sources: list[Source], notify: tuple[str, ...] = ("a"
     rule = Rule("jnk", compile_query("Japan AND North Korea AND summit|abduction"), notify)
     targets = {name: Target(name, f"json://127.0.0.1/{name}") for name in ("a", "b")}
     return Config("config.toml", settings, targets, tuple(sources), (rule,))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(str(tmp_path / "m.db"))
-    yield store
-    store.close()
 
 
 def run(service: Service, *, deliver: bool = True) -> None:
