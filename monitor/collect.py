@@ -15,7 +15,7 @@ from monitor.errors import MonitorError
 from monitor.extract import article_links, decode_html, extract_article, feed_links
 from monitor.identity import canonical_url
 from monitor.model import Article, article_id
-from monitor.parse import FeedError, detect_kind, parse_feed
+from monitor.parse import FeedError, detect_kind, parse_feed, read_feed
 from monitor.state import FeedHints, FetchResponse
 
 __all__ = ["Collector", "Fetcher", "Reading", "read_document"]
@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 MAX_NEW_PAGES = 30
 EXTRACT_BUDGET = 20.0
 THIN_BODY_CHARS = 600
+
+
+KnownIds = Callable[[Iterable[str]], set[str]]
 
 
 class Fetcher(Protocol):
@@ -67,6 +70,18 @@ def _read_feed(response: FetchResponse, source: str) -> Reading:
     return Reading(list(feed.articles), response, feed.hints)
 
 
+async def _read_new_items(response: FetchResponse, source: str, known: KnownIds) -> Reading:
+    """A feed's items not seen before: ids first, then only new items' HTML is read."""
+    feed = await asyncio.to_thread(
+        read_feed, response.content, source=source, url=response.url, headers=response.headers
+    )
+    if feed.problem:
+        log.warning("%s: malformed feed, read what could be read: %s", source, feed.problem)
+    seen = known(entry.id for entry in feed.entries)
+    articles = await asyncio.to_thread(feed.articles, seen)
+    return Reading(list(articles), response, feed.hints)
+
+
 class Collector:
     """Turns a source's response into a Reading, fetching what else the source calls for."""
 
@@ -78,10 +93,10 @@ class Collector:
         self,
         source: Source,
         response: FetchResponse,
-        known: Callable[[Iterable[str]], set[str]],
+        known: KnownIds,
     ) -> Reading:
         if detect_kind(response.content, response.content_type) != "html":
-            reading = await asyncio.to_thread(_read_feed, response, source.name)
+            reading = await _read_new_items(response, source.name, known)
             if source.full_text:
                 articles = await self._full_text(source, reading.articles, known)
                 reading = replace(reading, articles=articles)
@@ -90,12 +105,14 @@ class Collector:
             raise FeedError('expected a feed, got an HTML page (kind = "feed")')
         html = decode_html(response.content, response.content_type)
         if source.kind == "auto":
-            followed = await self._advertised_feed(source, html, response.url)
+            followed = await self._advertised_feed(source, html, response.url, known)
             if followed is not None:
                 return followed
         return Reading(await self._page_articles(source, html, response.url, known), response)
 
-    async def _advertised_feed(self, source: Source, html: str, url: str) -> Reading | None:
+    async def _advertised_feed(
+        self, source: Source, html: str, url: str, known: KnownIds
+    ) -> Reading | None:
         for feed_url in feed_links(html, url)[:1]:
             try:
                 response = await self.fetcher.fetch(
@@ -107,12 +124,12 @@ class Collector:
             if response.status != 200 or detect_kind(response.content) == "html":
                 return None
             log.info("%s: following the page's advertised feed %s", source.name, feed_url)
-            reading = await asyncio.to_thread(_read_feed, response, source.name)
+            reading = await _read_new_items(response, source.name, known)
             return replace(reading, feed_url=feed_url)
         return None
 
     async def _page_articles(
-        self, source: Source, html: str, url: str, known: Callable[[Iterable[str]], set[str]]
+        self, source: Source, html: str, url: str, known: KnownIds
     ) -> list[Article]:
         """Fetch the article links on a front or section page that were not seen before."""
         links = await asyncio.to_thread(article_links, html, url)
@@ -148,7 +165,7 @@ class Collector:
         self,
         source: Source,
         articles: Sequence[Article],
-        known: Callable[[Iterable[str]], set[str]],
+        known: KnownIds,
     ) -> list[Article]:
         """Give new items that carry only a summary the body of their page."""
         seen = known(a.id for a in articles)

@@ -137,9 +137,7 @@ class HttpFetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         try:
-            return await asyncio.wait_for(
-                self._follow(url, headers, public_only), self.total_timeout
-            )
+            return await self._follow(url, headers, public_only)
         except TimeoutError:
             raise FetchError(f"no complete response within {self.total_timeout:.0f} s") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -178,19 +176,24 @@ class HttpFetcher:
         gate = self._gate(url)
         async with gate.slots:
             await gate.wait_turn()
-            async with self._slots, self._client.stream("GET", url, headers=headers) as response:
-                content, truncated = b"", False
-                if response.status_code == 200:
-                    content, truncated = await self._read(response)
-                    if truncated:
-                        log.warning("%s: response over %d bytes, cut off", url, self.max_bytes)
-                return FetchResponse(
-                    url=url,
-                    status=response.status_code,
-                    headers={k.lower(): v for k, v in response.headers.items()},
-                    content=content,
-                    truncated=truncated,
-                )
+            async with self._slots:
+                return await asyncio.wait_for(self._send(url, headers), self.total_timeout)
+
+    async def _send(self, url: str, headers: dict[str, str]) -> FetchResponse:
+        """One request; its deadline starts here, not while it waited for a slot."""
+        async with self._client.stream("GET", url, headers=headers) as response:
+            content, truncated = b"", False
+            if response.status_code == 200:
+                content, truncated = await self._read(response)
+                if truncated:
+                    log.warning("%s: response over %d bytes, cut off", url, self.max_bytes)
+            return FetchResponse(
+                url=url,
+                status=response.status_code,
+                headers={k.lower(): v for k, v in response.headers.items()},
+                content=content,
+                truncated=truncated,
+            )
 
     async def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
         """The decoded body, stopping once it exceeds the cap (bombs stop early)."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import io
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -20,7 +21,16 @@ from monitor.identity import article_identity, is_http_url
 from monitor.model import Article, Block, article_id, parse_time
 from monitor.state import FeedHints
 
-__all__ = ["DocumentKind", "FeedError", "ParsedFeed", "detect_kind", "parse_feed"]
+__all__ = [
+    "DocumentKind",
+    "Entry",
+    "FeedEntries",
+    "FeedError",
+    "ParsedFeed",
+    "detect_kind",
+    "parse_feed",
+    "read_feed",
+]
 
 DocumentKind = Literal["feed", "json", "html"]
 _FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf", b"<channel")
@@ -53,18 +63,47 @@ def detect_kind(content: bytes, content_type: str = "") -> DocumentKind:
     return "html" if media == "text/html" else "feed"
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A feed item's identity, known before its (costly) conversion into an Article."""
+
+    id: str
+    make: Callable[[], Article]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntries:
+    title: str
+    entries: tuple[Entry, ...]
+    problem: str | None = None
+    hints: FeedHints = field(default_factory=FeedHints)
+
+    def articles(self, skip: Collection[str] = ()) -> tuple[Article, ...]:
+        """The items as Articles, leaving out those whose id is in `skip` (already seen)."""
+        return tuple(entry.make() for entry in self.entries if entry.id not in skip)
+
+
 def parse_feed(
     content: bytes, *, source: str, url: str, headers: Mapping[str, str] | None = None
 ) -> ParsedFeed:
     """Parse an RSS, Atom or JSON Feed document fetched from `url`."""
+    feed = read_feed(content, source=source, url=url, headers=headers)
+    return ParsedFeed(feed.title, feed.articles(), feed.problem, feed.hints)
+
+
+def read_feed(
+    content: bytes, *, source: str, url: str, headers: Mapping[str, str] | None = None
+) -> FeedEntries:
+    """A feed's items with their ids; the HTML of each item is only read by `articles()`,
+    so items seen before cost almost nothing."""
     if detect_kind(content, (headers or {}).get("content-type", "")) == "json":
-        return _parse_json_feed(content, source=source, url=url)
-    return _parse_xml_feed(content, source=source, url=url, headers=headers or {})
+        return _read_json_feed(content, source=source, url=url)
+    return _read_xml_feed(content, source=source, url=url, headers=headers or {})
 
 
-def _parse_xml_feed(
+def _read_xml_feed(
     content: bytes, *, source: str, url: str, headers: Mapping[str, str]
-) -> ParsedFeed:
+) -> FeedEntries:
     response_headers = {k.lower(): v for k, v in headers.items()}
     response_headers.setdefault("content-location", url)
     response_headers.setdefault("content-type", "application/xml")
@@ -80,17 +119,37 @@ def _parse_xml_feed(
     if not parsed.entries and not parsed.feed:
         raise FeedError(f"not a feed: {problem or 'no feed elements found'}")
     language = _language(parsed.feed.get("language"))
-    articles = tuple(
-        _article_from_entry(entry, source=source, base=url, language=language)
+    entries = tuple(
+        _xml_entry(entry, source=source, base=url, language=language)
         for entry in parsed.entries
         if entry.get("title") or entry.get("link") or entry.get("summary") or entry.get("content")
     )
     title = clean_text(parsed.feed.get("title", ""))
-    return ParsedFeed(title, articles, problem, _hints(parsed.feed, content))
+    return FeedEntries(title, entries, problem, _hints(parsed.feed, content))
 
 
-def _article_from_entry(entry: Any, *, source: str, base: str, language: str | None) -> Article:
+def _xml_entry(entry: Any, *, source: str, base: str, language: str | None) -> Entry:
     link = _absolute(base, entry.get("link", ""))
+    guid = entry.get("id", "")
+    permalink = entry.get("guidislink", False) or is_http_url(guid)
+    raw = "".join(part.get("value", "") for part in entry.get("content") or [])
+    identity = article_identity(
+        source,
+        guid=guid,
+        guid_is_url=permalink,
+        link=link,
+        text=entry.get("title", "") + entry.get("summary", "") + raw,
+    )
+    make = functools.partial(
+        _article_from_entry, entry, identity=identity, source=source, link=link,
+        language=language,
+    )  # fmt: skip
+    return Entry(article_id(identity), make)
+
+
+def _article_from_entry(
+    entry: Any, *, identity: str, source: str, link: str, language: str | None
+) -> Article:
     contents = entry.get("content") or []
     content_html = "".join(part.get("value", "") for part in contents)
     summary_html = entry.get("summary", "")
@@ -100,13 +159,6 @@ def _article_from_entry(entry: Any, *, source: str, base: str, language: str | N
     title = clean_text(html_to_text(entry.get("title", ""))) or _fallback_title(lede, body)
     guid = entry.get("id", "")
     permalink = entry.get("guidislink", False) or is_http_url(guid)
-    identity = article_identity(
-        source,
-        guid=guid,
-        guid_is_url=permalink,
-        link=link,
-        text=title + lede + "".join(b.text for b in body),
-    )
     authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
     if not authors and entry.get("author"):
         authors = [entry["author"]]
@@ -177,7 +229,7 @@ def _lede_and_body(summary_html: str, content_html: str) -> tuple[str, tuple[Blo
     return (summary[0].text if summary else ""), ()
 
 
-def _parse_json_feed(content: bytes, *, source: str, url: str) -> ParsedFeed:
+def _read_json_feed(content: bytes, *, source: str, url: str) -> FeedEntries:
     try:
         document = json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -187,32 +239,37 @@ def _parse_json_feed(content: bytes, *, source: str, url: str) -> ParsedFeed:
     if "jsonfeed.org/version/" not in str(document.get("version", "")):
         raise FeedError("not a JSON Feed: missing or unknown 'version'")
     language = _language(document.get("language"))
-    articles = []
-    for item in document["items"]:
-        if isinstance(item, dict):
-            articles.append(
-                _article_from_json_item(item, source=source, base=url, language=language)
-            )
-    return ParsedFeed(clean_text(str(document.get("title", ""))), tuple(articles))
+    entries = tuple(
+        _json_entry(item, source=source, base=url, language=language)
+        for item in document["items"]
+        if isinstance(item, dict)
+    )
+    return FeedEntries(clean_text(str(document.get("title", ""))), entries)
+
+
+def _json_entry(item: dict[str, Any], *, source: str, base: str, language: str | None) -> Entry:
+    link = _absolute(base, str(item.get("url") or item.get("external_url") or ""))
+    guid = str(item.get("id") or "")
+    text = "".join(str(item.get(k) or "") for k in ("title", "summary", "content_html",
+                                                       "content_text"))  # fmt: skip
+    identity = article_identity(
+        source, guid=guid, guid_is_url=is_http_url(guid), link=link, text=text
+    )
+    make = functools.partial(
+        _article_from_json_item, item, identity=identity, source=source, link=link,
+        language=language,
+    )  # fmt: skip
+    return Entry(article_id(identity), make)
 
 
 def _article_from_json_item(
-    item: dict[str, Any], *, source: str, base: str, language: str | None
+    item: dict[str, Any], *, identity: str, source: str, link: str, language: str | None
 ) -> Article:
-    link = _absolute(base, str(item.get("url") or item.get("external_url") or ""))
     content_html = str(item.get("content_html") or "")
     content_text = str(item.get("content_text") or "")
     body = html_to_blocks(content_html) if content_html else html_to_blocks(content_text)
     lede = clean_text(str(item.get("summary") or ""))
     title = clean_text(str(item.get("title") or "")) or _fallback_title(lede, body)
-    guid = str(item.get("id") or "")
-    identity = article_identity(
-        source,
-        guid=guid,
-        guid_is_url=is_http_url(guid),
-        link=link,
-        text=title + lede + "".join(b.text for b in body),
-    )
     raw_authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
     authors = [str(a.get("name")) for a in raw_authors if isinstance(a, dict) and a.get("name")]
     return Article(

@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Polls in progress at once: bounds the fetched bodies waiting to be parsed in memory.
+MAX_POLLS_AT_ONCE = 128
 
 
 class Store(OutboxStore, Protocol):
@@ -134,7 +136,13 @@ class Service:
             for s in self.config.sources
             if s.enabled and self.is_due(s, ignore_interval=ignore_interval)
         ]
-        return list(await asyncio.gather(*(self._poll_safely(source) for source in due)))
+        slots = asyncio.Semaphore(MAX_POLLS_AT_ONCE)
+
+        async def bounded(source: Source) -> PollReport:
+            async with slots:
+                return await self._poll_safely(source)
+
+        return list(await asyncio.gather(*(bounded(source) for source in due)))
 
     async def _poll_safely(self, source: Source) -> PollReport:
         """One source's bug must not stop the others: log it and count it as a failure."""
