@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     preview = commands.add_parser("preview", help="print the normalized articles")
     preview.add_argument("locations", nargs="+", metavar="PATH|URL")
     preview.add_argument("--json", action="store_true", help="one JSON object a line")
+    preview.add_argument("--source", help="the source name to give the articles")
+    preview.add_argument("--saved-from", metavar="URL", help="the URL saved files came from")
     test = with_config(commands.add_parser("notify-test", help="send a test message"))
     test.add_argument("target", help="a target name from [targets]")
     status = with_config(commands.add_parser("status", help="sources' health, recent matches"))
@@ -183,7 +185,8 @@ def _rules_for_match(args: argparse.Namespace) -> list[Rule]:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    for article in daemon.load_articles(args.locations):
+    articles = daemon.load_articles(args.locations, source=args.source, saved_from=args.saved_from)
+    for article in articles:
         if args.json:
             sys.stdout.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
         else:

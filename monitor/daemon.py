@@ -300,15 +300,20 @@ async def _fetch_document(fetcher: HttpFetcher, url: str) -> FetchResponse:
 _MEDIA_TYPES = {".html": "text/html", ".htm": "text/html", ".json": "application/feed+json"}
 
 
-def load_articles(locations: Iterable[str]) -> list[Article]:
+def load_articles(
+    locations: Iterable[str], *, source: str | None = None, saved_from: str | None = None
+) -> list[Article]:
     """Articles from files (feeds, pages, Article JSON Lines) and http(s) URLs.
 
-    Each article's `source` is the file's name or the URL's host.
+    Each article's `source` is `source`, else the file's name or the URL's host. A saved
+    file is read as if fetched from `saved_from` (for its links and page URL).
     """
-    return asyncio.run(_load_articles(list(locations)))
+    return asyncio.run(_load_articles(list(locations), source, saved_from))
 
 
-async def _load_articles(locations: list[str]) -> list[Article]:
+async def _load_articles(
+    locations: list[str], source_name: str | None, saved_from: str | None
+) -> list[Article]:
     articles: list[Article] = []
     fetcher: HttpFetcher | None = None
     try:
@@ -316,10 +321,10 @@ async def _load_articles(locations: list[str]) -> list[Article]:
             if is_http_url(location):
                 fetcher = fetcher or HttpFetcher(default_user_agent())
                 response = await _fetch_document(fetcher, location)
-                source = urlsplit(location).hostname or location
+                source = source_name or urlsplit(location).hostname or location
             else:
-                response = _file_response(location)
-                source = Path(location).name
+                response = _file_response(location, saved_from)
+                source = source_name or Path(location).name
                 if _is_article_json_lines(response.content):
                     articles.extend(_article_json_lines(response.content))
                     continue
@@ -331,11 +336,11 @@ async def _load_articles(locations: list[str]) -> list[Article]:
     return articles
 
 
-def _file_response(path: str) -> FetchResponse:
+def _file_response(path: str, saved_from: str | None) -> FetchResponse:
     file = Path(path)
     content_type = _MEDIA_TYPES.get(file.suffix.lower(), "")
     return FetchResponse(
-        url=file.resolve().as_uri(),
+        url=saved_from or file.resolve().as_uri(),
         status=200,
         headers={"content-type": content_type} if content_type else {},
         content=file.read_bytes(),

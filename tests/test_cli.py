@@ -284,3 +284,22 @@ def test_check_warns_about_rules_that_look_like_mistakes(
     assert main(["check", "-c", str(config)]) == 0
     err = capsys.readouterr().err
     assert "warning: rule wide:" in err and "gov*" in err
+
+
+@pytest.mark.parametrize("layout", ["", ".jsonld", ".bare"])
+def test_preview_json_of_each_seed_rendition_equals_its_expected_article(
+    seeds: Path, layout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = seeds / "pages" / f"japan-north-korea-meeting{layout}.html"
+    expected = json.loads(
+        (seeds / "expected" / f"japan-north-korea-meeting{layout}.page.json").read_text()
+    )
+
+    code = main(["preview", "--json", "--source", "asia-dispatch", "--saved-from",
+                 SEED_URL + "?utm_source=rss", str(page)])  # fmt: skip
+
+    assert code == 0
+    article = json.loads(capsys.readouterr().out)
+    for field, value in expected.items():
+        assert article[field] == value, field
+    assert set(article) == set(expected)
