@@ -100,6 +100,8 @@ def test_one_email_and_one_post_for_the_matching_item_and_nothing_more(
     assert first.returncode == 0, first.stderr
     assert len(smtp.messages) == 1
     assert len(webhook.posts) == 1
+    parts = {part.get_content_type() for part in smtp.messages[0].walk()}
+    assert {"text/html", "text/plain"} <= parts
     email = text_of(smtp.messages[0])
     post = webhook.posts[0]
     for text in (email, post["title"] + post["message"]):
