@@ -5,21 +5,20 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from fnmatch import fnmatchcase
-from typing import Any, Literal, TypeVar, cast
+from typing import Literal, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor import __version__
-from monitor.durations import parse_duration
 from monitor.errors import ConfigError
 from monitor.markup import KINDS, MarkupKind, markup_for
 from monitor.rules import Query, RuleSyntaxError, compile_query
 from monitor.templates import CompiledTemplate, TemplateError, compile_template
+from monitor.tomltable import TomlContext, TomlTable, load_toml
 
 __all__ = [
     "HOMEPAGE",
@@ -42,7 +41,6 @@ SOURCE_KINDS: tuple[SourceKind, ...] = ("auto", "feed", "page")
 MIN_INTERVAL = timedelta(minutes=1)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-T = TypeVar("T")
 
 
 def default_user_agent() -> str:
@@ -164,174 +162,6 @@ class Config:
     rules: tuple[Rule, ...]
 
 
-class _Locator:
-    """Finds the line of a key path such as `sources[2].url` in TOML text."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    def line_of(self, key: str) -> int | None:
-        parts = re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", key)
-        start, end = 0, len(self.lines)
-        header = self._dotted_header(parts)
-        if header is not None:
-            found, used = header
-            if used == len(parts):
-                return found + 1
-            parts, start, end = parts[used:], found + 1, self._table_end(found)
-            return self._walk(parts, start, end, top=False) or found + 1
-        return self._walk(parts, start, end, top=True)
-
-    def _dotted_header(self, parts: list[tuple[str, str]]) -> tuple[int, int] | None:
-        """A `[a.b]` table header for the longest dotted prefix of the key, if there is one."""
-        for used in range(len(parts), 1, -1):
-            if any(index for _, index in parts[:used]):
-                continue
-            names = r"\s*\.\s*".join(re.escape(name) for name, _ in parts[:used])
-            pattern = re.compile(rf"\s*\[\s*{names}\s*\]")
-            for number, line in enumerate(self.lines):
-                if pattern.match(line):
-                    return number, used
-        return None
-
-    def _walk(self, parts: list[tuple[str, str]], start: int, end: int, *, top: bool) -> int | None:
-        found: int | None = None
-        for depth, (name, index) in enumerate(parts):
-            hit = self._find(name, int(index) if index else None, start, end, top=top and not depth)
-            if hit is None:
-                break
-            found = hit
-            start, end = hit + 1, self._table_end(hit)
-        return None if found is None else found + 1
-
-    def _find(self, name: str, index: int | None, start: int, end: int, *, top: bool) -> int | None:
-        key = re.escape(name)
-        array = re.compile(rf"\s*\[\[\s*{key}\s*\]\]")
-        table = re.compile(rf"\s*\[\s*{key}\s*\]")
-        assignment = re.compile(rf"\s*\"?{key}\"?\s*=")
-        count = 0
-        for number in range(start, end):
-            line = self.lines[number]
-            if assignment.match(line) or (top and table.match(line)):
-                return number
-            if top and array.match(line):
-                if index is None or count == index:
-                    return number
-                count += 1
-        return None
-
-    def _table_end(self, line: int) -> int:
-        if not re.match(r"\s*\[", self.lines[line]):
-            return line + 1
-        for number in range(line + 1, len(self.lines)):
-            if re.match(r"\s*\[", self.lines[number]):
-                return number
-        return len(self.lines)
-
-
-class _Context:
-    def __init__(self, file: str, text: str) -> None:
-        self.file = file
-        self.locator = _Locator(text)
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(message, file=self.file, key=key, line=self.locator.line_of(key))
-
-
-class _Table:
-    """A TOML table read key by key; keys left unread at `finish()` are typos."""
-
-    def __init__(self, data: Any, key: str, context: _Context) -> None:
-        if not isinstance(data, dict):
-            raise context.error(key, f"must be a table, not {_kind(data)}")
-        self.data: dict[str, Any] = dict(data)
-        self.key = key
-        self.context = context
-        self.allowed: list[str] = []
-
-    def path(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
-
-    def error(self, name: str, message: str) -> ConfigError:
-        return self.context.error(self.path(name), message)
-
-    def get(self, name: str, kind: type[T], default: T | None = None) -> T:
-        self.allowed.append(name)
-        if name not in self.data:
-            if default is None:
-                raise self.error(name, "is required")
-            return default
-        value = self.data.pop(name)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.error(name, f"must be {_kind_name(kind)}, not {_kind(value)}")
-        return value
-
-    def string(self, name: str, default: str | None = None) -> str:
-        value = self.get(name, str, default)
-        if not value.strip():
-            raise self.error(name, "must not be empty")
-        return value
-
-    def strings(self, name: str, default: Sequence[str] | None = None) -> tuple[str, ...]:
-        value = self.get(name, list, None if default is None else list(default))
-        for index, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip():
-                key = f"{self.path(name)}[{index}]"
-                raise self.context.error(key, "must be a non-empty string")
-        return tuple(value)
-
-    def duration(self, name: str, default: timedelta | None = None) -> timedelta:
-        self.allowed.append(name)
-        if name not in self.data:
-            if default is None:
-                raise self.error(name, "is required")
-            return default
-        return self.convert(name, parse_duration, self.get(name, str))
-
-    def convert(self, name: str, parse: Callable[[str], T], value: str) -> T:
-        try:
-            return parse(value)
-        except ValueError as exc:
-            raise self.error(name, str(exc)) from None
-
-    def finish(self) -> None:
-        for name in self.data:
-            hint = f" (known keys: {', '.join(sorted(set(self.allowed)))})" if self.allowed else ""
-            raise self.error(name, f"unknown key{hint}")
-
-
-_KIND_NAMES: dict[type, str] = {
-    bool: "a boolean",
-    int: "an integer",
-    float: "a number",
-    str: "a string",
-    list: "a list",
-    dict: "a table",
-}
-
-
-def _kind(value: object) -> str:
-    return _KIND_NAMES.get(type(value), type(value).__name__)
-
-
-def _kind_name(kind: type) -> str:
-    return _KIND_NAMES.get(kind, kind.__name__)
-
-
-def _load_toml(text: str, file: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
-        line = int(match.group(1)) if match else None
-        column = int(match.group(2)) if match else None
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
-        raise ConfigError(
-            f"not valid TOML: {message}", file=file, line=line, column=column
-        ) from None
-
-
 def expand_env(value: str, env: Mapping[str, str], where: Callable[[str], ConfigError]) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -342,13 +172,13 @@ def expand_env(value: str, env: Mapping[str, str], where: Callable[[str], Config
     return _ENV_VAR.sub(replace, value)
 
 
-def _check_name(table: _Table, name: str, value: str) -> str:
+def _check_name(table: TomlTable, name: str, value: str) -> str:
     if not _NAME.fullmatch(value):
         raise table.error(name, f"{value!r} is not a valid name (letters, digits, - _ .)")
     return value
 
 
-def _check_http_url(table: _Table, name: str, value: str) -> str:
+def _check_http_url(table: TomlTable, name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise table.error(name, f"{value!r} is not an http(s) URL")
@@ -357,8 +187,8 @@ def _check_http_url(table: _Table, name: str, value: str) -> str:
 
 def parse_main(text: str, file: str, env: Mapping[str, str], base_dir: str = ".") -> MainConfig:
     """Parse the main config file (`[monitor]`, `[targets]`, `[[sources]]`)."""
-    context = _Context(file, text)
-    root = _Table(_load_toml(text, file), "", context)
+    context = TomlContext(file, text)
+    root = TomlTable(load_toml(text, file), "", context)
     settings = _parse_settings(root.get("monitor", dict, {}), context, env, base_dir)
     targets = _parse_targets(root.get("targets", dict, {}), context, env)
     if settings.failures_to is not None and settings.failures_to not in targets:
@@ -376,9 +206,9 @@ def parse_main(text: str, file: str, env: Mapping[str, str], base_dir: str = "."
 
 
 def _parse_settings(
-    raw: object, context: _Context, env: Mapping[str, str], base_dir: str
+    raw: object, context: TomlContext, env: Mapping[str, str], base_dir: str
 ) -> Settings:
-    table = _Table(raw, "monitor", context)
+    table = TomlTable(raw, "monitor", context)
     database = table.string("database", "monitor.db")
     database = expand_env(database, env, functools.partial(table.error, "database"))
     if "://" not in database:
@@ -412,8 +242,8 @@ def _parse_settings(
     )
 
 
-def _parse_targets(raw: object, context: _Context, env: Mapping[str, str]) -> dict[str, Target]:
-    table = _Table(raw, "targets", context)
+def _parse_targets(raw: object, context: TomlContext, env: Mapping[str, str]) -> dict[str, Target]:
+    table = TomlTable(raw, "targets", context)
     targets: dict[str, Target] = {}
     for name in list(table.data):
         _check_name(table, name, name)
@@ -426,16 +256,16 @@ def _parse_targets(raw: object, context: _Context, env: Mapping[str, str]) -> di
     return targets
 
 
-def _check_apprise_url(table: _Table, name: str, url: str) -> str:
+def _check_apprise_url(table: TomlTable, name: str, url: str) -> str:
     if "://" not in url:
         raise table.error(name, "must be an Apprise URL such as slack://... or mailto://...")
     return url
 
 
 def _parse_target_table(
-    raw: object, name: str, context: _Context, env: Mapping[str, str]
+    raw: object, name: str, context: TomlContext, env: Mapping[str, str]
 ) -> Target:
-    table = _Table(raw, f"targets.{name}", context)
+    table = TomlTable(raw, f"targets.{name}", context)
     url = expand_env(table.string("url"), env, functools.partial(table.error, "url"))
     max_per_hour = table.get("max_per_hour", int) if "max_per_hour" in table.data else None
     if max_per_hour is not None and max_per_hour < 1:
@@ -454,7 +284,7 @@ def _parse_target_table(
     return Target(name, url, max_per_hour, quiet, templates, markup)
 
 
-def _templates(table: _Table) -> Templates:
+def _templates(table: TomlTable) -> Templates:
     """`title_template` / `body_template`: Jinja2 text, checked now so mistakes show at load."""
     compiled: dict[str, CompiledTemplate] = {}
     for key in ("title_template", "body_template"):
@@ -481,7 +311,7 @@ def _time_window(text: str) -> tuple[time, time]:
     return time(hours[0], minutes[0]), time(hours[1], minutes[1])
 
 
-def _zone(table: _Table, name: str) -> str:
+def _zone(table: TomlTable, name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -491,8 +321,8 @@ def _zone(table: _Table, name: str) -> str:
     return name
 
 
-def _parse_source(raw: object, key: str, context: _Context, interval: timedelta) -> Source:
-    table = _Table(raw, key, context)
+def _parse_source(raw: object, key: str, context: TomlContext, interval: timedelta) -> Source:
+    table = TomlTable(raw, key, context)
     name = _check_name(table, "name", table.string("name"))
     url = _check_http_url(table, "url", table.string("url"))
     own_interval = table.duration("interval", interval)
@@ -509,8 +339,8 @@ def _parse_source(raw: object, key: str, context: _Context, interval: timedelta)
 
 def parse_rules(text: str, file: str, targets: Mapping[str, Target] | None) -> list[Rule]:
     """Parse one rules file (`[[rules]]` tables); with `targets`, `notify` must name them."""
-    context = _Context(file, text)
-    root = _Table(_load_toml(text, file), "", context)
+    context = TomlContext(file, text)
+    root = TomlTable(load_toml(text, file), "", context)
     raw_rules = root.get("rules", list, [])
     root.finish()
     rules = [
@@ -521,9 +351,9 @@ def parse_rules(text: str, file: str, targets: Mapping[str, Target] | None) -> l
 
 
 def _parse_rule(
-    raw: object, key: str, context: _Context, targets: Mapping[str, Target] | None
+    raw: object, key: str, context: TomlContext, targets: Mapping[str, Target] | None
 ) -> Rule:
-    table = _Table(raw, key, context)
+    table = TomlTable(raw, key, context)
     name = _check_name(table, "name", table.string("name"))
     text = table.string("query")
     try:
@@ -548,7 +378,7 @@ def _parse_rule(
     return Rule(name, query, notify, sources, languages, context.file, digest, templates)
 
 
-def _parse_delivery(table: _Table) -> Digest | None:
+def _parse_delivery(table: TomlTable) -> Digest | None:
     """`delivery = "digest"` needs a cron `schedule`; `timezone` applies to it."""
     delivery = table.string("delivery", "immediate")
     if delivery not in ("immediate", "digest"):
@@ -564,7 +394,7 @@ def _parse_delivery(table: _Table) -> Digest | None:
     return Digest(schedule, zone)
 
 
-def _reject_duplicates(names: Iterable[str], key: str, context: _Context) -> None:
+def _reject_duplicates(names: Iterable[str], key: str, context: TomlContext) -> None:
     seen: set[str] = set()
     for index, name in enumerate(names):
         if name in seen:
