@@ -11,7 +11,15 @@ from typing import Literal
 
 from monitor.config import Rule, Target
 from monitor.htmltext import clean_text
-from monitor.markup import MarkupKind, escape, limit_for, link_line, safe_url
+from monitor.markup import (
+    MarkupKind,
+    escape,
+    escape_title,
+    fit_title,
+    limit_for,
+    link_line,
+    safe_url,
+)
 from monitor.model import Article
 from monitor.rules import Explanation, normalize, tokenize
 from monitor.templates import AlertContext, Message, render_message
@@ -25,6 +33,7 @@ __all__ = [
     "render_alert",
     "render_digest",
     "render_fold",
+    "render_follow_up",
     "render_source_failure",
     "snippet",
 ]
@@ -175,3 +184,19 @@ def render_digest(rule: str, items: Sequence[tuple[Article, Sequence[str]]]) -> 
             lines.append(f"  {_link(article.url)}")
     title = f"{len(items)} {'story' if len(items) == 1 else 'stories'} for {rule}"
     return Message(title=neutralize_title(title), body="\n".join(lines))
+
+
+def render_follow_up(article: Article, rule: str, source_label: str, kind: MarkupKind) -> Message:
+    """A short note that another outlet carried a story already alerted: not a new alert."""
+    title = fit_title(escape_title(f"Also reported by {source_label}: {article.title}", kind), kind)
+    note = f"Same story as an earlier alert for {rule}; not a new alert."
+    if kind == "html":
+        body = (
+            f"<p>Also reported by <strong>{escape(source_label, kind)}</strong>: "
+            f"{escape(article.title, kind)}</p>{link_line(article.url, kind)}"
+            f"<p>{escape(note, kind)}</p>"
+        )
+    else:
+        lines = [f"Also reported by {escape(source_label, kind)}: {escape(article.title, kind)}"]
+        body = "\n".join([*lines, link_line(article.url, kind), escape(note, kind)])
+    return Message(title, body)

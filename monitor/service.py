@@ -23,7 +23,13 @@ from monitor.errors import MonitorError
 from monitor.model import Article, format_time
 from monitor.outbox import DeliveryReport, Notifier, Outbox, OutboxStore
 from monitor.parse import FeedError
-from monitor.render import Message, body_format, render_alert, render_source_failure
+from monitor.render import (
+    Message,
+    body_format,
+    render_alert,
+    render_follow_up,
+    render_source_failure,
+)
 from monitor.rules import Explanation
 from monitor.state import (
     Delivery,
@@ -317,7 +323,8 @@ class Service:
         """Attach each match to a story of its rule seen within the window, or start one.
 
         Only a new story alerts; a later copy (syndicated, republished, truncated) is
-        recorded under the story, and digests list the sources that carried it.
+        recorded under the story: digests list the sources that carried it, and immediate
+        rules send one short "also reported by" follow-up per story and source.
         """
         since = now - self.config.settings.story_window
         stories: dict[str, list[tuple[str, Fingerprint]]] = {}
@@ -338,6 +345,8 @@ class Service:
             if story is not None:
                 log.info("%s: %r is another copy of a story already alerted for %s",
                          source.name, article.title, rule.name)  # fmt: skip
+                if rule.digest is None:
+                    deliveries.extend(self._follow_ups(article, rule, story, source, now))
             elif rule.digest is None:
                 deliveries.extend(self._alerts(article, rule, item.explanation, source, now))
         return matches, deliveries
@@ -353,6 +362,28 @@ class Service:
             deliveries.append(
                 Delivery(
                     id=delivery_id(article.id, rule.name, name),
+                    article_id=article.id,
+                    rule=rule.name,
+                    target=name,
+                    title=message.title,
+                    body=message.body,
+                    created_at=now,
+                    body_format=body_format(target.kind),
+                )
+            )
+        return deliveries
+
+    def _follow_ups(
+        self, article: Article, rule: Rule, story: str, source: Source, now: datetime
+    ) -> list[Delivery]:
+        """One note per (story, source, target): a second copy from one outlet adds nothing."""
+        deliveries = []
+        for name in rule.notify:
+            target = self.config.targets.get(name) or Target(name, "")
+            message = render_follow_up(article, rule.name, source.name, target.kind)
+            deliveries.append(
+                Delivery(
+                    id=delivery_id(f"{story}:also:{source.name}", rule.name, name),
                     article_id=article.id,
                     rule=rule.name,
                     target=name,

@@ -19,8 +19,9 @@ from monitor.decide import (
     skip_to_allowed,
     triage,
 )
+from monitor.markup import MarkupKind
 from monitor.model import Article, Block
-from monitor.render import neutralize, render_alert, snippet
+from monitor.render import neutralize, render_alert, render_follow_up, snippet
 from monitor.rules import Explanation, compile_query
 from monitor.state import FeedHints
 from monitor.templates import compile_template
@@ -199,3 +200,14 @@ def test_next_poll_takes_the_largest_floor_and_keeps_the_interval() -> None:
         NOW + timedelta(minutes=15),
         None,
     )
+
+
+@pytest.mark.parametrize("kind", ["slack", "markdown", "html"])
+def test_follow_up_notes_keep_article_text_inert(kind: MarkupKind) -> None:
+    item = article("x", NOW, title="<!channel> @everyone <b>hi</b>", url="https://e.com/a")
+
+    note = render_follow_up(item, "jnk", "wire", kind)
+
+    assert "<!channel>" not in note.body and "@everyone" not in note.body
+    assert "<b>hi</b>" not in note.body
+    assert "https://e.com/a" in note.body and "not a new alert" in note.body

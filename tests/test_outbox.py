@@ -209,7 +209,7 @@ def two_sources(store: SqliteStore, server: FixtureServer, hook: WebhookReceiver
     return bench
 
 
-def test_copies_of_one_story_from_other_outlets_alert_once(
+def test_copies_of_one_story_alert_once_and_send_one_note_per_outlet(
     seeds: Path, store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
 ) -> None:
     feed_server.pages["/dispatch.rss"] = Page(feed_of("seed", seeds=seeds))
@@ -224,9 +224,12 @@ def test_copies_of_one_story_from_other_outlets_alert_once(
 
     bench.cycle()
 
-    titles = sorted(post["title"].split(" [")[0] for post in webhook.posts)
+    alerts = sorted(p["title"].split(" [")[0] for p in webhook.posts if " [jnk]" in p["title"])
+    notes = [p for p in webhook.posts if p["title"].startswith("Also reported by")]
     expected = [story_title(seeds, name) for name in ("seed", "neg-missile", "neg-follow-up")]
-    assert titles == sorted(expected)
+    assert alerts == sorted(expected)
+    assert len(notes) == 1 and notes[0]["title"].startswith("Also reported by ledger: ")
+    assert "not a new alert" in notes[0]["message"]
 
 
 def test_a_digest_lists_each_story_once_with_every_source(
