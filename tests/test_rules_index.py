@@ -228,3 +228,23 @@ def test_lint_warns_about_rules_that_cannot_be_indexed() -> None:
         "this rule cannot be indexed: it needs a term that must occur, so it is "
         "evaluated for every article"
     ]
+
+
+def test_a_prefix_second_clause_is_checked_in_the_article_text() -> None:
+    index = RuleIndex([("r", compile_query("Japan AND abduct*"))])
+    assert index.candidates(article_doc("Japan")) == []
+    assert index.candidates(article_doc("Japan", ("The abductees",))) == ["r"]
+    assert index.candidates(article_doc("Japan", section=("abduction",))) == ["r"]
+
+
+def test_blocks_stay_apart_whatever_characters_they_hold() -> None:
+    query = compile_query('"north korea"')
+    for body in (("North", "Korea"), ("North\x00", "Korea"), ("Nörth", "Korea")):
+        doc = article_doc("", body)
+        assert query.evaluate(doc) is None
+        assert RuleIndex([("r", query)]).match(doc) == []
+    doc = article_doc("", ("x\x00y North", "Korea North Korea"))
+    assert doc.field("body").block_starts == (0, 4)
+    explanation = query.explain(doc)
+    assert explanation is not None
+    assert [(hit.block, hit.start, hit.end) for hit in explanation.hits] == [(1, 6, 17)]

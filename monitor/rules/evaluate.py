@@ -3,7 +3,7 @@
 A `Document` is built once per article: for every field, the original and normalized text
 of each block, its tokens and their set, so that a word lookup is a set hit; a phrase is
 checked from the positions of its first word (a token -> positions map built on first use).
-Blocks are separated by an empty token, so neither a phrase nor a proximity spans two
+Blocks are separated by a boundary token, so neither a phrase nor a proximity spans two
 paragraphs (or two authors, two section entries).
 
 `Query.explain` also reports where each matched term occurs, as `Hit`s: character offsets in
@@ -18,8 +18,10 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 
 from monitor.model import Article
 from monitor.rules.explain import Explanation, Hit, Located
@@ -47,7 +49,9 @@ from monitor.rules.text import (
 
 __all__ = ["Document", "FieldIndex", "Query", "compile_query"]
 
-_BOUNDARY = ""
+_BOUNDARY = "\x00"
+_ASCII_BLOCKS = str.maketrans({code: " " for code in range(1, 128) if not chr(code).isalnum()})
+_UNSPACED_RUN = re.compile(UNSPACED_CLASS + "+")
 Span = tuple[int, int]
 
 
@@ -55,17 +59,19 @@ class FieldIndex:
     """The searchable form of one field: its blocks, normalized, tokenized and indexed.
 
     `originals` are the blocks as given and `texts` their normalized forms, one per block;
-    `tokens` is the token stream of all blocks with an empty token between two blocks, and
-    `block_starts` the position of each block's first token. `words` is the set of tokens;
-    `positions` (token -> positions) and `vocabulary` (sorted tokens) are built on first use.
+    `tokens` is the token stream of all blocks with a boundary token (`"\\x00"`, never a
+    word) between two blocks, and `block_starts` the position of each block's first token.
+    `words` is the set of tokens; `block_starts`, `positions` (token -> positions) and
+    `vocabulary` (sorted tokens) are built on first use.
     """
 
     __slots__ = (
+        "_block_starts",
+        "_found",
         "_joined",
         "_layouts",
         "_positions",
         "_vocabulary",
-        "block_starts",
         "originals",
         "texts",
         "tokens",
@@ -75,21 +81,43 @@ class FieldIndex:
     def __init__(self, originals: tuple[str, ...], texts: tuple[str, ...]) -> None:
         self.originals = originals
         self.texts = texts
-        tokens: list[str] = []
-        starts: list[int] = []
-        for text in texts:
-            if starts:
-                tokens.append(_BOUNDARY)
-            starts.append(len(tokens))
-            tokens.extend(tokens_of_normalized(text))
+        tokens: list[str]
+        if len(texts) == 1:
+            tokens = tokens_of_normalized(texts[0])
+            self.words: AbstractSet[str] = frozenset(tokens)
+        else:
+            joined = " \x00 ".join(texts)
+            if joined.isascii() and joined.count(_BOUNDARY) == len(texts) - 1:
+                # One pass over all blocks: the boundaries become tokens of their own.
+                tokens = joined.translate(_ASCII_BLOCKS).split()
+            else:
+                tokens = []
+                for number, text in enumerate(texts):
+                    if number:
+                        tokens.append(_BOUNDARY)
+                    tokens.extend(tokens_of_normalized(text))
+            words = set(tokens)
+            words.discard(_BOUNDARY)
+            self.words = words
         self.tokens: Sequence[str] = tokens
-        self.block_starts = tuple(starts)
-        words = frozenset(tokens)
-        self.words = words.difference((_BOUNDARY,)) if _BOUNDARY in words else words
+        self._block_starts: tuple[int, ...] | None = None
         self._positions: dict[str, list[int]] | None = None
+        self._found: dict[str, list[int]] | None = None
         self._vocabulary: list[str] | None = None
-        self._layouts: dict[int, _Layout] = {}
+        self._layouts: dict[int, _Layout] | None = None
         self._joined: str | None = None
+
+    @property
+    def block_starts(self) -> tuple[int, ...]:
+        if self._block_starts is None:
+            starts = [0] if self.texts else []
+            tokens = self.tokens
+            position = -1
+            for _ in range(len(self.texts) - 1):
+                position = tokens.index(_BOUNDARY, position + 1)
+                starts.append(position + 1)
+            self._block_starts = tuple(starts)
+        return self._block_starts
 
     @classmethod
     def build(cls, blocks: Iterable[str]) -> FieldIndex:
@@ -165,6 +193,8 @@ class FieldIndex:
         return self._layout(block).hit(term, field, block, *span)
 
     def _layout(self, block: int) -> _Layout:
+        if self._layouts is None:
+            self._layouts = {}
         layout = self._layouts.get(block)
         if layout is None:
             layout = _Layout(self.originals[block], self.texts[block])
@@ -173,15 +203,33 @@ class FieldIndex:
 
     def _starts(self, word: str) -> Sequence[int]:
         if not word.endswith("*"):
-            return self.positions.get(word, ())
+            return self._occurrences(word)
         prefix = word[:-1]
         vocabulary = self.vocabulary
         found: list[int] = []
         index = bisect.bisect_left(vocabulary, prefix)
         while index < len(vocabulary) and vocabulary[index].startswith(prefix):
-            found.extend(self.positions[vocabulary[index]])
+            found.extend(self._occurrences(vocabulary[index]))
             index += 1
         return sorted(found)
+
+    def _occurrences(self, word: str) -> Sequence[int]:
+        """The positions of a plain word: from `positions` if built, else found by scanning
+        the tokens (a few words of an article are looked for, `positions` has them all)."""
+        if self._positions is not None:
+            return self._positions.get(word, ())
+        if word not in self.words:
+            return ()
+        if self._found is None:
+            self._found = {}
+        found = self._found.get(word)
+        if found is None:
+            tokens = self.tokens
+            found = [tokens.index(word)]
+            for _ in range(tokens.count(word) - 1):
+                found.append(tokens.index(word, found[-1] + 1))
+            self._found[word] = found
+        return found
 
     def _phrase_at(self, start: int, words: tuple[str, ...]) -> bool:
         if start + len(words) > len(self.tokens):
@@ -222,7 +270,7 @@ class Document:
     of every field: one set lookup answers a single-word term.
     """
 
-    __slots__ = ("default_words", "fields", "words")
+    __slots__ = ("_keys", "_prefixes", "_vocabulary", "default_words", "fields", "words")
 
     def __init__(self, fields: Mapping[str, FieldIndex]) -> None:
         self.fields = fields
@@ -232,18 +280,22 @@ class Document:
         self.words = self.default_words.union(
             *(index.words for name, index in fields.items() if name not in DEFAULT_FIELDS)
         )
+        self._keys: dict[tuple[tuple[int, ...], bool], frozenset[str]] | None = None
+        self._prefixes: dict[int, frozenset[str]] | None = None
+        self._vocabulary: list[str] | None = None
 
     @classmethod
     def from_article(cls, article: Article) -> Document:
-        return cls.from_fields(
+        build = FieldIndex.build
+        return cls(
             {
-                "title": (article.title,),
-                "lede": (article.lede,),
-                "body": tuple(block.text for block in article.body),
-                "section": article.section,
-                "source": (article.source,),
-                "url": (article.url,),
-                "author": article.authors,
+                "title": build((article.title,)),
+                "lede": build((article.lede,)),
+                "body": build([block.text for block in article.body]),
+                "section": build(article.section),
+                "source": build((article.source,)),
+                "url": build((article.url,)),
+                "author": build(article.authors),
             }
         )
 
@@ -260,6 +312,53 @@ class Document:
 
     def field(self, name: str) -> FieldIndex:
         return self.fields.get(name, _EMPTY)
+
+    def keys(self, prefix_lengths: tuple[int, ...] = (), *, grams: bool = False) -> frozenset[str]:
+        """What a presearch can look up: `words`, their first `prefix_lengths` letters and,
+        with `grams`, the characters and character pairs of runs of unspaced scripts.
+
+        Computed once per document and set of options.
+        """
+        if not prefix_lengths and not grams:
+            return self.words
+        option = (prefix_lengths, grams)
+        if self._keys is None:
+            self._keys = {}
+        found = self._keys.get(option)
+        if found is None:
+            parts: list[Iterable[str]] = [self.prefixes(length) for length in prefix_lengths]
+            if grams:
+                parts.append(self._grams())
+            found = self._keys[option] = self.words.union(*parts)
+        return found
+
+    def prefixes(self, length: int) -> frozenset[str]:
+        """The first `length` letters of each word (all of a shorter word); computed once."""
+        if self._prefixes is None:
+            self._prefixes = {}
+        found = self._prefixes.get(length)
+        if found is None:
+            found = self._prefixes[length] = frozenset(map(itemgetter(slice(length)), self.words))
+        return found
+
+    def has_prefix(self, stem: str) -> bool:
+        """Whether a word of any field begins with `stem`."""
+        if self._vocabulary is None:
+            self._vocabulary = sorted(self.words)
+        vocabulary = self._vocabulary
+        index = bisect.bisect_left(vocabulary, stem)
+        return index < len(vocabulary) and vocabulary[index].startswith(stem)
+
+    def _grams(self) -> set[str]:
+        grams: set[str] = set()
+        for index in self.fields.values():
+            for text in index.texts:
+                if text.isascii():
+                    continue
+                for run in _UNSPACED_RUN.findall(text):
+                    grams.update(run)
+                    grams.update(run[i : i + 2] for i in range(len(run) - 1))
+        return grams
 
 
 class _Matcher:
@@ -309,7 +408,7 @@ class _TermMatcher(_Matcher):
         return index.contains(self.words)
 
     def collect(self, doc: Document, out: list[Located]) -> bool:
-        if not self.may_occur(doc):
+        if not self.required <= doc.words:
             return False
         mark = len(out)
         for name in self.fields:
@@ -340,6 +439,18 @@ class _WordMatcher(_TermMatcher):
     def matches(self, doc: Document) -> bool:
         word = self.words[0]
         return any(word in doc.field(name).words for name in self.fields)
+
+    def collect(self, doc: Document, out: list[Located]) -> bool:
+        word = self.words[0]
+        if word not in doc.words:
+            return False
+        found = False
+        for name in self.fields:
+            index = doc.field(name)
+            if word in index.words:
+                out.append((self.label, name, partial(self._hits, index, name)))
+                found = True
+        return found
 
 
 class _DefaultWordMatcher(_TermMatcher):

@@ -15,9 +15,11 @@ requirements are clauses, sets of keys of which every matching article holds at 
 
 Each rule is indexed under its rarest clause and, if it has one, under its second rarest
 (Lucene Monitor's multipass presearcher): an article's candidates are the rules it hits in
-both, evaluated exactly in entry order; the others cannot match. A rule with no clause (only
-possible for a `Query` built without the parser's checks) is evaluated for every article:
-`always_evaluated`.
+both, evaluated exactly in entry order; the others cannot match. A prefix clause is not
+chosen first if another clause can be (an article would then have to offer the beginnings
+of all its words); as a second clause it is looked up in the article's sorted vocabulary.
+A rule with no clause (only possible for a `Query` built without the parser's checks) is
+evaluated for every article: `always_evaluated`.
 
 Rarity is estimated: from `frequencies` (word -> share of articles holding it) when given,
 else by length, very common English words counting as everywhere.
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from operator import itemgetter
+from itertools import chain, filterfalse
 from typing import Generic, Literal, NamedTuple, TypeVar
 
 from monitor.rules.evaluate import Document, Query
@@ -150,7 +152,19 @@ class RuleIndex(Generic[K]):
     `entries` are (key, query) pairs; keys are returned as given, in entry order.
     """
 
-    __slots__ = ("_always", "_grams", "_keys", "_pairs", "_prefix_lengths", "_queries", "_single")
+    __slots__ = (
+        "_always",
+        "_grams",
+        "_keys",
+        "_pair_keys",
+        "_pairs",
+        "_prefix_lengths",
+        "_queries",
+        "_single",
+        "_single_keys",
+        "_stem_keys",
+        "_stems",
+    )
 
     def __init__(
         self,
@@ -165,36 +179,57 @@ class RuleIndex(Generic[K]):
             self._keys.append(key)
             self._queries.append(query)
         self._always: list[int] = []
-        self._single: dict[str, list[int]] = {}
-        self._pairs: dict[str, dict[str, list[int]]] = {}
-        self._prefix_lengths: set[int] = set()
+        self._prefix_lengths: tuple[int, ...] = ()
         self._grams = False
+        single: dict[str, list[int]] = {}
+        pairs: dict[str, dict[str, list[int]]] = {}
+        stems: dict[str, dict[str, list[int]]] = {}
         # Rule numbers allocated together stay close in memory, which speeds up the presearch.
         idents = list(range(len(self._queries)))
         for ident, query in zip(idents, self._queries, strict=True):
-            self._add(ident, requirements(query.root, rarity))
+            self._add(ident, requirements(query.root, rarity), single, pairs, stems)
+        self._single = {first: tuple(idents) for first, idents in single.items()}
+        self._single_keys = frozenset(single)
+        self._pairs = {first: _Seconds(seconds) for first, seconds in pairs.items()}
+        self._pair_keys = frozenset(pairs)
+        self._stems = {
+            first: tuple((stem, tuple(idents)) for stem, idents in seconds.items())
+            for first, seconds in stems.items()
+        }
+        self._stem_keys = frozenset(stems)
 
-    def _add(self, ident: int, clauses: list[Clause]) -> None:
-        """Index rule `ident` under its rarest clause and, if useful, its second rarest.
+    def _add(
+        self,
+        ident: int,
+        clauses: list[Clause],
+        single: dict[str, list[int]],
+        pairs: dict[str, dict[str, list[int]]],
+        stems: dict[str, dict[str, list[int]]],
+    ) -> None:
+        """File rule `ident` under its first clause and, if useful, its second.
 
-        A rule with two passes is filed under each pair (first key, second key).
+        The first is the rarest clause without a prefix (every article would have to offer
+        its word beginnings for one), else the rarest; the second, the rarest of the others
+        if it is not everywhere. A rule with two clauses is filed under each pair (first
+        key, second key); a prefix second key is looked up in the article's vocabulary instead.
         """
-        passes = clauses[:1] + [clause for clause in clauses[1:PASSES] if clause.cost < 1.0]
-        if not passes:
+        if not clauses:
             self._always.append(ident)
-        elif len(passes) == 1:
-            for _, first in passes[0].keys:
-                self._single.setdefault(first, []).append(ident)
-        else:
-            for _, first in passes[0].keys:
-                seconds = self._pairs.setdefault(first, {})
-                for _, second in passes[1].keys:
-                    seconds.setdefault(second, []).append(ident)
-        for clause in passes:
-            for kind, text in clause.keys:
-                if kind == "prefix":
-                    self._prefix_lengths.add(len(text))
-                self._grams = self._grams or kind == "gram"
+            return
+        first = next((clause for clause in clauses if not _has_prefix(clause)), clauses[0])
+        rest = [clause for clause in clauses if clause is not first]
+        second = rest[0] if rest and rest[0].cost < 1.0 else None
+        for kind, text in first.keys:
+            if kind == "prefix" and len(text) not in self._prefix_lengths:
+                self._prefix_lengths = tuple(sorted((*self._prefix_lengths, len(text))))
+            self._grams = self._grams or kind == "gram"
+            if second is None:
+                single.setdefault(text, []).append(ident)
+                continue
+            for second_kind, second_text in second.keys:
+                self._grams = self._grams or second_kind == "gram"
+                filed = stems if second_kind == "prefix" else pairs
+                filed.setdefault(text, {}).setdefault(second_text, []).append(ident)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -211,51 +246,55 @@ class RuleIndex(Generic[K]):
     def match(self, doc: Document) -> list[tuple[K, Explanation]]:
         """The rules whose query matches `doc`, in entry order, with their explanations."""
         matched: list[tuple[K, Explanation]] = []
+        queries, keys = self._queries, self._keys
         for ident in self._candidate_ids(doc):
-            explanation = self._queries[ident].explain(doc)
+            explanation = queries[ident].explain(doc)
             if explanation is not None:
-                matched.append((self._keys[ident], explanation))
+                matched.append((keys[ident], explanation))
         return matched
 
     def _candidate_ids(self, doc: Document) -> list[int]:
         keys = self._offered(doc)
-        single, pairs = self._single, self._pairs
-        found = set(self._always)
-        found.update(*map(single.__getitem__, single.keys() & keys))
-        for first in pairs.keys() & keys:
-            for second, idents in pairs[first].items():
-                if second in keys:
-                    found.update(idents)
-        return sorted(found)
+        found = list(self._always)
+        found.extend(chain.from_iterable(map(self._single.__getitem__, self._single_keys & keys)))
+        # Most first keys an article holds file no rule whose second key it holds too: the
+        # C-level isdisjoint() passes over those without running Python code.
+        hit = filterfalse(keys.isdisjoint, map(self._pairs.__getitem__, self._pair_keys & keys))
+        for seconds in hit:
+            ids = seconds.ids
+            for second in seconds.intersection(keys):
+                found += ids[second]
+        stems = self._stems
+        for first in self._stem_keys & keys:
+            for stem, idents in stems[first]:
+                if doc.has_prefix(stem):
+                    found += idents
+        return sorted(set(found))
 
-    def _offered(self, doc: Document) -> frozenset[str] | set[str]:
+    def _offered(self, doc: Document) -> frozenset[str]:
         """The keys an article offers: its words, their beginnings, its character pairs.
 
         Word keys, prefix keys and character keys share the index: a word equal to the
         beginning of another word only adds a candidate, never loses one.
         """
-        words = doc.words
         if not self._prefix_lengths and not self._grams:
-            return words
-        keys = set(words)
-        for length in self._prefix_lengths:
-            keys.update(map(itemgetter(slice(length)), words))
-        if self._grams:
-            keys.update(_grams_of(doc))
-        return keys
+            return doc.words
+        return doc.keys(self._prefix_lengths, grams=self._grams)
 
 
-def _grams_of(doc: Document) -> set[str]:
-    """The characters and character pairs of the document's runs of unspaced scripts."""
-    grams: set[str] = set()
-    for index in doc.fields.values():
-        for text in index.texts:
-            if text.isascii():
-                continue
-            for run in _UNSPACED_RUN.findall(text):
-                grams.update(run)
-                grams.update(run[i : i + 2] for i in range(len(run) - 1))
-    return grams
+class _Seconds(frozenset[str]):
+    """The second keys filed under a first key, and the rules filed under each pair."""
+
+    ids: dict[str, tuple[int, ...]]
+
+    def __new__(cls, seconds: Mapping[str, Iterable[int]]) -> _Seconds:
+        self = super().__new__(cls, seconds)
+        self.ids = {second: tuple(idents) for second, idents in seconds.items()}
+        return self
+
+
+def _has_prefix(clause: Clause) -> bool:
+    return any(kind == "prefix" for kind, _ in clause.keys)
 
 
 def _table_rarity(frequencies: Mapping[str, float]) -> Rarity:
