@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from monitor import fastfeed
 from monitor.htmltext import clean_text, html_to_blocks, html_to_text
 from monitor.identity import article_identity, is_http_url
 from monitor.model import Article, Block, article_id, parse_time
@@ -30,6 +31,7 @@ __all__ = [
     "detect_kind",
     "parse_feed",
     "read_feed",
+    "read_feed_with_feedparser",
 ]
 
 DocumentKind = Literal["feed", "json", "html"]
@@ -95,21 +97,42 @@ def read_feed(
     content: bytes, *, source: str, url: str, headers: Mapping[str, str] | None = None
 ) -> FeedEntries:
     """A feed's items with their ids; the HTML of each item is only read by `articles()`,
-    so items seen before cost almost nothing."""
+    so items seen before cost almost nothing.
+
+    Plain RSS 2.0 and Atom 1.0 are read by monitor.fastfeed; everything else, and anything
+    it is unsure of, by feedparser (`read_feed_with_feedparser`), with the same result.
+    """
     if detect_kind(content, (headers or {}).get("content-type", "")) == "json":
         return _read_json_feed(content, source=source, url=url)
-    return _read_xml_feed(content, source=source, url=url, headers=headers or {})
+    response_headers = _response_headers(headers or {}, url)
+    fast = fastfeed.read(content, response_headers)
+    if fast is None or not (fast[0] or fast[1]):
+        return _read_xml_feed(content, source=source, url=url, headers=response_headers)
+    feed, items = fast
+    return _feed_entries(feed, items, content, source=source, url=url, problem=None)
+
+
+def read_feed_with_feedparser(
+    content: bytes, *, source: str, url: str, headers: Mapping[str, str] | None = None
+) -> FeedEntries:
+    """`read_feed` for XML feeds, always through feedparser (the reference for fastfeed)."""
+    response_headers = _response_headers(headers or {}, url)
+    return _read_xml_feed(content, source=source, url=url, headers=response_headers)
+
+
+def _response_headers(headers: Mapping[str, str], url: str) -> dict[str, str]:
+    response_headers = {k.lower(): v for k, v in headers.items()}
+    response_headers.setdefault("content-location", url)
+    response_headers.setdefault("content-type", "application/xml")
+    return response_headers
 
 
 def _read_xml_feed(
     content: bytes, *, source: str, url: str, headers: Mapping[str, str]
 ) -> FeedEntries:
-    response_headers = {k.lower(): v for k, v in headers.items()}
-    response_headers.setdefault("content-location", url)
-    response_headers.setdefault("content-type", "application/xml")
     parsed = feedparser.parse(
         io.BytesIO(content),
-        response_headers=response_headers,
+        response_headers=dict(headers),
         sanitize_html=False,
         resolve_relative_uris=False,
     )
@@ -118,14 +141,23 @@ def _read_xml_feed(
         problem = str(parsed.get("bozo_exception", "")) or "malformed feed"
     if not parsed.entries and not parsed.feed:
         raise FeedError(f"not a feed: {problem or 'no feed elements found'}")
-    language = _language(parsed.feed.get("language"))
+    return _feed_entries(
+        parsed.feed, parsed.entries, content, source=source, url=url, problem=problem
+    )
+
+
+def _feed_entries(
+    feed: Any, items: Any, content: bytes, *, source: str, url: str, problem: str | None
+) -> FeedEntries:
+    """Feedparser's feed and entries (or fastfeed's dicts shaped like them) as FeedEntries."""
+    language = _language(feed.get("language"))
     entries = tuple(
         _xml_entry(entry, source=source, base=url, language=language)
-        for entry in parsed.entries
+        for entry in items
         if entry.get("title") or entry.get("link") or entry.get("summary") or entry.get("content")
     )
-    title = clean_text(parsed.feed.get("title", ""))
-    return FeedEntries(title, entries, problem, _hints(parsed.feed, content))
+    title = clean_text(feed.get("title", ""))
+    return FeedEntries(title, entries, problem, _hints(feed, content))
 
 
 def _xml_entry(entry: Any, *, source: str, base: str, language: str | None) -> Entry:

@@ -1,0 +1,174 @@
+"""The lxml fast path reads feeds exactly as feedparser does, or leaves them to it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from benchmarks.feed_farm import FeedFarm
+from monitor import fastfeed
+from monitor.parse import read_feed, read_feed_with_feedparser
+
+URL = "https://news.example/section/feed/"
+XML = {"content-type": "application/rss+xml; charset=utf-8"}
+
+
+def fast_equals_feedparser(content: bytes, headers: Mapping[str, str] = XML) -> bool:
+    """Both paths give the same feed; True if the fast path took the document."""
+    fast = read_feed(content, source="s", url=URL, headers=headers)
+    slow = read_feed_with_feedparser(content, source="s", url=URL, headers=headers)
+
+    assert fast.title == slow.title
+    assert [e.id for e in fast.entries] == [e.id for e in slow.entries]
+    assert [a.to_json() for a in fast.articles()] == [a.to_json() for a in slow.articles()]
+    assert fast.hints == slow.hints
+    assert fast.problem == slow.problem
+    return fastfeed.read(content, {"content-location": URL, **headers}) is not None
+
+
+@pytest.mark.parametrize("name", ["asia.rss", "asia.atom"])
+def test_seed_feeds_take_the_fast_path_with_the_same_result(seeds: Path, name: str) -> None:
+    assert fast_equals_feedparser((seeds / "feeds" / name).read_bytes(), {})
+
+
+def test_a_broken_feed_falls_back_to_feedparser(seeds: Path) -> None:
+    content = (seeds / "feeds" / "broken.rss").read_bytes()
+
+    assert not fast_equals_feedparser(content)
+    assert read_feed(content, source="s", url=URL).problem
+
+
+def test_farm_feeds_take_the_fast_path_with_the_same_result() -> None:
+    farm = FeedFarm(40)
+    for spec in farm.specs[:40:3]:
+        assert fast_equals_feedparser(farm.body(spec, 0))
+        assert fast_equals_feedparser(farm.body(spec, 1))
+
+
+def rss(items: str, channel: str = "", root: str = "") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<rss version="2.0" {root} xmlns:content="http://purl.org/rss/1.0/modules/content/"'
+        ' xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        ' xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">'
+        f"<channel><title>Feed &amp; more</title>{channel}{items}</channel></rss>"
+    ).encode()
+
+
+ITEM = (
+    "<item><title>A &lt;b&gt;bold&lt;/b&gt; move</title>"
+    "<link>https://news.example/a?x=1&amp;y=2</link>"
+    "<description><![CDATA[<p>First.</p><p>Second paragraph.</p>]]></description>"
+    "<pubDate>Tue, 02 Jul 2024 09:41:00 +0200</pubDate><category>World</category>"
+    "<category> </category><dc:creator>Jane Roe</dc:creator></item>"
+)
+
+VARIANTS = {
+    "plain": rss(ITEM),
+    "hints": rss(
+        ITEM,
+        "<ttl>30</ttl><sy:updatePeriod>daily</sy:updatePeriod>"
+        "<sy:updateFrequency>4</sy:updateFrequency><language>pt-BR</language>"
+        "<skipHours><hour>1</hour><hour>2</hour></skipHours>"
+        "<skipDays><day>Sunday</day></skipDays>"
+        "<image><url>https://news.example/i.png</url><title>Logo</title>"
+        "<link>https://news.example/</link></image>",
+    ),
+    "permalink guid before link": rss(
+        "<item><guid>https://news.example/g/1</guid><title>T</title>"
+        "<link>https://news.example/l/1</link></item>"
+    ),
+    "permalink guid alone": rss(
+        "<item><guid>https://news.example/g/2</guid><title>T</title></item>"
+    ),
+    "relative permalink guid": rss("<item><guid>/g/3</guid><title>T</title></item>"),
+    "opaque guid": rss('<item><guid isPermaLink="false">x-1</guid><title>T</title></item>'),
+    "relative link": rss("<item><title>T</title><link>/rel/1</link></item>"),
+    "content before description": rss(
+        "<item><title>T</title><content:encoded>&lt;p&gt;Body&lt;/p&gt;</content:encoded>"
+        "<description>Short</description></item>"
+    ),
+    "content only": rss(
+        "<item><title>T</title><content:encoded><![CDATA[<p>Only</p>]]></content:encoded></item>"
+    ),
+    "no guid or link": rss("<item><title>One</title><description>first</description></item>"),
+    "odd dates": rss(
+        "<item><title>T</title><link>https://news.example/d</link>"
+        "<pubDate>2024-07-02T09:41:00Z</pubDate></item>"
+        "<item><title>U</title><link>https://news.example/e</link>"
+        "<pubDate>Tue, 2 Jul 24 09:41 EST</pubDate></item>"
+        "<item><title>V</title><link>https://news.example/f</link>"
+        "<pubDate>not a date</pubDate></item>"
+    ),
+    "author with e-mail": rss("<item><title>T</title><author>a@b.example (A B)</author></item>"),
+    "markup in description": rss(
+        "<item><title>T</title><description><p>x</p></description></item>"
+    ),
+    "unknown element": rss("<item><title>T</title><media:x xmlns:media='urn:m'/></item>"),
+    "root xml:lang": rss(ITEM, root='xml:lang="de-AT"'),
+    "rss 0.91": rss(ITEM).replace(b'version="2.0"', b'version="0.91"'),
+    "cp1252 and mojibake": rss("<item><title>Caf\u00c3\u00a9 \u0080 ok</title></item>"),
+    "whitespace": rss("<item><title>\n  T  \n</title><link> https://news.example/w </link></item>"),
+    "empty item": rss("<item></item><item><title>T</title></item>"),
+    "doctype": rss(ITEM).replace(b"<rss", b"<!DOCTYPE rss [<!ENTITY e 'x'>]><rss", 1),
+    "latin-1": rss(ITEM).replace(b"UTF-8", b"ISO-8859-1"),
+}
+
+ATOM_ENTRY = (
+    "<entry><id>{id}</id><title type='html'>A &amp;lt;i&amp;gt;T&amp;lt;/i&amp;gt;</title>"
+    "<link rel='alternate' href='https://news.example/atom/1'/><link rel='self' href='{id}'/>"
+    "<published>2024-07-02T09:41:00.250+02:00</published>"
+    "<updated>2024-07-02T11:41:00+02:00</updated><author><name>Jo</name></author>"
+    "<category term='World'/><category label='Lab'/><summary>S</summary>"
+    "<content type='html'>&lt;p&gt;Body&lt;/p&gt;</content></entry>"
+)
+
+
+def atom(entry: str, lang: str = 'xml:lang="en-GB"') -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" {lang}>'
+        f"<title>Atom</title><id>urn:x</id><updated>2024-07-02T11:41:00Z</updated>{entry}</feed>"
+    ).encode()
+
+
+ATOM_VARIANTS = {
+    "url id": atom(ATOM_ENTRY.format(id="https://news.example/atom/id/1")),
+    "tag id": atom(ATOM_ENTRY.format(id="tag:news.example,2024:1")),
+    "xhtml": atom(
+        "<entry><id>https://news.example/x</id><title>T</title><content type='xhtml'>"
+        "<div xmlns='http://www.w3.org/1999/xhtml'><p>x</p></div></content></entry>"
+    ),
+    "no lang": atom(ATOM_ENTRY.format(id="https://news.example/atom/id/2"), lang=""),
+    "equal dates": atom(
+        "<entry><id>https://news.example/q</id><title>T</title>"
+        "<published>2024-07-02T09:41:00Z</published><updated>2024-07-02T09:41:00Z</updated>"
+        "</entry>"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_rss_variants_read_the_same_either_way(name: str) -> None:
+    fast_equals_feedparser(VARIANTS[name])
+
+
+@pytest.mark.parametrize("name", sorted(ATOM_VARIANTS))
+def test_atom_variants_read_the_same_either_way(name: str) -> None:
+    fast_equals_feedparser(ATOM_VARIANTS[name], {"content-type": "application/atom+xml"})
+
+
+def test_the_fast_path_takes_common_documents_and_leaves_odd_ones() -> None:
+    taken = {name for name, content in VARIANTS.items() if fast_equals_feedparser(content)}
+
+    assert {"plain", "hints", "permalink guid before link", "opaque guid", "relative link"} <= taken
+    assert not {"markup in description", "doctype", "rss 0.91", "latin-1"} & taken
+
+
+def test_content_language_header_is_the_default_language() -> None:
+    headers = {**XML, "Content-Language": "fr-CA"}
+
+    assert fast_equals_feedparser(VARIANTS["plain"], headers)
+    article = read_feed(VARIANTS["plain"], source="s", url=URL, headers=headers).articles()[0]
+    assert article.language == "fr"
