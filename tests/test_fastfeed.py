@@ -146,6 +146,10 @@ ATOM_VARIANTS = {
         "<published>2024-07-02T09:41:00Z</published><updated>2024-07-02T09:41:00Z</updated>"
         "</entry>"
     ),
+    "xml:base": atom(
+        "<entry xml:base='https://other.example/dir/'><id>urn:b</id><title>T</title>"
+        "<link rel='alternate' href='page/1'/></entry>"
+    ),
 }
 
 
@@ -172,3 +176,16 @@ def test_content_language_header_is_the_default_language() -> None:
     assert fast_equals_feedparser(VARIANTS["plain"], headers)
     article = read_feed(VARIANTS["plain"], source="s", url=URL, headers=headers).articles()[0]
     assert article.language == "fr"
+
+
+def test_xml_base_is_left_to_feedparser() -> None:
+    rss_with_base = rss(
+        "<item><title>T</title><link>rel/1</link></item>",
+        root='xml:base="https://other.example/dir/"',
+    )
+    assert not fast_equals_feedparser(rss_with_base)
+    assert not fast_equals_feedparser(
+        ATOM_VARIANTS["xml:base"], {"content-type": "application/atom+xml"}
+    )
+    [article] = read_feed(rss_with_base, source="s", url=URL, headers=XML).articles()
+    assert article.url == "https://other.example/dir/rel/1"
