@@ -7,17 +7,19 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 import urllib.request
 import zlib
 from dataclasses import dataclass, field
 from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import brotli
 import httpx
-from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from monitor.errors import MonitorError
 from monitor.state import FetchResponse
@@ -112,13 +114,13 @@ class HttpFetcher:
         self.host_gap = host_gap
         self._slots = asyncio.Semaphore(concurrency)
         self._hosts: dict[str, _HostGate] = {}
-        self._client = httpx.AsyncClient(
+        self._client = _AiohttpClient(
             headers={"User-Agent": user_agent, "Accept": ACCEPT},
             cookies=CookieJar(policy=_RefuseAllCookies()),
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             follow_redirects=False,
-            transport=transport or _aiohttp_transport(concurrency),
+            transport=transport,
         )
 
     async def fetch(
@@ -215,19 +217,60 @@ class HttpFetcher:
         await self._client.aclose()
 
 
-def _aiohttp_transport(concurrency: int) -> httpx.AsyncBaseTransport:
-    """aiohttp under httpx: far less CPU per request than httpcore. Its session keeps no
-    cookies and leaves bodies encoded (`_BoundedDecoder` decodes them)."""
+_UNLIMITED = httpx.Limits()
 
+
+class _AiohttpClient(HttpxAiohttpClient):
+    """httpx over aiohttp: far less CPU per request than httpcore.
+
+    httpx reads the proxy settings (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) once and
+    mounts a proxied transport per pattern; aiohttp's own `trust_env` is left off, since it
+    would look the environment and ~/.netrc up again in a thread on every request and send
+    netrc credentials to feed hosts. Sessions keep no cookies and leave bodies encoded
+    (`_BoundedDecoder` decodes them).
+    """
+
+    def _init_transport(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: str | tuple[str, str] | tuple[str, str, str] | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = _UNLIMITED,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **kwargs: Any,
+    ) -> httpx.AsyncBaseTransport:
+        return transport or _aiohttp_transport(limits)
+
+    def _init_proxy_transport(
+        self,
+        proxy: httpx.Proxy,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: str | tuple[str, str] | tuple[str, str, str] | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = _UNLIMITED,
+        **kwargs: Any,
+    ) -> httpx.AsyncBaseTransport:
+        return _aiohttp_transport(limits, proxy)
+
+
+def _aiohttp_transport(
+    limits: httpx.Limits, proxy: httpx.Proxy | None = None
+) -> httpx.AsyncBaseTransport:
     def session() -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=concurrency, ssl=httpx.create_ssl_context()),
+            connector=aiohttp.TCPConnector(
+                limit=limits.max_connections or 0, ssl=httpx.create_ssl_context()
+            ),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             trust_env=False,
         )
 
-    return AiohttpTransport(client=session)
+    return AiohttpTransport(client=session, proxy=proxy)
 
 
 async def _require_public(url: str) -> None:

@@ -11,6 +11,14 @@ from tests.servers import FixtureServer, SmtpServer, WebhookReceiver
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
+@pytest.fixture(autouse=True)
+def _direct_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests reach their servers on 127.0.0.1 directly, whatever proxy the machine sets."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture
 def seeds() -> Path:
     return SEEDS

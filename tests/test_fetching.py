@@ -367,6 +367,29 @@ def test_compressed_feeds_are_decoded(feed_server: FixtureServer) -> None:
     assert asyncio.run(fetch()) == RSS
 
 
+def test_proxies_from_the_environment_are_used_except_for_no_proxy_hosts(
+    feed_server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    behind_proxy = "http://feeds.invalid/feed"
+    feed_server.pages[behind_proxy] = Page(RSS)
+    feed_server.pages["/direct"] = Page(RSS)
+    monkeypatch.setenv("HTTP_PROXY", feed_server.url("/"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    async def fetch_both() -> list[bytes]:
+        fetcher = HttpFetcher("t/1")
+        try:
+            return [
+                (await fetcher.fetch(url)).content
+                for url in (behind_proxy, feed_server.url("/direct"))
+            ]
+        finally:
+            await fetcher.aclose()
+
+    assert asyncio.run(fetch_both()) == [RSS, RSS]
+    assert [request.path for request in feed_server.requests] == [behind_proxy, "/direct"]
+
+
 def test_discovered_links_to_private_addresses_are_refused(feed_server: FixtureServer) -> None:
     feed_server.pages["/feed"] = Page(RSS)
 
