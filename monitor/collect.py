@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,13 +47,16 @@ class Reading:
 
     `response` is the document whose validators and headers count (the advertised feed
     when a page pointed to one); `feed_url` is set when that feed should be fetched
-    directly from now on.
+    directly from now on. `settled_links` are the ids of links found on a page that need
+    no fetch again though no article has their id: aliases of an article (its canonical
+    URL differs) and links that will never be one (404, not HTML).
     """
 
     articles: list[Article]
     response: FetchResponse
     hints: FeedHints = field(default_factory=FeedHints)
     feed_url: str | None = None
+    settled_links: list[str] = field(default_factory=list)
 
 
 def read_document(response: FetchResponse, source: str, now: datetime | None = None) -> Reading:
@@ -108,7 +112,8 @@ class Collector:
             followed = await self._advertised_feed(source, html, response.url, known)
             if followed is not None:
                 return followed
-        return Reading(await self._page_articles(source, html, response.url, known), response)
+        articles, settled = await self._page_articles(source, html, response.url, known)
+        return Reading(articles, response, settled_links=settled)
 
     async def _advertised_feed(
         self, source: Source, html: str, url: str, known: KnownIds
@@ -130,24 +135,36 @@ class Collector:
 
     async def _page_articles(
         self, source: Source, html: str, url: str, known: KnownIds
-    ) -> list[Article]:
-        """Fetch the article links on a front or section page that were not seen before."""
+    ) -> tuple[list[Article], list[str]]:
+        """Fetch the article links on a front or section page that were not seen before;
+        the articles, and the ids of links settled without an article of their own id."""
         links = await asyncio.to_thread(article_links, html, url)
         ids = {link: article_id("url:" + canonical_url(link)) for link in links}
         seen = known(ids.values())
         new = [link for link in links if ids[link] not in seen][:MAX_NEW_PAGES]
         pages = await asyncio.gather(*(self._article_page(source, link) for link in new))
-        return [page for page in pages if page is not None]
+        articles = [page for page in pages if isinstance(page, Article)]
+        found = {article.id for article in articles}
+        settled = [
+            ids[link]
+            for link, page in zip(new, pages, strict=True)
+            if page is not _RETRY and ids[link] not in found
+        ]
+        return articles, settled
 
-    async def _article_page(self, source: Source, url: str) -> Article | None:
+    async def _article_page(self, source: Source, url: str) -> Article | _Outcome:
+        """The link's article, or whether to try it again on a later poll."""
         try:
             response = await self.fetcher.fetch(url, public_only=_elsewhere(source, url))
         except MonitorError as exc:
             log.info("%s: %s not fetched: %s", source.name, url, exc)
-            return None
-        if response.status != 200 or detect_kind(response.content, response.content_type) != "html":
-            log.info("%s: %s gave HTTP %d, not a page", source.name, url, response.status)
-            return None
+            return _RETRY
+        if response.status != 200:
+            log.info("%s: %s gave HTTP %d", source.name, url, response.status)
+            return _RETRY if _transient(response.status) else _NEVER
+        if detect_kind(response.content, response.content_type) != "html":
+            log.info("%s: %s is not a page", source.name, url)
+            return _NEVER
         html = decode_html(response.content, response.content_type)
         try:
             return await asyncio.wait_for(
@@ -157,9 +174,9 @@ class Collector:
                 EXTRACT_BUDGET,
             )
         except TimeoutError:
-            log.warning("%s: extracting %s took over %.0f s; skipped", source.name, url,
-                        EXTRACT_BUDGET)  # fmt: skip
-            return None
+            log.warning("%s: extracting %s took over %.0f s; skipped for good", source.name,
+                        url, EXTRACT_BUDGET)  # fmt: skip
+            return _NEVER
 
     async def _full_text(
         self,
@@ -172,9 +189,24 @@ class Collector:
         thin = [a for a in articles if a.id not in seen and a.url and _thin(a)]
         pages = await asyncio.gather(*(self._article_page(source, a.url) for a in thin))
         fuller = {
-            item.id: _merge(item, page) for item, page in zip(thin, pages, strict=True) if page
+            item.id: _merge(item, page)
+            for item, page in zip(thin, pages, strict=True)
+            if isinstance(page, Article)
         }
         return [fuller.get(a.id, a) for a in articles]
+
+
+class _Outcome(enum.Enum):
+    RETRY = "retry"
+    NEVER = "never"
+
+
+_RETRY, _NEVER = _Outcome.RETRY, _Outcome.NEVER
+
+
+def _transient(status: int) -> bool:
+    """Statuses worth another try on a later poll: timeouts, rate limits, server errors."""
+    return status >= 500 or status in (408, 425, 429) or 300 <= status < 400
 
 
 def _thin(article: Article) -> bool:

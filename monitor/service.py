@@ -67,6 +67,7 @@ class Store(OutboxStore, Protocol):
         matches: Sequence[MatchRecord],
         deliveries: Sequence[Delivery],
         now: datetime,
+        settled_links: Sequence[str] = (),
     ) -> None: ...
     def save_state(self, state: SourceState) -> None: ...
     def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]: ...
@@ -211,7 +212,14 @@ class Service:
             fetch_url=fetch_url,
             items_seen=state.items_seen + len(intake),
         )
-        self.store.save_poll(new_state, [i.article for i in intake], matches, deliveries, now)
+        self.store.save_poll(
+            new_state,
+            [i.article for i in intake],
+            matches,
+            deliveries,
+            now,
+            settled_links=reading.settled_links,
+        )
         if intake:
             log.info("%s: %d new, %d matched", source.name, len(intake), len(matches))
         return PollReport(source.name, True, len(intake), len(matches))

@@ -138,6 +138,13 @@ def _migrate_7(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE matches ADD COLUMN explanation TEXT")
 
 
+def _migrate_8(db: sqlite3.Connection) -> None:
+    # Links found on pages that need no fetch again though no article has their id.
+    db.execute(
+        "CREATE TABLE links (id TEXT PRIMARY KEY, source TEXT NOT NULL, first_seen TEXT NOT NULL)"
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _migrate_1,
     2: _migrate_2,
@@ -146,6 +153,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     5: _migrate_5,
     6: _migrate_6,
     7: _migrate_7,
+    8: _migrate_8,
 }
 _STATE_COLUMNS = (
     "name",
@@ -276,7 +284,11 @@ class SqliteStore:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)  # noqa: S608
+            rows = self.db.execute(
+                f"SELECT id FROM articles WHERE id IN ({marks})"  # noqa: S608
+                f" UNION ALL SELECT id FROM links WHERE id IN ({marks})",
+                chunk * 2,
+            )
             known.update(row[0] for row in rows)
         return known
 
@@ -287,10 +299,16 @@ class SqliteStore:
         matches: Sequence[MatchRecord],
         deliveries: Sequence[Delivery],
         now: datetime,
+        settled_links: Sequence[str] = (),
     ) -> None:
-        """Record a fetch: new source state, new articles, their matches and deliveries, at once."""
+        """Record a fetch: new source state, new articles, their matches and deliveries, and
+        the ids of page links settled without an article (see `Reading`), at once."""
         with self._transaction():
             self._put_state(state)
+            self.db.executemany(
+                "INSERT OR IGNORE INTO links (id, source, first_seen) VALUES (?, ?, ?)",
+                [(link, state.name, _time(now)) for link in settled_links],
+            )
             self.db.executemany(
                 "INSERT OR IGNORE INTO articles (id, source, url, title, published, first_seen,"
                 " data) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -156,3 +156,24 @@ def test_full_text_links_to_other_hosts_must_be_public(
 
     assert recorder.titles == []
     assert other.requests == []
+
+
+def test_aliases_and_dead_links_are_fetched_once_and_server_errors_again(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    serve_site(feed_server, seeds)
+    alias = "/world/asia/japan/tokyo-protests-north-korean-missile-launch/"
+    dead = "/2024/07/01/mongolia/"
+    flaky = "/world/asia/news/48199"
+    # Another address of the seed article: its rel=canonical names SEED_PATH.
+    feed_server.pages[alias] = feed_server.pages[SEED_PATH]
+    feed_server.pages[dead] = Page(b"gone", HTML, status=404)
+    feed_server.pages[flaky] = Page(b"busy", HTML, status=503)
+    page_source = source(feed_server, "/world/asia/", "page")
+
+    first = poll(store, page_source)
+    second = poll(store, page_source)
+
+    assert len(first.titles) == 1 and second.titles == []
+    assert [len(feed_server.gets(path)) for path in (SEED_PATH, alias, dead)] == [1, 1, 1]
+    assert len(feed_server.gets(flaky)) == 2
