@@ -7,7 +7,7 @@ import enum
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 MAX_NEW_PAGES = 30
 EXTRACT_BUDGET = 20.0
 THIN_BODY_CHARS = 600
+# When a settled page link is fetched again, in case the site has changed its mind.
+ALIAS_RECHECK = timedelta(days=7)
+DEAD_RECHECK = timedelta(days=1)
 
 
 KnownIds = Callable[[Iterable[str]], set[str]]
@@ -47,16 +50,16 @@ class Reading:
 
     `response` is the document whose validators and headers count (the advertised feed
     when a page pointed to one); `feed_url` is set when that feed should be fetched
-    directly from now on. `settled_links` are the ids of links found on a page that need
-    no fetch again though no article has their id: aliases of an article (its canonical
-    URL differs) and links that will never be one (404, not HTML).
+    directly from now on. `settled_links` are links found on a page that need no fetch
+    until the time given, though no article has their id: aliases of an article (its
+    canonical URL differs) and links that gave no article (404, 410, not HTML).
     """
 
     articles: list[Article]
     response: FetchResponse
     hints: FeedHints = field(default_factory=FeedHints)
     feed_url: str | None = None
-    settled_links: list[str] = field(default_factory=list)
+    settled_links: list[tuple[str, datetime]] = field(default_factory=list)
 
 
 def read_document(response: FetchResponse, source: str, now: datetime | None = None) -> Reading:
@@ -98,7 +101,10 @@ class Collector:
         source: Source,
         response: FetchResponse,
         known: KnownIds,
+        known_links: KnownIds | None = None,
     ) -> Reading:
+        """`known` tells which item ids are stored; `known_links`, which page links need no
+        fetch now (stored articles and settled links; `known` if not given)."""
         if detect_kind(response.content, response.content_type) != "html":
             reading = await _read_new_items(response, source.name, known)
             if source.full_text:
@@ -112,7 +118,9 @@ class Collector:
             followed = await self._advertised_feed(source, html, response.url, known)
             if followed is not None:
                 return followed
-        articles, settled = await self._page_articles(source, html, response.url, known)
+        articles, settled = await self._page_articles(
+            source, html, response.url, known_links or known
+        )
         return Reading(articles, response, settled_links=settled)
 
     async def _advertised_feed(
@@ -135,9 +143,10 @@ class Collector:
 
     async def _page_articles(
         self, source: Source, html: str, url: str, known: KnownIds
-    ) -> tuple[list[Article], list[str]]:
+    ) -> tuple[list[Article], list[tuple[str, datetime]]]:
         """Fetch the article links on a front or section page that were not seen before;
-        the articles, and the ids of links settled without an article of their own id."""
+        the articles, and the links settled without an article of their id, with the time
+        to look at them again."""
         links = await asyncio.to_thread(article_links, html, url)
         ids = {link: article_id("url:" + canonical_url(link)) for link in links}
         seen = known(ids.values())
@@ -145,8 +154,9 @@ class Collector:
         pages = await asyncio.gather(*(self._article_page(source, link) for link in new))
         articles = [page for page in pages if isinstance(page, Article)]
         found = {article.id for article in articles}
+        now = self.clock()
         settled = [
-            ids[link]
+            (ids[link], now + (ALIAS_RECHECK if isinstance(page, Article) else DEAD_RECHECK))
             for link, page in zip(new, pages, strict=True)
             if page is not _RETRY and ids[link] not in found
         ]
@@ -161,10 +171,10 @@ class Collector:
             return _RETRY
         if response.status != 200:
             log.info("%s: %s gave HTTP %d", source.name, url, response.status)
-            return _RETRY if _transient(response.status) else _NEVER
+            return _NOTHING if response.status in (404, 410) else _RETRY
         if detect_kind(response.content, response.content_type) != "html":
             log.info("%s: %s is not a page", source.name, url)
-            return _NEVER
+            return _NOTHING
         html = decode_html(response.content, response.content_type)
         try:
             return await asyncio.wait_for(
@@ -174,9 +184,9 @@ class Collector:
                 EXTRACT_BUDGET,
             )
         except TimeoutError:
-            log.warning("%s: extracting %s took over %.0f s; skipped for good", source.name,
-                        url, EXTRACT_BUDGET)  # fmt: skip
-            return _NEVER
+            log.warning("%s: extracting %s took over %.0f s; skipped", source.name, url,
+                        EXTRACT_BUDGET)  # fmt: skip
+            return _RETRY
 
     async def _full_text(
         self,
@@ -197,16 +207,11 @@ class Collector:
 
 
 class _Outcome(enum.Enum):
-    RETRY = "retry"
-    NEVER = "never"
+    RETRY = "retry"  # try again on the next poll
+    NOTHING = "nothing"  # no article there (404, 410, not HTML): look again in a while
 
 
-_RETRY, _NEVER = _Outcome.RETRY, _Outcome.NEVER
-
-
-def _transient(status: int) -> bool:
-    """Statuses worth another try on a later poll: timeouts, rate limits, server errors."""
-    return status >= 500 or status in (408, 425, 429) or 300 <= status < 400
+_RETRY, _NOTHING = _Outcome.RETRY, _Outcome.NOTHING
 
 
 def _thin(article: Article) -> bool:

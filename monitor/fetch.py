@@ -224,10 +224,10 @@ class _AiohttpClient(HttpxAiohttpClient):
     """httpx over aiohttp: far less CPU per request than httpcore.
 
     httpx reads the proxy settings (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) once and
-    mounts a proxied transport per pattern; aiohttp's own `trust_env` is left off, since it
-    would look the environment and ~/.netrc up again in a thread on every request and send
-    netrc credentials to feed hosts. Sessions keep no cookies and leave bodies encoded
-    (`_BoundedDecoder` decodes them).
+    mounts a proxied transport per pattern (HTTP proxies only: aiohttp has no SOCKS).
+    aiohttp's own `trust_env` is left off: it would look the environment and ~/.netrc up
+    again in a thread on every request, and send netrc credentials to feed hosts. Sessions
+    keep no cookies and leave bodies encoded (`_BoundedDecoder` decodes them).
     """
 
     def _init_transport(
@@ -254,6 +254,11 @@ class _AiohttpClient(HttpxAiohttpClient):
         limits: httpx.Limits = _UNLIMITED,
         **kwargs: Any,
     ) -> httpx.AsyncBaseTransport:
+        if proxy.url.scheme not in ("http", "https"):
+            # aiohttp speaks HTTP to proxies only; the URL may hold credentials: not logged.
+            log.warning("a %s proxy from the environment is not supported; connecting "
+                        "directly instead", proxy.url.scheme.upper())  # fmt: skip
+            return _aiohttp_transport(limits)
         return _aiohttp_transport(limits, proxy)
 
 

@@ -67,8 +67,9 @@ class Store(OutboxStore, Protocol):
         matches: Sequence[MatchRecord],
         deliveries: Sequence[Delivery],
         now: datetime,
-        settled_links: Sequence[str] = (),
+        settled_links: Sequence[tuple[str, datetime]] = (),
     ) -> None: ...
+    def known_links(self, ids: Iterable[str], now: datetime) -> set[str]: ...
     def save_state(self, state: SourceState) -> None: ...
     def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]: ...
 
@@ -185,7 +186,12 @@ class Service:
         self, source: Source, state: SourceState, response: FetchResponse
     ) -> PollReport:
         try:
-            reading = await self.collector.collect(source, response, self.store.known_ids)
+            reading = await self.collector.collect(
+                source,
+                response,
+                self.store.known_ids,
+                known_links=lambda ids: self.store.known_links(ids, self.clock()),
+            )
         except (FeedError, MonitorError) as exc:
             return self._failed(source, state, str(exc))
         now = self.clock()

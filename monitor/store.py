@@ -139,9 +139,11 @@ def _migrate_7(db: sqlite3.Connection) -> None:
 
 
 def _migrate_8(db: sqlite3.Connection) -> None:
-    # Links found on pages that need no fetch again though no article has their id.
+    # Links found on pages that need no fetch before `recheck_at`, though no article has
+    # their id (see `Reading.settled_links`).
     db.execute(
-        "CREATE TABLE links (id TEXT PRIMARY KEY, source TEXT NOT NULL, first_seen TEXT NOT NULL)"
+        "CREATE TABLE links (id TEXT PRIMARY KEY, source TEXT NOT NULL,"
+        " settled_at TEXT NOT NULL, recheck_at TEXT NOT NULL)"
     )
 
 
@@ -284,10 +286,21 @@ class SqliteStore:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)  # noqa: S608
+            known.update(row[0] for row in rows)
+        return known
+
+    def known_links(self, ids: Iterable[str], now: datetime) -> set[str]:
+        """The page-link ids that need no fetch at `now`: stored articles, and links
+        settled until later."""
+        wanted = list(ids)
+        known = self.known_ids(wanted)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT id FROM articles WHERE id IN ({marks})"  # noqa: S608
-                f" UNION ALL SELECT id FROM links WHERE id IN ({marks})",
-                chunk * 2,
+                f"SELECT id FROM links WHERE id IN ({marks}) AND recheck_at > ?",  # noqa: S608
+                [*chunk, _time(now)],
             )
             known.update(row[0] for row in rows)
         return known
@@ -299,15 +312,16 @@ class SqliteStore:
         matches: Sequence[MatchRecord],
         deliveries: Sequence[Delivery],
         now: datetime,
-        settled_links: Sequence[str] = (),
+        settled_links: Sequence[tuple[str, datetime]] = (),
     ) -> None:
         """Record a fetch: new source state, new articles, their matches and deliveries, and
-        the ids of page links settled without an article (see `Reading`), at once."""
+        the page links settled without an article until a time (see `Reading`), at once."""
         with self._transaction():
             self._put_state(state)
             self.db.executemany(
-                "INSERT OR IGNORE INTO links (id, source, first_seen) VALUES (?, ?, ?)",
-                [(link, state.name, _time(now)) for link in settled_links],
+                "INSERT OR REPLACE INTO links (id, source, settled_at, recheck_at)"
+                " VALUES (?, ?, ?, ?)",
+                [(link, state.name, _time(now), _time(until)) for link, until in settled_links],
             )
             self.db.executemany(
                 "INSERT OR IGNORE INTO articles (id, source, url, title, published, first_seen,"

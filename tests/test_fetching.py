@@ -390,6 +390,33 @@ def test_proxies_from_the_environment_are_used_except_for_no_proxy_hosts(
     assert [request.path for request in feed_server.requests] == [behind_proxy, "/direct"]
 
 
+def test_a_socks_proxy_is_refused_with_a_warning_and_lower_case_names_are_read(
+    feed_server: FixtureServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    behind_proxy = "http://feeds.invalid/feed"
+    feed_server.pages[behind_proxy] = Page(RSS)
+    feed_server.pages["/direct"] = Page(RSS)
+    monkeypatch.setenv("ALL_PROXY", "socks5://user:secret@127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", feed_server.url("/"))
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+
+    async def fetch_both() -> list[bytes]:
+        fetcher = HttpFetcher("t/1")
+        try:
+            return [
+                (await fetcher.fetch(url)).content
+                for url in (behind_proxy, feed_server.url("/direct"))
+            ]
+        finally:
+            await fetcher.aclose()
+
+    with caplog.at_level("WARNING", logger="monitor.fetch"):
+        assert asyncio.run(fetch_both()) == [RSS, RSS]
+    assert [request.path for request in feed_server.requests] == [behind_proxy, "/direct"]
+    assert "SOCKS5 proxy from the environment is not supported" in caplog.text
+    assert "secret" not in caplog.text
+
+
 def test_discovered_links_to_private_addresses_are_refused(feed_server: FixtureServer) -> None:
     feed_server.pages["/feed"] = Page(RSS)
 

@@ -45,7 +45,10 @@ def serve_site(server: FixtureServer, seeds: Path) -> None:
 
 
 def poll(
-    store: SqliteStore, source: Source, query: str = "Japan AND North Korea AND summit|abduction"
+    store: SqliteStore,
+    source: Source,
+    query: str = "Japan AND North Korea AND summit|abduction",
+    now: datetime = NOW,
 ) -> Recorder:
     settings = Settings(":memory:", (), timedelta(minutes=15), timedelta(days=3650), "t/1")
     rule = Rule("jnk", compile_query(query), ("hook",))
@@ -55,7 +58,7 @@ def poll(
     async def cycle() -> None:
         fetcher = HttpFetcher("t/1", host_gap=0)
         try:
-            service = Service(config, fetcher, store, recorder, clock=lambda: NOW)
+            service = Service(config, fetcher, store, recorder, clock=lambda: now)
             await service.poll_all(ignore_interval=True)
             await service.deliver(due_only=False)
         finally:
@@ -158,22 +161,66 @@ def test_full_text_links_to_other_hosts_must_be_public(
     assert other.requests == []
 
 
-def test_aliases_and_dead_links_are_fetched_once_and_server_errors_again(
+ALIAS = "/world/asia/japan/tokyo-protests-north-korean-missile-launch/"
+DEAD = "/2024/07/01/mongolia/"
+REFUSED = "/world/asia/news/48199"
+
+
+def serve_odd_links(server: FixtureServer, seeds: Path) -> None:
+    serve_site(server, seeds)
+    # Another address of the seed article: its rel=canonical names SEED_PATH.
+    server.pages[ALIAS] = server.pages[SEED_PATH]
+    server.pages[DEAD] = Page(b"gone", HTML, status=404)
+    server.pages[REFUSED] = Page(b"bot check", HTML, status=403)
+
+
+def test_aliases_and_dead_links_wait_and_refusals_are_tried_again(
     seeds: Path, store: SqliteStore, feed_server: FixtureServer
 ) -> None:
-    serve_site(feed_server, seeds)
-    alias = "/world/asia/japan/tokyo-protests-north-korean-missile-launch/"
-    dead = "/2024/07/01/mongolia/"
-    flaky = "/world/asia/news/48199"
-    # Another address of the seed article: its rel=canonical names SEED_PATH.
-    feed_server.pages[alias] = feed_server.pages[SEED_PATH]
-    feed_server.pages[dead] = Page(b"gone", HTML, status=404)
-    feed_server.pages[flaky] = Page(b"busy", HTML, status=503)
+    serve_odd_links(feed_server, seeds)
     page_source = source(feed_server, "/world/asia/", "page")
 
     first = poll(store, page_source)
-    second = poll(store, page_source)
+    second = poll(store, page_source, now=NOW + timedelta(hours=1))
 
     assert len(first.titles) == 1 and second.titles == []
-    assert [len(feed_server.gets(path)) for path in (SEED_PATH, alias, dead)] == [1, 1, 1]
-    assert len(feed_server.gets(flaky)) == 2
+    assert [len(feed_server.gets(path)) for path in (SEED_PATH, ALIAS, DEAD)] == [1, 1, 1]
+    assert len(feed_server.gets(REFUSED)) == 2
+
+    poll(store, page_source, now=NOW + timedelta(days=2))
+    assert [len(feed_server.gets(path)) for path in (SEED_PATH, ALIAS, DEAD)] == [1, 1, 2]
+    poll(store, page_source, now=NOW + timedelta(days=8))
+    assert [len(feed_server.gets(path)) for path in (SEED_PATH, ALIAS, DEAD)] == [1, 2, 3]
+
+
+def test_a_dead_link_later_published_alerts_once_it_is_rechecked(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    serve_site(feed_server, seeds)
+    article = feed_server.pages.pop(SEED_PATH)
+    page_source = source(feed_server, "/world/asia/", "page")
+
+    assert poll(store, page_source).titles == []
+    feed_server.pages[SEED_PATH] = article
+    assert poll(store, page_source, now=NOW + timedelta(hours=1)).titles == []
+    later = poll(store, page_source, now=NOW + timedelta(days=2))
+
+    assert len(later.titles) == 1
+    assert len(feed_server.gets(SEED_PATH)) == 2
+
+
+def test_a_link_settled_by_a_page_source_still_alerts_from_a_feed(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    serve_site(feed_server, seeds)
+    feed_server.pages.pop(SEED_PATH)
+    poll(store, source(feed_server, "/world/asia/", "page"))
+    feed_server.pages["/feed"] = Page(
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><item>"
+        b"<title>Japan and North Korea held summit on abduction issue</title><link>"
+        + feed_server.url(SEED_PATH).encode()
+        + b"</link><pubDate>Tue, 02 Jul 2024 11:00:00 +0000</pubDate></item></channel></rss>"
+    )
+    feed_source = Source("wire", feed_server.url("/feed"), timedelta(minutes=15))
+
+    assert len(poll(store, feed_source).titles) == 1
