@@ -100,7 +100,7 @@ class HttpFetcher:
         self,
         user_agent: str,
         *,
-        concurrency: int = 50,
+        concurrency: int = 100,
         per_host: int = 2,
         host_gap: float = 0.5,
         timeout: float = 30.0,
