@@ -101,10 +101,10 @@ class Collector:
         source: Source,
         response: FetchResponse,
         known: KnownIds,
-        known_links: KnownIds | None = None,
+        known_links: KnownIds,
     ) -> Reading:
         """`known` tells which item ids are stored; `known_links`, which page links need no
-        fetch now (stored articles and settled links; `known` if not given)."""
+        fetch now (stored articles and settled links)."""
         if detect_kind(response.content, response.content_type) != "html":
             reading = await _read_new_items(response, source.name, known)
             if source.full_text:
@@ -118,9 +118,7 @@ class Collector:
             followed = await self._advertised_feed(source, html, response.url, known)
             if followed is not None:
                 return followed
-        articles, settled = await self._page_articles(
-            source, html, response.url, known_links or known
-        )
+        articles, settled = await self._page_articles(source, html, response.url, known_links)
         return Reading(articles, response, settled_links=settled)
 
     async def _advertised_feed(

@@ -281,29 +281,27 @@ class SqliteStore:
         )
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
-        wanted = list(ids)
-        known: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)  # noqa: S608
-            known.update(row[0] for row in rows)
-        return known
+        return self._found("SELECT id FROM articles WHERE id IN ({marks})", ids)
 
     def known_links(self, ids: Iterable[str], now: datetime) -> set[str]:
         """The page-link ids that need no fetch at `now`: stored articles, and links
         settled until later."""
         wanted = list(ids)
-        known = self.known_ids(wanted)
+        settled = self._found(
+            "SELECT id FROM links WHERE id IN ({marks}) AND recheck_at > ?", wanted, _time(now)
+        )
+        return self.known_ids(wanted) | settled
+
+    def _found(self, query: str, ids: Iterable[str], *params: str | None) -> set[str]:
+        """The ids `query` selects, asked 500 at a time: `{marks}` in it stands for the
+        placeholders of a chunk of ids, `params` follow them."""
+        wanted = list(ids)
+        found: set[str] = set()
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT id FROM links WHERE id IN ({marks}) AND recheck_at > ?",  # noqa: S608
-                [*chunk, _time(now)],
-            )
-            known.update(row[0] for row in rows)
-        return known
+            sql = query.format(marks=",".join("?" * len(chunk)))
+            found.update(row[0] for row in self.db.execute(sql, [*chunk, *params]))
+        return found
 
     def save_poll(
         self,

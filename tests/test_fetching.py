@@ -354,65 +354,57 @@ def test_compression_bombs_stop_at_the_cap(feed_server: FixtureServer, encoding:
     assert asyncio.run(fetch()) == (1_000_000, True)
 
 
-def test_compressed_feeds_are_decoded(feed_server: FixtureServer) -> None:
-    feed_server.pages["/gz"] = Page(gzip.compress(RSS), headers={"Content-Encoding": "gzip"})
+def fetch_contents(*urls: str) -> list[bytes]:
+    """The bodies of `urls`, fetched in turn by one fresh fetcher."""
 
-    async def fetch() -> bytes:
+    async def fetch() -> list[bytes]:
         fetcher = HttpFetcher("t/1")
         try:
-            return (await fetcher.fetch(feed_server.url("/gz"))).content
+            return [(await fetcher.fetch(url)).content for url in urls]
         finally:
             await fetcher.aclose()
 
-    assert asyncio.run(fetch()) == RSS
+    return asyncio.run(fetch())
+
+
+def test_compressed_feeds_are_decoded(feed_server: FixtureServer) -> None:
+    feed_server.pages["/gz"] = Page(gzip.compress(RSS), headers={"Content-Encoding": "gzip"})
+
+    assert fetch_contents(feed_server.url("/gz")) == [RSS]
+
+
+BEHIND_PROXY = "http://feeds.invalid/feed"
+
+
+def serve_through_proxy_and_directly(server: FixtureServer) -> list[str]:
+    """The server answers as a proxy for BEHIND_PROXY and as itself for /direct."""
+    server.pages[BEHIND_PROXY] = Page(RSS)
+    server.pages["/direct"] = Page(RSS)
+    return [BEHIND_PROXY, server.url("/direct")]
 
 
 def test_proxies_from_the_environment_are_used_except_for_no_proxy_hosts(
     feed_server: FixtureServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    behind_proxy = "http://feeds.invalid/feed"
-    feed_server.pages[behind_proxy] = Page(RSS)
-    feed_server.pages["/direct"] = Page(RSS)
+    urls = serve_through_proxy_and_directly(feed_server)
     monkeypatch.setenv("HTTP_PROXY", feed_server.url("/"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
 
-    async def fetch_both() -> list[bytes]:
-        fetcher = HttpFetcher("t/1")
-        try:
-            return [
-                (await fetcher.fetch(url)).content
-                for url in (behind_proxy, feed_server.url("/direct"))
-            ]
-        finally:
-            await fetcher.aclose()
-
-    assert asyncio.run(fetch_both()) == [RSS, RSS]
-    assert [request.path for request in feed_server.requests] == [behind_proxy, "/direct"]
+    assert fetch_contents(*urls) == [RSS, RSS]
+    assert [request.path for request in feed_server.requests] == [BEHIND_PROXY, "/direct"]
 
 
 def test_a_socks_proxy_is_refused_with_a_warning_and_lower_case_names_are_read(
     feed_server: FixtureServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    behind_proxy = "http://feeds.invalid/feed"
-    feed_server.pages[behind_proxy] = Page(RSS)
-    feed_server.pages["/direct"] = Page(RSS)
+    urls = serve_through_proxy_and_directly(feed_server)
     monkeypatch.setenv("ALL_PROXY", "socks5://user:secret@127.0.0.1:9")
     monkeypatch.setenv("http_proxy", feed_server.url("/"))
     monkeypatch.setenv("no_proxy", "127.0.0.1")
 
-    async def fetch_both() -> list[bytes]:
-        fetcher = HttpFetcher("t/1")
-        try:
-            return [
-                (await fetcher.fetch(url)).content
-                for url in (behind_proxy, feed_server.url("/direct"))
-            ]
-        finally:
-            await fetcher.aclose()
-
     with caplog.at_level("WARNING", logger="monitor.fetch"):
-        assert asyncio.run(fetch_both()) == [RSS, RSS]
-    assert [request.path for request in feed_server.requests] == [behind_proxy, "/direct"]
+        assert fetch_contents(*urls) == [RSS, RSS]
+    assert [request.path for request in feed_server.requests] == [BEHIND_PROXY, "/direct"]
     assert "SOCKS5 proxy from the environment is not supported" in caplog.text
     assert "secret" not in caplog.text
 
