@@ -7,9 +7,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MONITOR_CONFIG=/config/config.toml
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY monitor ./monitor
-RUN pip install . \
+# gcc builds the rule presearch (monitor/rules/_presearch.c), then leaves the image.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install . \
+    && python -c "import monitor.rules._presearch" \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
     && mkdir -p /data /config \
     && chown monitor:monitor /data

@@ -16,6 +16,7 @@ from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import Article, format_time
 from monitor.rules import RuleSyntaxError, compile_query
+from monitor.rules.presearch import COMPILED as PRESEARCH_COMPILED
 from monitor.state import SourceState
 
 __all__ = ["main"]
@@ -104,6 +105,11 @@ def _check(args: argparse.Namespace) -> int:
         out.write(f"    -> {', '.join(rule.notify)}  ({rule.file})\n")
     for name, warning in daemon.rule_warnings(config):
         sys.stderr.write(f"warning: rule {name}: {warning}\n")
+    if not PRESEARCH_COMPILED:
+        sys.stderr.write(
+            "note: installed without a C compiler, so the rule presearch runs in Python: "
+            "matching thousands of rules is slower (docs/benchmarks.md)\n"
+        )
     return EXIT_OK
 
 

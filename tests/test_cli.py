@@ -303,3 +303,14 @@ def test_preview_json_of_each_seed_rendition_equals_its_expected_article(
     for field, value in expected.items():
         assert article[field] == value, field
     assert set(article) == set(expected)
+
+
+def test_check_notes_a_presearch_built_without_a_c_compiler(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["check", "-c", str(ROOT / "config.example.toml")]) == 0
+    assert "C compiler" not in capsys.readouterr().err
+
+    monkeypatch.setattr("monitor.cli.PRESEARCH_COMPILED", False)
+    assert main(["check", "-c", str(ROOT / "config.example.toml")]) == 0
+    assert "without a C compiler" in capsys.readouterr().err

@@ -453,7 +453,7 @@ class _WordMatcher(_TermMatcher):
         return found
 
 
-class _DefaultWordMatcher(_TermMatcher):
+class _DefaultWordMatcher(_WordMatcher):
     """A single plain word in the default fields: one set lookup."""
 
     __slots__ = ()

@@ -21,6 +21,9 @@ of all its words); as a second clause it is looked up in the article's sorted vo
 A rule with no clause (only possible for a `Query` built without the parser's checks) is
 evaluated for every article: `always_evaluated`.
 
+The lookups themselves are `presearch.py`'s, compiled when the package was built with a C
+compiler.
+
 Rarity is estimated: from `frequencies` (word -> share of articles holding it) when given,
 else by length, very common English words counting as everywhere.
 """
@@ -29,11 +32,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from itertools import chain, filterfalse
 from typing import Generic, Literal, NamedTuple, TypeVar
 
 from monitor.rules.evaluate import Document, Query
 from monitor.rules.explain import Explanation
+from monitor.rules.presearch import Filed, Presearch, PythonPresearch, build
 from monitor.rules.syntax import And, Field, Near, Node, Not, Or, Term
 from monitor.rules.text import UNSPACED_CLASS
 
@@ -152,60 +155,33 @@ class RuleIndex(Generic[K]):
     `entries` are (key, query) pairs; keys are returned as given, in entry order.
     """
 
-    __slots__ = (
-        "_always",
-        "_grams",
-        "_keys",
-        "_pair_keys",
-        "_pairs",
-        "_prefix_lengths",
-        "_queries",
-        "_single",
-        "_single_keys",
-        "_stem_keys",
-        "_stems",
-    )
+    __slots__ = ("_always", "_grams", "_keys", "_prefix_lengths", "_presearch", "_queries")
 
     def __init__(
         self,
         entries: Iterable[tuple[K, Query]],
         *,
         frequencies: Mapping[str, float] | None = None,
+        compiled: bool = True,
     ) -> None:
+        """`compiled=False` runs the presearch in Python even if its compiled form is built."""
         rarity = estimate_rarity if frequencies is None else _table_rarity(frequencies)
         self._keys: list[K] = []
         self._queries: list[Query] = []
         for key, query in entries:
             self._keys.append(key)
             self._queries.append(query)
-        self._always: list[int] = []
         self._prefix_lengths: tuple[int, ...] = ()
         self._grams = False
-        single: dict[str, list[int]] = {}
-        pairs: dict[str, dict[str, list[int]]] = {}
-        stems: dict[str, dict[str, list[int]]] = {}
+        filed = Filed()
         # Rule numbers allocated together stay close in memory, which speeds up the presearch.
         idents = list(range(len(self._queries)))
         for ident, query in zip(idents, self._queries, strict=True):
-            self._add(ident, requirements(query.root, rarity), single, pairs, stems)
-        self._single = {first: tuple(idents) for first, idents in single.items()}
-        self._single_keys = frozenset(single)
-        self._pairs = {first: _Seconds(seconds) for first, seconds in pairs.items()}
-        self._pair_keys = frozenset(pairs)
-        self._stems = {
-            first: tuple((stem, tuple(idents)) for stem, idents in seconds.items())
-            for first, seconds in stems.items()
-        }
-        self._stem_keys = frozenset(stems)
+            self._add(ident, requirements(query.root, rarity), filed)
+        self._always = filed.always
+        self._presearch: Presearch = build(filed, compiled=compiled)
 
-    def _add(
-        self,
-        ident: int,
-        clauses: list[Clause],
-        single: dict[str, list[int]],
-        pairs: dict[str, dict[str, list[int]]],
-        stems: dict[str, dict[str, list[int]]],
-    ) -> None:
+    def _add(self, ident: int, clauses: list[Clause], filed: Filed) -> None:
         """File rule `ident` under its first clause and, if useful, its second.
 
         The first is the rarest clause without a prefix (every article would have to offer
@@ -214,7 +190,7 @@ class RuleIndex(Generic[K]):
         key, second key); a prefix second key is looked up in the article's vocabulary instead.
         """
         if not clauses:
-            self._always.append(ident)
+            filed.always.append(ident)
             return
         first = next((clause for clause in clauses if not _has_prefix(clause)), clauses[0])
         rest = [clause for clause in clauses if clause is not first]
@@ -224,15 +200,20 @@ class RuleIndex(Generic[K]):
                 self._prefix_lengths = tuple(sorted((*self._prefix_lengths, len(text))))
             self._grams = self._grams or kind == "gram"
             if second is None:
-                single.setdefault(text, []).append(ident)
+                filed.single.setdefault(text, []).append(ident)
                 continue
             for second_kind, second_text in second.keys:
                 self._grams = self._grams or second_kind == "gram"
-                filed = stems if second_kind == "prefix" else pairs
-                filed.setdefault(text, {}).setdefault(second_text, []).append(ident)
+                table = filed.stems if second_kind == "prefix" else filed.pairs
+                table.setdefault(text, {}).setdefault(second_text, []).append(ident)
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the presearch runs compiled."""
+        return not isinstance(self._presearch, PythonPresearch)
 
     @property
     def always_evaluated(self) -> list[K]:
@@ -254,22 +235,7 @@ class RuleIndex(Generic[K]):
         return matched
 
     def _candidate_ids(self, doc: Document) -> list[int]:
-        keys = self._offered(doc)
-        found = list(self._always)
-        found.extend(chain.from_iterable(map(self._single.__getitem__, self._single_keys & keys)))
-        # Most first keys an article holds file no rule whose second key it holds too: the
-        # C-level isdisjoint() passes over those without running Python code.
-        hit = filterfalse(keys.isdisjoint, map(self._pairs.__getitem__, self._pair_keys & keys))
-        for seconds in hit:
-            ids = seconds.ids
-            for second in seconds.intersection(keys):
-                found += ids[second]
-        stems = self._stems
-        for first in self._stem_keys & keys:
-            for stem, idents in stems[first]:
-                if doc.has_prefix(stem):
-                    found += idents
-        return sorted(set(found))
+        return self._presearch.candidates(self._offered(doc), doc)
 
     def _offered(self, doc: Document) -> frozenset[str]:
         """The keys an article offers: its words, their beginnings, its character pairs.
@@ -280,17 +246,6 @@ class RuleIndex(Generic[K]):
         if not self._prefix_lengths and not self._grams:
             return doc.words
         return doc.keys(self._prefix_lengths, grams=self._grams)
-
-
-class _Seconds(frozenset[str]):
-    """The second keys filed under a first key, and the rules filed under each pair."""
-
-    ids: dict[str, tuple[int, ...]]
-
-    def __new__(cls, seconds: Mapping[str, Iterable[int]]) -> _Seconds:
-        self = super().__new__(cls, seconds)
-        self.ids = {second: tuple(idents) for second, idents in seconds.items()}
-        return self
 
 
 def _has_prefix(clause: Clause) -> bool:
