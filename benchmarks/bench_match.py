@@ -2,6 +2,7 @@
 
     python benchmarks/bench_match.py                              # 1k, 10k and 100k rules
     python benchmarks/bench_match.py --rules 10000 --articles 500
+    python benchmarks/bench_match.py --python-presearch           # as without a C compiler
 
 The corpus is synthetic but shaped like news: a 50,000-word vocabulary drawn with Zipf
 frequencies (frequent words short, as in real text), topics that make some rarer words and
@@ -238,12 +239,14 @@ class Result:
         return (self.baseline_ms - self.document_ms) / (self.indexed_ms - self.document_ms)
 
 
-def measure(rule_texts: Sequence[str], articles: Sequence[Article]) -> Result:
+def measure(
+    rule_texts: Sequence[str], articles: Sequence[Article], *, compiled: bool = True
+) -> Result:
     gc.collect()
     before = _rss_mb()
     started = time.process_time()
     queries = [compile_query(text) for text in rule_texts]
-    index = RuleIndex(enumerate(queries))
+    index = RuleIndex(enumerate(queries), compiled=compiled)
     compile_seconds = time.process_time() - started
     gc.collect()
     index_mb = _rss_mb() - before
@@ -352,18 +355,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--rules", default="1000,10000,100000", help="comma-separated counts")
     parser.add_argument("--articles", type=int, default=1000, help="articles to match")
+    parser.add_argument(
+        "--python-presearch",
+        action="store_true",
+        help="run the presearch in Python, as an install without a C compiler does",
+    )
     args = parser.parse_args(argv)
     counts = [int(count) for count in args.rules.split(",")]
     rng = random.Random(SEED)
     language = make_language(rng)
     articles = make_articles(rng, language, args.articles)
     words = sum(len(Document.from_article(a).field("body").tokens) for a in articles[:100]) / 100
-    print(f"{len(articles)} articles, ~{words:.0f} body words each; 2-core machine expected\n")
+    presearch = "Python" if args.python_presearch else "compiled"
+    print(f"{len(articles)} articles, ~{words:.0f} body words each; {presearch} presearch\n")
     print("| " + " | ".join(COLUMNS) + " |")
     print("|---" * len(COLUMNS) + "|")
     failed = False
     for count in sorted(counts):
-        result = measure(make_rules(random.Random(SEED + count), language, count), articles)
+        rules = make_rules(random.Random(SEED + count), language, count)
+        result = measure(rules, articles, compiled=not args.python_presearch)
         print(row(result), flush=True)
         failed = failed or any(v.startswith("FAIL") for v in verdicts(result))
     return 1 if failed else 0
