@@ -13,7 +13,7 @@ COPY monitor ./monitor
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install . \
-    && python -c "import monitor.rules._presearch" \
+    && python -P -c "import monitor.rules._presearch" \
     && apt-get purge -y --auto-remove gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \

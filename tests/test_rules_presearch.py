@@ -82,9 +82,20 @@ def test_malformed_tables_raise_instead_of_reading_past_them() -> None:
         (b"\x05\x00\x00\x00",),  # five rules announced, none there
         (b"\x00\x00\x00\x00\x02\x00\x00\x00", "korea"),  # two second keys, one given
         ("not bytes",),
+        (b"\x00\x00\x00\x00\x00",),  # not whole int32s
     ]
     for entry in bad_entries:
         with pytest.raises((ValueError, TypeError)):
             _presearch.candidates({"japan": entry}, words, words, ())
     with pytest.raises(TypeError):
         _presearch.candidates({}, ["japan"], words, ())  # type: ignore[arg-type]
+
+
+@needs_compiled
+def test_compiled_accepts_mutable_sets() -> None:
+    from monitor.rules import _presearch
+
+    presearch = CompiledPresearch(_filed())
+    firsts = presearch._firsts
+    words = {"korea", "abducted", "talks"}
+    assert _presearch.candidates(firsts, set(words), words, (0,)) == [0, 2, 4, 5]

@@ -1,14 +1,19 @@
 /* The presearch of RuleIndex (monitor/rules/index.py), compiled.
  *
- * candidates() does what RuleIndex._python_candidates does, on the same tables, without
- * the interpreter's overhead per key; the stem check ("does a word of the article begin
- * with this stem") uses a hash table of the words' first letters, built on first need,
- * instead of sorting the article's vocabulary. Both return the same sorted rule numbers;
- * tests/test_rules_index.py checks that they do.
+ * candidates() answers what PythonPresearch.candidates (monitor/rules/presearch.py) does,
+ * without the interpreter's overhead per key; the stem check ("does a word of the article
+ * begin with this stem") uses a hash table of the words' first letters, built on first
+ * need, instead of sorting the article's vocabulary. Both return the same sorted rule
+ * numbers; tests/test_rules_presearch.py checks that they do.
+ *
+ * Borrowed references stay valid for the call: `words` is (or is copied into) a frozenset,
+ * and each entry is held while it is read, since str subclasses may run Python code when
+ * hashed or compared.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MAX_TABLED_STEM 16
 
@@ -70,22 +75,37 @@ add_int_ids(IdList *found, PyObject *idents)
     return 0;
 }
 
-/* Reads a count and that many rule numbers from a packed entry; 1 if they were added. */
+/* A packed entry being read: int32 numbers, read with memcpy (no alignment assumed). */
 typedef struct {
-    const int32_t *data;
-    Py_ssize_t left;
+    const char *data;
+    Py_ssize_t left; /* numbers left */
 } Packed;
+
+static int32_t
+packed_at(const Packed *packed, Py_ssize_t index)
+{
+    int32_t number;
+    memcpy(&number, packed->data + index * (Py_ssize_t)sizeof(int32_t), sizeof(int32_t));
+    return number;
+}
+
+static void
+skip(Packed *packed, Py_ssize_t count)
+{
+    packed->data += count * (Py_ssize_t)sizeof(int32_t);
+    packed->left -= count;
+}
 
 static int
 read_count(Packed *packed, Py_ssize_t *count)
 {
-    if (packed->left < 1 || packed->data[0] < 0 || packed->data[0] > packed->left - 1) {
+    int32_t number = packed->left < 1 ? -1 : packed_at(packed, 0);
+    if (number < 0 || number > packed->left - 1) {
         PyErr_SetString(PyExc_ValueError, "malformed presearch entry");
         return -1;
     }
-    *count = packed->data[0];
-    packed->data++;
-    packed->left--;
+    *count = number;
+    skip(packed, 1);
     return 0;
 }
 
@@ -101,11 +121,10 @@ read_ids(Packed *packed, IdList *found, int add)
             return -1;
         }
         for (Py_ssize_t i = 0; i < count; i++) {
-            found->items[found->len++] = packed->data[i];
+            found->items[found->len++] = packed_at(packed, i);
         }
     }
-    packed->data += count;
-    packed->left -= count;
+    skip(packed, count);
     return 0;
 }
 
@@ -142,7 +161,7 @@ build_table(Prefixes *prefixes, Py_ssize_t length)
     }
     PyObject *word;
     while ((word = PyIter_Next(iterator)) != NULL) {
-        /* The set holds a reference to each word for the whole call. */
+        /* `words` is a frozenset: it holds each word for the whole call. */
         Py_DECREF(word);
         if (!PyUnicode_Check(word) || PyUnicode_GET_LENGTH(word) < length) {
             continue;
@@ -217,7 +236,11 @@ add_filed(PyObject *entry, PyObject *keys, Prefixes *prefixes, IdList *found)
         return -1;
     }
     PyObject *bytes = PyTuple_GET_ITEM(entry, 0);
-    Packed packed = {(const int32_t *)PyBytes_AS_STRING(bytes),
+    if (PyBytes_GET_SIZE(bytes) % (Py_ssize_t)sizeof(int32_t) != 0) {
+        PyErr_SetString(PyExc_ValueError, "malformed presearch entry");
+        return -1;
+    }
+    Packed packed = {PyBytes_AS_STRING(bytes),
                      PyBytes_GET_SIZE(bytes) / (Py_ssize_t)sizeof(int32_t)};
     Py_ssize_t pairs;
     if (read_ids(&packed, found, 1) < 0 || read_count(&packed, &pairs) < 0) {
@@ -248,7 +271,9 @@ compare_ids(const void *left, const void *right)
 static PyObject *
 sorted_unique(IdList *found)
 {
-    qsort(found->items, (size_t)found->len, sizeof(Py_ssize_t), compare_ids);
+    if (found->len > 1) {
+        qsort(found->items, (size_t)found->len, sizeof(Py_ssize_t), compare_ids);
+    }
     Py_ssize_t unique = 0;
     for (Py_ssize_t i = 0; i < found->len; i++) {
         if (unique == 0 || found->items[unique - 1] != found->items[i]) {
@@ -292,8 +317,14 @@ candidates(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
 
     IdList found = {NULL, 0, 0};
-    Prefixes prefixes = {.words = words};
     PyObject *result = NULL;
+    if (PyFrozenSet_CheckExact(words)) {
+        Py_INCREF(words);
+    }
+    else if ((words = PyFrozenSet_New(words)) == NULL) {
+        return NULL;
+    }
+    Prefixes prefixes = {.words = words};
     if (add_int_ids(&found, always) < 0) {
         goto done;
     }
@@ -306,9 +337,12 @@ candidates(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *key;
         while ((key = PyIter_Next(iterator)) != NULL) {
             PyObject *entry = PyDict_GetItemWithError(firsts, key);
+            Py_XINCREF(entry);
+            int failed = entry == NULL ? PyErr_Occurred() != NULL
+                                       : add_filed(entry, keys, &prefixes, &found) < 0;
+            Py_XDECREF(entry);
             Py_DECREF(key);
-            if ((entry == NULL && PyErr_Occurred()) ||
-                (entry != NULL && add_filed(entry, keys, &prefixes, &found) < 0)) {
+            if (failed) {
                 break;
             }
         }
@@ -318,8 +352,13 @@ candidates(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_ssize_t position = 0;
         PyObject *key, *entry;
         while (PyDict_Next(firsts, &position, &key, &entry)) {
+            Py_INCREF(key);
+            Py_INCREF(entry);
             int held = PySet_Contains(keys, key);
-            if (held < 0 || (held && add_filed(entry, keys, &prefixes, &found) < 0)) {
+            int failed = held < 0 || (held && add_filed(entry, keys, &prefixes, &found) < 0);
+            Py_DECREF(entry);
+            Py_DECREF(key);
+            if (failed) {
                 break;
             }
         }
@@ -329,6 +368,7 @@ candidates(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
 
 done:
+    Py_DECREF(words);
     for (int length = 0; length <= MAX_TABLED_STEM; length++) {
         PyMem_Free(prefixes.tables[length].slots);
     }

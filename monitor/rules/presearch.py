@@ -67,6 +67,8 @@ class CompiledPresearch:
     __slots__ = ("_always", "_firsts")
 
     def __init__(self, filed: Filed) -> None:
+        if array("i").itemsize != 4:
+            raise RuntimeError("the compiled presearch reads 32-bit ints")
         self._always = tuple(filed.always)
         self._firsts: dict[str, tuple[bytes | str, ...]] = {}
         for first in chain(filed.single, filed.pairs, filed.stems):
