@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -257,6 +258,25 @@ def test_backtest_matches_articles_the_daemon_stored(
     assert [m["url"] for m in lines] == [SEED_URL]
     assert lines[0]["matched"].startswith("Japan (title")
     assert "**summit**" in lines[0]["snippet"] or "**abduction**" in lines[0]["snippet"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_backtest_shows_progress_on_a_terminal_only(
+    tmp_path: Path, seeds: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = stored(tmp_path, seeds, datetime.now(UTC) - timedelta(days=2))
+    assert main(["match", QUERY, "--since", "7d", "-c", str(config)]) == 0
+    assert "[#" not in capsys.readouterr().err
+
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["match", QUERY, "--since", "7d", "-c", str(config)]) == 0
+    count = len(load_articles([str(seeds / "feeds" / "asia.rss")]))
+    assert f"\r[{'#' * 30}] {count}/{count} articles\n" in terminal.getvalue()
 
 
 def test_pruned_article_text_is_not_backtested_but_still_known(tmp_path: Path, seeds: Path) -> None:
