@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import itertools
 import threading
@@ -392,6 +393,22 @@ def test_proxies_from_the_environment_are_used_except_for_no_proxy_hosts(
 
     assert fetch_contents(*urls) == [RSS, RSS]
     assert [request.path for request in feed_server.requests] == [BEHIND_PROXY, "/direct"]
+
+
+def test_proxy_credentials_go_to_the_proxy_only(
+    feed_server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    urls = serve_through_proxy_and_directly(feed_server)
+    proxy = feed_server.url("/").replace("http://", "http://feeds:s3cret@")
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    assert fetch_contents(*urls) == [RSS, RSS]
+    proxied, direct = feed_server.requests
+    expected = "Basic " + base64.b64encode(b"feeds:s3cret").decode()
+    assert proxied.headers.get("proxy-authorization") == expected
+    assert "proxy-authorization" not in direct.headers
+    assert "authorization" not in proxied.headers and "authorization" not in direct.headers
 
 
 def test_a_socks_proxy_is_refused_with_a_warning_and_lower_case_names_are_read(
