@@ -17,7 +17,7 @@ Each rule is indexed under its rarest clause and, if it has one, under its secon
 (Lucene Monitor's multipass presearcher): an article's candidates are the rules it hits in
 both, evaluated exactly in entry order; the others cannot match. A prefix clause is not
 chosen first if another clause can be (an article would then have to offer the beginnings
-of all its words); as a second clause it is looked up in the article's sorted vocabulary.
+of all its words); as a second clause it is looked up among the article's words.
 A rule with no clause (only possible for a `Query` built without the parser's checks) is
 evaluated for every article: `always_evaluated`.
 

@@ -7,9 +7,9 @@ and answers, for each article, the sorted numbers of the rules it lets through.
 
 `CompiledPresearch` runs `_presearch.c`, built when the package is installed with a C
 compiler; `PythonPresearch` is the same presearch in Python, for installs without one. On
-10,000 rules the compiled one takes about a third of the time (docs/benchmarks.md): the
-Python one runs interpreter code for each first key an article holds and sorts the
-article's words to answer stems.
+10,000 rules the compiled one takes 0.04 ms an article, the Python one 0.10 ms
+(docs/benchmarks.md): it runs interpreter code for each first key an article holds and
+sorts the article's words to answer stems.
 """
 
 from __future__ import annotations
