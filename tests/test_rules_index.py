@@ -12,6 +12,7 @@ from monitor.rules import (
     lint_query,
 )
 from monitor.rules.index import requirements
+from monitor.rules.presearch import COMPILED
 
 QUERY_WORDS = [
     "Japan",
@@ -115,16 +116,21 @@ DOCUMENTS = st.builds(
 
 
 @settings(max_examples=250, deadline=None)
-@given(st.lists(QUERIES, min_size=1, max_size=8), st.lists(DOCUMENTS, min_size=1, max_size=3))
+@given(st.lists(QUERIES, min_size=1, max_size=12), st.lists(DOCUMENTS, min_size=1, max_size=3))
 def test_index_matches_exactly_what_direct_evaluation_matches(
     queries: list[Query], docs: list[Document]
 ) -> None:
-    index = RuleIndex(enumerate(queries))
+    """Whichever presearch runs: the compiled one (when built) and the Python one let the
+    same rules through, and match what evaluating every rule matches."""
+    indexes = [RuleIndex(enumerate(queries)), RuleIndex(enumerate(queries), compiled=False)]
+    assert indexes[0].compiled == COMPILED and not indexes[1].compiled
     for doc in docs:
         expected = [(key, q.evaluate(doc)) for key, q in enumerate(queries) if q.evaluate(doc)]
-        found = index.match(doc)
-        assert [(key, explanation.terms) for key, explanation in found] == expected
-        assert {key for key, _ in expected} <= set(index.candidates(doc))
+        for index in indexes:
+            found = index.match(doc)
+            assert [(key, explanation.terms) for key, explanation in found] == expected
+            assert {key for key, _ in expected} <= set(index.candidates(doc))
+        assert indexes[0].candidates(doc) == indexes[1].candidates(doc)
 
 
 def article_doc(title: str = "", body: tuple[str, ...] = (), **fields: tuple[str, ...]) -> Document:
