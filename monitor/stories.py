@@ -11,13 +11,20 @@ when the estimate rests on enough agreeing hash values (`CONTAINMENT_MIN_JACCARD
 both texts have at least `SHORT_SHINGLES` shingles. Shorter texts (headline-only feed
 items) compare by Jaccard alone against the stricter `SHORT_THRESHOLD`.
 
+Boilerplate is text a source repeats under different headlines (a site blurb standing in
+for a description, a newsletter plug): shingles of the source's recent items found under at
+least `BOILERPLATE_TITLES` distinct titles (`boilerplate`). Their words are dropped before
+fingerprinting, so they cannot make different stories one; an item left with no text
+compares by its title alone (the headline-only path).
+
 Thresholds were tuned on seeds/stories/cases.json (see seeds/README.md).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -29,11 +36,13 @@ from monitor.model import Article
 from monitor.rules import tokenize
 
 __all__ = [
+    "BOILERPLATE_TITLES",
     "CONTAINMENT_MIN_JACCARD",
     "SHORT_SHINGLES",
     "SHORT_THRESHOLD",
     "THRESHOLD",
     "Fingerprint",
+    "boilerplate",
     "find_story",
     "fingerprint",
     "resemblance",
@@ -52,6 +61,7 @@ THRESHOLD = 0.6
 SHORT_SHINGLES = 20
 SHORT_THRESHOLD = 0.9
 CONTAINMENT_MIN_JACCARD = 0.1
+BOILERPLATE_TITLES = 3
 
 _FORMAT_VERSION = 1
 _HEADER = struct.Struct("<BI")
@@ -83,8 +93,20 @@ class Fingerprint:
         return cls(bytes(data[_HEADER.size :]), shingles)
 
 
-def fingerprint(article: Article) -> Fingerprint:
-    shingles = _shingles(_tokens(article))
+def boilerplate(items: Iterable[Article]) -> frozenset[str]:
+    """The shingles of lede and body that one source's `items` carry under at least
+    `BOILERPLATE_TITLES` different titles."""
+    titles: defaultdict[str, set[str]] = defaultdict(set)
+    for item in items:
+        title = " ".join(tokenize(item.title))
+        for shingle in _shingles(_text_tokens(item)):
+            titles[shingle].add(title)
+    return frozenset(shingle for shingle, seen in titles.items() if len(seen) >= BOILERPLATE_TITLES)
+
+
+def fingerprint(article: Article, repeated: Set[str] = frozenset()) -> Fingerprint:
+    """`repeated`: the boilerplate shingles of the article's source, left out."""
+    shingles = _story_shingles(article, repeated)
     minhash = _TEMPLATE.copy()
     minhash.update_batch([shingle.encode("utf-8") for shingle in shingles])
     signature = minhash.hashvalues.astype(_SIGNATURE_DTYPE).tobytes()
@@ -111,11 +133,36 @@ def find_story(new: Fingerprint, candidates: Sequence[tuple[K, Fingerprint]]) ->
     return candidates[best][0] if scores[best] >= 0 else None
 
 
-def _tokens(article: Article) -> list[str]:
-    tokens = tokenize(article.lede) + tokenize(article.body_text)
-    if len(tokens) < TITLE_BELOW_TOKENS:
-        tokens = tokenize(article.title) + tokens
-    return tokens
+def _text_tokens(article: Article) -> list[str]:
+    return tokenize(article.lede) + tokenize(article.body_text)
+
+
+def _story_shingles(article: Article, repeated: Set[str]) -> set[str]:
+    """The shingles of the text outside `repeated` shingles, in runs shingled apart; the
+    title leads the first run when the text is short."""
+    runs = _outside(_text_tokens(article), repeated)
+    if sum(len(run) for run in runs) < TITLE_BELOW_TOKENS:
+        title = tokenize(article.title)
+        runs = [title + runs[0], *runs[1:]] if runs else [title]
+    return set().union(*(_shingles(run) for run in runs))
+
+
+def _outside(tokens: list[str], repeated: Set[str]) -> list[list[str]]:
+    """The runs of `tokens` that no `repeated` shingle covers."""
+    if not repeated or not tokens:
+        return [tokens] if tokens else []
+    covered = [False] * len(tokens)
+    width = min(SHINGLE_WORDS, len(tokens))
+    for start in range(len(tokens) - width + 1):
+        if " ".join(tokens[start : start + width]) in repeated:
+            covered[start : start + width] = [True] * width
+    runs: list[list[str]] = [[]]
+    for token, dropped in zip(tokens, covered, strict=True):
+        if not dropped:
+            runs[-1].append(token)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
 
 
 def _shingles(tokens: list[str]) -> set[str]:

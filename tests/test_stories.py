@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from monitor.model import Article
+from monitor.rules import tokenize
 from monitor.stories import (
     SHORT_SHINGLES,
     THRESHOLD,
     Fingerprint,
+    boilerplate,
     find_story,
     fingerprint,
     resemblance,
@@ -21,9 +23,9 @@ from monitor.stories import (
 )
 
 STORIES = Path(__file__).resolve().parent.parent / "seeds" / "stories"
-CASES: list[dict[str, Any]] = json.loads((STORIES / "cases.json").read_text(encoding="utf-8"))[
-    "pairs"
-]
+MANIFEST: dict[str, Any] = json.loads((STORIES / "cases.json").read_text(encoding="utf-8"))
+CASES: list[dict[str, Any]] = MANIFEST["pairs"]
+RECENT_ITEMS: dict[str, list[str]] = MANIFEST["recent_items"]
 
 SAME_TOPIC = [
     "neg-missile.json",
@@ -49,8 +51,15 @@ def load(name: str) -> Article:
 
 
 @cache
+def source_boilerplate(source: str) -> frozenset[str]:
+    """The boilerplate of a source's recent items in the manifest (none if it lists none)."""
+    return boilerplate(load(name) for name in RECENT_ITEMS.get(source, ()))
+
+
+@cache
 def fp(name: str) -> Fingerprint:
-    return fingerprint(load(name))
+    article = load(name)
+    return fingerprint(article, source_boilerplate(article.source))
 
 
 def headline(title: str, source: str = "asia-dispatch") -> Fingerprint:
@@ -79,8 +88,10 @@ def test_the_manifest_covers_every_pattern_and_fixture() -> None:
         "headline-only",
         "same-topic",
         "unrelated",
+        "boilerplate",
     }
     named = {case[key] for case in CASES for key in ("a", "b")}
+    named |= {name for names in RECENT_ITEMS.values() for name in names}
     on_disk = {path.name for path in STORIES.glob("*.json")} - {"cases.json"}
     assert named == on_disk
 
@@ -189,3 +200,45 @@ def test_the_title_counts_only_for_short_texts() -> None:
     assert fingerprint(replace(seed, title="Another headline")) == fp("seed.json")
     teaser = replace(seed, body=())
     assert fingerprint(replace(teaser, title="Another headline")) != fingerprint(teaser)
+
+
+BLURBS = sorted(name for name in RECENT_ITEMS["daily-ledger"] if load(name).body == ())
+
+
+def test_a_site_blurb_alone_would_make_different_stories_one() -> None:
+    """Why boilerplate is removed: without it the daily-ledger blurb merges every item."""
+    plain = [fingerprint(load(name)) for name in BLURBS]
+    assert len(BLURBS) >= 8
+    assert all(same_story(plain[0], other) for other in plain[1:])
+
+
+def test_items_whose_only_text_is_boilerplate_are_each_their_own_story() -> None:
+    candidates: list[tuple[str, Fingerprint]] = []
+    for name in BLURBS:
+        assert find_story(fp(name), candidates) is None, name
+        candidates.append((name, fp(name)))
+
+
+def test_an_item_whose_only_text_is_boilerplate_compares_by_its_title() -> None:
+    assert fp("blurb-meeting.json") == fingerprint(replace(load("blurb-meeting.json"), lede=""))
+
+
+def test_boilerplate_is_text_a_source_carries_under_different_titles() -> None:
+    found = source_boilerplate("daily-ledger")
+    seed_text = fingerprint(load("seed.json"))
+    assert "read the latest from the" in found
+    assert fp("blurb-syndicated.json").shingles == seed_text.shingles
+    assert resemblance(fp("blurb-syndicated.json"), seed_text) == 1.0
+
+
+def test_copies_of_one_story_under_two_titles_are_not_boilerplate() -> None:
+    """Fewer than three titles: an outlet carrying a story twice keeps its text."""
+    copies = [load("seed.json"), load("truncated.json"), load("republished.json")]
+    assert len({tuple(tokenize(a.title)) for a in copies}) == 2
+    assert boilerplate(copies) == frozenset()
+    assert boilerplate([*copies, load("edited.json")]) != frozenset()
+
+
+def test_boilerplate_is_deterministic_and_order_free() -> None:
+    items = [load(name) for name in RECENT_ITEMS["daily-ledger"]]
+    assert boilerplate(items) == boilerplate(reversed(items)) == source_boilerplate("daily-ledger")
