@@ -38,7 +38,7 @@ from monitor.state import (
     MatchRecord,
     SourceState,
 )
-from monitor.stories import Fingerprint, find_story, fingerprint
+from monitor.stories import Fingerprint, boilerplate, find_story, fingerprint
 from monitor.templates import TemplateError
 
 __all__ = [
@@ -55,6 +55,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 # Polls in progress at once: bounds the fetched bodies waiting to be parsed in memory.
 MAX_POLLS_AT_ONCE = 128
+# A source's stored articles that, with its new ones, show which text it repeats.
+BOILERPLATE_CONTEXT = 50
 
 
 class Store(OutboxStore, Protocol):
@@ -72,6 +74,7 @@ class Store(OutboxStore, Protocol):
     def known_links(self, ids: Iterable[str], now: datetime) -> set[str]: ...
     def save_state(self, state: SourceState) -> None: ...
     def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]: ...
+    def recent_articles(self, source: str, since: datetime, limit: int) -> list[Article]: ...
 
 
 def utc_now() -> datetime:
@@ -204,7 +207,7 @@ class Service:
             backfill=self.config.settings.backfill,
         )
         alerting = [item.article for item in intake if item.alert]
-        found = await asyncio.to_thread(self._find, alerting)
+        found = await self._find(alerting, source, [item.article for item in intake], now)
         matches, deliveries = self._group(found, source, now)
         fetch_url = reading.feed_url or state.fetch_url
         if response.moved_permanently and response.url != (state.fetch_url or source.url):
@@ -321,14 +324,37 @@ class Service:
         )
         self.store.save_poll(replace(state, failure_reported=True), [], [], [delivery], now)
 
-    def _find(self, articles: Sequence[Article]) -> list[Found]:
-        """Every (article, rule) match with the article's fingerprint (CPU-bound)."""
+    async def _find(
+        self, articles: Sequence[Article], source: Source, new: Sequence[Article], now: datetime
+    ) -> list[Found]:
+        """Every (article, rule) match with the article's fingerprint, which leaves out the
+        text the source repeats under other headlines (its `new` and recent articles)."""
+        matched = await asyncio.to_thread(self._match, articles)
+        if not matched:
+            return []
+        since = now - self.config.settings.story_window
+        recent = self.store.recent_articles(source.name, since, BOILERPLATE_CONTEXT)
+        return await asyncio.to_thread(self._fingerprint, matched, [*new, *recent])
+
+    def _match(
+        self, articles: Sequence[Article]
+    ) -> list[tuple[Article, list[tuple[Rule, Explanation]]]]:
+        """The articles some rule matches, with those rules (CPU-bound)."""
+        found = ((article, self.matcher.match(article)) for article in articles)
+        return [(article, matches) for article, matches in found if matches]
+
+    @staticmethod
+    def _fingerprint(
+        matched: Sequence[tuple[Article, list[tuple[Rule, Explanation]]]],
+        context: Sequence[Article],
+    ) -> list[Found]:
+        """Each match with its article's fingerprint, without the context's boilerplate
+        (CPU-bound)."""
+        repeated = boilerplate(context)
         found: list[Found] = []
-        for article in articles:
-            matches = self.matcher.match(article)
-            if matches:
-                story_print = fingerprint(article)
-                found.extend(Found(article, rule, why, story_print) for rule, why in matches)
+        for article, matches in matched:
+            story_print = fingerprint(article, repeated)
+            found.extend(Found(article, rule, why, story_print) for rule, why in matches)
         return found
 
     def _group(

@@ -147,6 +147,10 @@ def _migrate_8(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_9(db: sqlite3.Connection) -> None:
+    db.execute("CREATE INDEX articles_source ON articles (source, first_seen)")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _migrate_1,
     2: _migrate_2,
@@ -156,6 +160,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     6: _migrate_6,
     7: _migrate_7,
     8: _migrate_8,
+    9: _migrate_9,
 }
 _STATE_COLUMNS = (
     "name",
@@ -434,6 +439,15 @@ class SqliteStore:
             (rule, _time(since)),
         ).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
+
+    def recent_articles(self, source: str, since: datetime, limit: int) -> list[Article]:
+        """The source's newest `limit` articles first seen since `since` (text not pruned)."""
+        rows = self.db.execute(
+            "SELECT data FROM articles WHERE source = ? AND first_seen >= ? AND data != ?"
+            " ORDER BY first_seen DESC LIMIT ?",
+            (source, _time(since), _PRUNED, limit),
+        ).fetchall()
+        return [Article.from_json(json.loads(row[0])) for row in rows]
 
     def digest_covered_until(self, rule: str) -> datetime | None:
         row = self.db.execute(

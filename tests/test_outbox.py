@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from monitor.config import Config, Digest, QuietHours, Rule, Settings, Source, Target
 from monitor.decide import plan_sends
@@ -230,6 +231,39 @@ def test_copies_of_one_story_alert_once_and_send_one_note_per_outlet(
     assert alerts == sorted(expected)
     assert len(notes) == 1 and notes[0]["title"].startswith("Also reported by ledger: ")
     assert "not a new alert" in notes[0]["message"]
+
+
+def notes(webhook: WebhookReceiver, path: str = "") -> list[dict[str, Any]]:
+    """The "also reported by" posts (to one target's path, if given)."""
+    return [
+        json.loads(r.body)
+        for r in webhook.requests
+        if r.method == "POST" and r.path.startswith(path)
+        and json.loads(r.body)["title"].startswith("Also reported by")
+    ]  # fmt: skip
+
+
+BLURBS = ["missile", "summit", "abductees", "kim-yo-jong", "football", "fishing", "drills",
+          "sanctions"]  # fmt: skip
+
+
+def test_headlines_sharing_only_a_site_blurb_alert_as_different_stories(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
+) -> None:
+    """Eight stories whose only text is the site's blurb: five in one poll, then one and two
+    more in later polls (the blurb is known from the stored items)."""
+    names = [f"blurb-{name}" for name in BLURBS]
+    bench = Bench(store, feed_server, webhook, Target("hook", ""))
+    for count in (5, 6, 8):
+        feed_server.pages["/wire.rss"] = Page(feed_of(*names[:count], seeds=seeds))
+        bench.cycle()
+        bench.clock.now += timedelta(minutes=15)
+    bench.clock.now += timedelta(hours=1)
+    bench.cycle()
+
+    titles = sorted(post["title"] for post in webhook.posts)
+    assert titles == sorted(f"{story_title(seeds, name)} [jnk]" for name in names)
+    assert notes(webhook) == []
 
 
 def test_a_digest_lists_each_story_once_with_every_source(
