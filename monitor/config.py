@@ -135,6 +135,8 @@ class Rule:
     file: str = ""
     digest: Digest | None = None
     templates: Templates = field(default_factory=Templates)
+    follow_up: bool = True
+    """Immediate rules: one coalesced "also reported by" message per story and target."""
 
     def applies_to(self, source: str, language: str | None) -> bool:
         if self.sources and not any(fnmatchcase(source, glob) for glob in self.sources):
@@ -374,8 +376,9 @@ def _parse_rule(
     languages = tuple(lang.lower() for lang in table.strings("languages", []))
     digest = _parse_delivery(table)
     templates = _templates(table)
+    follow_up = table.get("follow_up", bool, True)
     table.finish()
-    return Rule(name, query, notify, sources, languages, context.file, digest, templates)
+    return Rule(name, query, notify, sources, languages, context.file, digest, templates, follow_up)
 
 
 def _parse_delivery(table: TomlTable) -> Digest | None:

@@ -10,11 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from monitor.config import Config, Rule
+from monitor.config import Config, Rule, Target
 from monitor.decide import delivery_id, plan_sends, retry_delay
+from monitor.markup import limit_for
 from monitor.model import Article, format_time
-from monitor.render import Folded, Message, render_digest, render_fold
-from monitor.state import Delivery, MatchRecord, SendResult
+from monitor.render import (
+    Folded,
+    Message,
+    body_format,
+    render_digest,
+    render_fold,
+    render_follow_up,
+)
+from monitor.state import Delivery, FollowUp, MatchRecord, SendResult, StoryCopy
 
 __all__ = ["DeliveryReport", "Notifier", "Outbox", "OutboxStore"]
 
@@ -43,6 +51,12 @@ class OutboxStore(Protocol):
     def save_digest(
         self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
     ) -> None: ...
+    def due_follow_ups(self, now: datetime) -> list[FollowUp]: ...
+    def story_copies(self, rule: str, story_id: str) -> list[StoryCopy]: ...
+    def queue_follow_up(
+        self, follow_up: FollowUp, delivery: Delivery | None, now: datetime
+    ) -> bool: ...
+    def drop_follow_up(self, follow_up: FollowUp) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +80,9 @@ class Outbox:
 
     async def deliver(self, *, due_only: bool = True) -> DeliveryReport:
         """Send pending messages; each target's queue runs on its own, so one slow or dead
-        target delays only itself."""
+        target delays only itself. Follow-ups whose story has gone quiet are queued first
+        (`due_only=False` sends what is queued, but never a story's follow-up early)."""
+        self.queue_follow_ups()
         pending = self.store.pending_deliveries(self.clock(), due_only=due_only)
         by_target: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in pending:
@@ -125,6 +141,46 @@ class Outbox:
         log.warning("%s: %s; retry in %s", delivery.target, error, delay)
         self.store.mark_failed(delivery.id, error, now + delay)
 
+    def queue_follow_ups(self) -> int:
+        """Queue the "also reported by" message of each story that has been quiet long
+        enough, listing every other outlet that carried it."""
+        now = self.clock()
+        rules = {rule.name: rule for rule in self.config.rules}
+        queued = 0
+        for due in self.store.due_follow_ups(now):
+            rule = rules.get(due.rule)
+            if rule is None or not rule.follow_up or due.target not in rule.notify:
+                self.store.queue_follow_up(due, None, now)
+                continue
+            story, outlets = _other_outlets(
+                due.story_id, self.store.story_copies(rule.name, due.story_id)
+            )
+            if story is None or not outlets:
+                self.store.drop_follow_up(due)
+                continue
+            delivery = self._follow_up(due, story, outlets, now)
+            queued += self.store.queue_follow_up(due, delivery, now)
+        if queued:
+            log.info("%d follow-ups queued", queued)
+        return queued
+
+    def _follow_up(
+        self, due: FollowUp, story: StoryCopy, outlets: Sequence[StoryCopy], now: datetime
+    ) -> Delivery:
+        target = self.config.targets.get(due.target) or Target(due.target, "")
+        message = render_follow_up(story, outlets, due.rule, target.kind, limit_for(target.url))
+        key = f"{due.story_id}:also"
+        return Delivery(
+            id=delivery_id(key, due.rule, due.target),
+            article_id=key,
+            rule=due.rule,
+            target=due.target,
+            title=message.title,
+            body=message.body,
+            created_at=now,
+            body_format=body_format(target.kind),
+        )
+
     def start_digest(self, rule: Rule) -> datetime:
         """When the rule's current digest period began (a new digest rule begins now)."""
         covered = self.store.digest_covered_until(rule.name)
@@ -169,3 +225,19 @@ def _by_story(matches: Sequence[tuple[MatchRecord, Article]]) -> list[tuple[Arti
         if source not in sources:
             sources.append(source)
     return list(stories.values())
+
+
+def _other_outlets(
+    story_id: str, copies: Sequence[StoryCopy]
+) -> tuple[StoryCopy | None, list[StoryCopy]]:
+    """The story's alerted article, and each other outlet's first copy, in order."""
+    story = next((copy for copy in copies if copy.article_id == story_id), None)
+    if story is None:
+        return None, []
+    seen = {story.source}
+    outlets = []
+    for copy in copies:
+        if copy.source not in seen:
+            seen.add(copy.source)
+            outlets.append(copy)
+    return story, outlets

@@ -15,6 +15,7 @@ from monitor.markup import (
     MarkupKind,
     escape,
     escape_title,
+    fit,
     fit_title,
     limit_for,
     link_line,
@@ -22,6 +23,7 @@ from monitor.markup import (
 )
 from monitor.model import Article
 from monitor.rules import Explanation, normalize, tokenize
+from monitor.state import StoryCopy
 from monitor.templates import AlertContext, Message, render_message
 
 __all__ = [
@@ -155,15 +157,20 @@ def render_fold(first: Message, rest: Sequence[Folded], kind: MarkupKind) -> Mes
     heading = f"And {len(rest)} more:"
     title = f"{first.title} (and {len(rest)} more)"
     if kind == "html":
-        items = "".join(
-            f"<li>{escape(item.title, kind)}: {_html_link(item.url)}</li>" for item in rest
-        )
+        items = "".join(_list_items(rest, kind))
         return Message(title, f"{first.body}<p><strong>{heading}</strong></p><ul>{items}</ul>")
     if kind == "text":
-        lines = [f"- {escape(item.title, kind)}: {safe_url(item.url)}" for item in rest]
-        return Message(title, "\n".join([first.body, "", heading, *lines]))
-    lines = [f"- {escape(item.title, kind)}: {link_line(item.url, kind)}" for item in rest]
-    return Message(title, "\n".join([first.body, "", f"**{heading}**", *lines]))
+        return Message(title, "\n".join([first.body, "", heading, *_list_items(rest, kind)]))
+    return Message(title, "\n".join([first.body, "", f"**{heading}**", *_list_items(rest, kind)]))
+
+
+def _list_items(items: Sequence[Folded], kind: MarkupKind) -> list[str]:
+    """One list entry per item, "title: link", escaped for `kind`."""
+    if kind == "html":
+        return [f"<li>{escape(item.title, kind)}: {_html_link(item.url)}</li>" for item in items]
+    if kind == "text":
+        return [f"- {escape(item.title, kind)}: {safe_url(item.url)}" for item in items]
+    return [f"- {escape(item.title, kind)}: {link_line(item.url, kind)}" for item in items]
 
 
 def _html_link(url: str) -> str:
@@ -186,17 +193,24 @@ def render_digest(rule: str, items: Sequence[tuple[Article, Sequence[str]]]) -> 
     return Message(title=neutralize_title(title), body="\n".join(lines))
 
 
-def render_follow_up(article: Article, rule: str, source_label: str, kind: MarkupKind) -> Message:
-    """A short note that another outlet carried a story already alerted: not a new alert."""
-    title = fit_title(escape_title(f"Also reported by {source_label}: {article.title}", kind), kind)
-    note = f"Same story as an earlier alert for {rule}; not a new alert."
+def render_follow_up(
+    story: StoryCopy,
+    outlets: Sequence[StoryCopy],
+    rule: str,
+    kind: MarkupKind,
+    limit: int | None = None,
+) -> Message:
+    """The one note that other outlets carried a story already alerted (not a new alert):
+    "Also reported by N outlets", then each outlet once with its headline and link."""
+    count = f"{len(outlets)} {'outlet' if len(outlets) == 1 else 'outlets'}"
+    title = fit_title(escape_title(f"Also reported by {count}: {story.title}", kind), kind)
+    names = escape(", ".join(copy.source for copy in outlets), kind)
+    listed = [Folded(f"{copy.source} — {copy.title}", copy.url) for copy in outlets]
+    items = _list_items(listed, kind)
+    note = escape(f"Same story as an earlier alert for {rule}; not a new alert.", kind)
     if kind == "html":
-        body = (
-            f"<p>Also reported by <strong>{escape(source_label, kind)}</strong>: "
-            f"{escape(article.title, kind)}</p>{link_line(article.url, kind)}"
-            f"<p>{escape(note, kind)}</p>"
-        )
+        heading = f"<p>Also reported by <strong>{count}</strong>: {names}</p>"
+        parts, sep = [heading, "<ul>", *items, "</ul>", f"<p>{note}</p>"], "\n"
     else:
-        lines = [f"Also reported by {escape(source_label, kind)}: {escape(article.title, kind)}"]
-        body = "\n".join([*lines, link_line(article.url, kind), escape(note, kind)])
-    return Message(title, body)
+        parts, sep = [f"Also reported by {count}: {names}", "\n".join(items), note], "\n\n"
+    return Message(title, fit(parts, limit or limit_for(kind), parts[-1], kind=kind, sep=sep))

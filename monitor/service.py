@@ -27,7 +27,6 @@ from monitor.render import (
     Message,
     body_format,
     render_alert,
-    render_follow_up,
     render_source_failure,
 )
 from monitor.rules import Explanation
@@ -35,6 +34,7 @@ from monitor.state import (
     Delivery,
     FeedHints,
     FetchResponse,
+    FollowUp,
     MatchRecord,
     SourceState,
 )
@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 MAX_POLLS_AT_ONCE = 128
 # A source's stored articles that, with its new ones, show which text it repeats.
 BOILERPLATE_CONTEXT = 50
+# A story's follow-up waits until no new copy has come for this long.
+FOLLOW_UP_QUIET = timedelta(minutes=30)
 
 
 class Store(OutboxStore, Protocol):
@@ -70,6 +72,7 @@ class Store(OutboxStore, Protocol):
         deliveries: Sequence[Delivery],
         now: datetime,
         settled_links: Sequence[tuple[str, datetime]] = (),
+        follow_ups: Sequence[FollowUp] = (),
     ) -> None: ...
     def known_links(self, ids: Iterable[str], now: datetime) -> set[str]: ...
     def save_state(self, state: SourceState) -> None: ...
@@ -87,6 +90,15 @@ class Found:
     rule: Rule
     explanation: Explanation
     fingerprint: Fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class Grouped:
+    """A poll's matches under their stories, with what they queue or schedule."""
+
+    matches: list[MatchRecord]
+    deliveries: list[Delivery]
+    follow_ups: list[FollowUp]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +220,7 @@ class Service:
         )
         alerting = [item.article for item in intake if item.alert]
         found = await self._find(alerting, source, [item.article for item in intake], now)
-        matches, deliveries = self._group(found, source, now)
+        grouped = self._group(found, source, now)
         fetch_url = reading.feed_url or state.fetch_url
         if response.moved_permanently and response.url != (state.fetch_url or source.url):
             log.warning(
@@ -224,14 +236,16 @@ class Service:
         self.store.save_poll(
             new_state,
             [i.article for i in intake],
-            matches,
-            deliveries,
+            grouped.matches,
+            grouped.deliveries,
             now,
             settled_links=reading.settled_links,
+            follow_ups=grouped.follow_ups,
         )
+        matched = len(grouped.matches)
         if intake:
-            log.info("%s: %d new, %d matched", source.name, len(intake), len(matches))
-        return PollReport(source.name, True, len(intake), len(matches))
+            log.info("%s: %d new, %d matched", source.name, len(intake), matched)
+        return PollReport(source.name, True, len(intake), matched)
 
     def _not_modified(
         self, source: Source, state: SourceState, response: FetchResponse
@@ -357,19 +371,17 @@ class Service:
             found.extend(Found(article, rule, why, story_print) for rule, why in matches)
         return found
 
-    def _group(
-        self, found: Sequence[Found], source: Source, now: datetime
-    ) -> tuple[list[MatchRecord], list[Delivery]]:
+    def _group(self, found: Sequence[Found], source: Source, now: datetime) -> Grouped:
         """Attach each match to a story of its rule seen within the window, or start one.
 
         Only a new story alerts; a later copy (syndicated, republished, truncated) is
-        recorded under the story: digests list the sources that carried it, and immediate
-        rules send one short "also reported by" follow-up per story and source.
+        recorded under the story: digests list the sources that carried it, and for
+        immediate rules it schedules (or puts off) the story's one "also reported by"
+        follow-up per target, queued by the outbox once the story has been quiet.
         """
         since = now - self.config.settings.story_window
         stories: dict[str, list[tuple[str, Fingerprint]]] = {}
-        matches: list[MatchRecord] = []
-        deliveries: list[Delivery] = []
+        grouped = Grouped([], [], [])
         for item in found:
             rule, article = item.rule, item.article
             if rule.name not in stories:
@@ -377,7 +389,7 @@ class Service:
                 stories[rule.name] = [(key, Fingerprint.from_bytes(raw)) for key, raw in stored]
             story = find_story(item.fingerprint, stories[rule.name])
             stories[rule.name].append((story or article.id, item.fingerprint))
-            matches.append(
+            grouped.matches.append(
                 MatchRecord(article.id, rule.name, item.explanation.terms, now,
                             story or article.id, item.fingerprint.to_bytes(), source.name,
                             item.explanation.summary())
@@ -385,11 +397,16 @@ class Service:
             if story is not None:
                 log.info("%s: %r is another copy of a story already alerted for %s",
                          source.name, article.title, rule.name)  # fmt: skip
-                if rule.digest is None:
-                    deliveries.extend(self._follow_ups(article, rule, story, source, now))
+                if rule.digest is None and rule.follow_up:
+                    due = now + FOLLOW_UP_QUIET
+                    grouped.follow_ups.extend(
+                        FollowUp(rule.name, story, target, due) for target in rule.notify
+                    )
             elif rule.digest is None:
-                deliveries.extend(self._alerts(article, rule, item.explanation, source, now))
-        return matches, deliveries
+                grouped.deliveries.extend(
+                    self._alerts(article, rule, item.explanation, source, now)
+                )
+        return grouped
 
     def _alerts(
         self, article: Article, rule: Rule, why: Explanation, source: Source, now: datetime
@@ -402,28 +419,6 @@ class Service:
             deliveries.append(
                 Delivery(
                     id=delivery_id(article.id, rule.name, name),
-                    article_id=article.id,
-                    rule=rule.name,
-                    target=name,
-                    title=message.title,
-                    body=message.body,
-                    created_at=now,
-                    body_format=body_format(target.kind),
-                )
-            )
-        return deliveries
-
-    def _follow_ups(
-        self, article: Article, rule: Rule, story: str, source: Source, now: datetime
-    ) -> list[Delivery]:
-        """One note per (story, source, target): a second copy from one outlet adds nothing."""
-        deliveries = []
-        for name in rule.notify:
-            target = self.config.targets.get(name) or Target(name, "")
-            message = render_follow_up(article, rule.name, source.name, target.kind)
-            deliveries.append(
-                Delivery(
-                    id=delivery_id(f"{story}:also:{source.name}", rule.name, name),
                     article_id=article.id,
                     rule=rule.name,
                     target=name,

@@ -10,9 +10,11 @@ __all__ = [
     "Delivery",
     "FeedHints",
     "FetchResponse",
+    "FollowUp",
     "MatchRecord",
     "SendResult",
     "SourceState",
+    "StoryCopy",
 ]
 
 
@@ -103,6 +105,27 @@ class MatchRecord:
     fingerprint: bytes = b""
     source: str = ""
     explanation: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCopy:
+    """One matched article of a story, as an "also reported by" message lists it."""
+
+    article_id: str
+    source: str
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """The coalesced "also reported by" message of a story for one target, queued once the
+    story has been quiet until `due_at` (each later copy moves it on)."""
+
+    rule: str
+    story_id: str
+    target: str
+    due_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

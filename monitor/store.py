@@ -10,7 +10,7 @@ from pathlib import Path
 
 from monitor.errors import MonitorError
 from monitor.model import Article
-from monitor.state import Delivery, FeedHints, MatchRecord, SourceState
+from monitor.state import Delivery, FeedHints, FollowUp, MatchRecord, SourceState, StoryCopy
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 
@@ -148,7 +148,24 @@ def _migrate_8(db: sqlite3.Connection) -> None:
 
 
 def _migrate_9(db: sqlite3.Connection) -> None:
-    db.execute("CREATE INDEX articles_source ON articles (source, first_seen)")
+    # One coalesced "also reported by" message per (rule, story, target): queued once the
+    # story has been quiet until due_at; queued_at set means done, whatever copies follow.
+    _run_script(
+        db,
+        """
+        CREATE TABLE follow_ups (
+            rule TEXT NOT NULL,
+            story_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            queued_at TEXT,
+            PRIMARY KEY (rule, story_id, target)
+        );
+        CREATE INDEX follow_ups_due ON follow_ups (due_at) WHERE queued_at IS NULL;
+        CREATE INDEX matches_story ON matches (rule, story_id);
+        CREATE INDEX articles_source ON articles (source, first_seen)
+        """,
+    )
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
@@ -316,9 +333,11 @@ class SqliteStore:
         deliveries: Sequence[Delivery],
         now: datetime,
         settled_links: Sequence[tuple[str, datetime]] = (),
+        follow_ups: Sequence[FollowUp] = (),
     ) -> None:
-        """Record a fetch: new source state, new articles, their matches and deliveries, and
-        the page links settled without an article until a time (see `Reading`), at once."""
+        """Record a fetch: new source state, new articles, their matches and deliveries, the
+        page links settled without an article until a time (see `Reading`), and the stories'
+        follow-ups to schedule (or put off, if not yet queued), at once."""
         with self._transaction():
             self._put_state(state)
             self.db.executemany(
@@ -353,6 +372,12 @@ class SqliteStore:
                 ],
             )  # fmt: skip
             self._put_deliveries(deliveries)
+            self.db.executemany(
+                "INSERT INTO follow_ups (rule, story_id, target, due_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (rule, story_id, target) DO UPDATE"
+                " SET due_at = max(due_at, excluded.due_at) WHERE queued_at IS NULL",
+                [(f.rule, f.story_id, f.target, _time(f.due_at)) for f in follow_ups],
+            )
 
     def _put_deliveries(self, deliveries: Sequence[Delivery]) -> None:
         self.db.executemany(
@@ -448,6 +473,49 @@ class SqliteStore:
             (source, _time(since), _PRUNED, limit),
         ).fetchall()
         return [Article.from_json(json.loads(row[0])) for row in rows]
+
+    def due_follow_ups(self, now: datetime) -> list[FollowUp]:
+        rows = self.db.execute(
+            "SELECT rule, story_id, target, due_at FROM follow_ups"
+            " WHERE queued_at IS NULL AND due_at <= ? ORDER BY due_at",
+            (_time(now),),
+        ).fetchall()
+        return [FollowUp(row[0], row[1], row[2], datetime.fromisoformat(row[3])) for row in rows]
+
+    def story_copies(self, rule: str, story_id: str) -> list[StoryCopy]:
+        """Every article of the rule's story, in the order they were matched."""
+        rows = self.db.execute(
+            "SELECT m.article_id, m.source, a.title, a.url FROM matches m"
+            " JOIN articles a ON a.id = m.article_id WHERE m.rule = ? AND m.story_id = ?"
+            " ORDER BY m.matched_at, m.rowid",
+            (rule, story_id),
+        ).fetchall()
+        return [StoryCopy(row[0], row[1] or "", row[2], row[3]) for row in rows]
+
+    def queue_follow_up(
+        self, follow_up: FollowUp, delivery: Delivery | None, now: datetime
+    ) -> bool:
+        """Mark a due follow-up done and queue its message (none: settle it unsent), at
+        once; False if it was done already or a newer copy has put it off."""
+        with self._transaction():
+            cursor = self.db.execute(
+                "UPDATE follow_ups SET queued_at = ? WHERE rule = ? AND story_id = ?"
+                " AND target = ? AND queued_at IS NULL AND due_at <= ?",
+                (_time(now), follow_up.rule, follow_up.story_id, follow_up.target, _time(now)),
+            )
+            if cursor.rowcount and delivery is not None:
+                self._put_deliveries([delivery])
+        return bool(cursor.rowcount)
+
+    def drop_follow_up(self, follow_up: FollowUp) -> None:
+        """Forget a follow-up not yet queued (a later copy from another outlet schedules it
+        again)."""
+        with self._transaction():
+            self.db.execute(
+                "DELETE FROM follow_ups WHERE rule = ? AND story_id = ? AND target = ?"
+                " AND queued_at IS NULL",
+                (follow_up.rule, follow_up.story_id, follow_up.target),
+            )
 
     def digest_covered_until(self, rule: str) -> datetime | None:
         row = self.db.execute(

@@ -258,3 +258,14 @@ def test_digest_rules_need_a_cron_schedule() -> None:
             digest.replace('delivery = "digest"', 'delivery = "digest"\nschedule = "daily"')
         )
     )
+
+
+def test_follow_up_is_on_unless_a_rule_turns_it_off() -> None:
+    main = parse_main(GOOD, "config.toml", {"HOOK_PATH": "x"})
+    off = RULES.replace('name = "second"', 'name = "second"\nfollow_up = false')
+
+    rules = parse_rules(off, "rules/a.toml", main.targets)
+
+    assert [rule.follow_up for rule in rules] == [True, False]
+    error = rules_error(off.replace("follow_up = false", 'follow_up = "no"'))
+    assert error.key == "rules[1].follow_up" and error.line == 8

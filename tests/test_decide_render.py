@@ -19,11 +19,11 @@ from monitor.decide import (
     skip_to_allowed,
     triage,
 )
-from monitor.markup import MarkupKind
+from monitor.markup import MarkupKind, measure
 from monitor.model import Article, Block
 from monitor.render import neutralize, render_alert, render_follow_up, snippet
 from monitor.rules import Explanation, compile_query
-from monitor.state import FeedHints
+from monitor.state import FeedHints, StoryCopy
 from monitor.templates import compile_template
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -204,10 +204,45 @@ def test_next_poll_takes_the_largest_floor_and_keeps_the_interval() -> None:
 
 @pytest.mark.parametrize("kind", ["slack", "markdown", "html"])
 def test_follow_up_notes_keep_article_text_inert(kind: MarkupKind) -> None:
-    item = article("x", NOW, title="<!channel> @everyone <b>hi</b>", url="https://e.com/a")
+    story = StoryCopy("x", "dispatch", "<!channel> @everyone <b>hi</b>", "https://e.com/x")
+    copy = StoryCopy("y", "<b>@here</b>", "<!channel> @everyone <b>hi</b>", "https://e.com/a")
 
-    note = render_follow_up(item, "jnk", "wire", kind)
+    note = render_follow_up(story, [copy], "jnk", kind)
 
     assert "<!channel>" not in note.body and "@everyone" not in note.body
-    assert "<b>hi</b>" not in note.body
+    assert "@here" not in note.body and "<b>hi</b>" not in note.body
     assert "https://e.com/a" in note.body and "not a new alert" in note.body
+
+
+@pytest.mark.parametrize("kind", ["slack", "markdown", "html", "text"])
+def test_a_follow_up_lists_each_outlet_once_with_its_headline_and_link(kind: MarkupKind) -> None:
+    story = StoryCopy("s", "dispatch", "Japan, North Korea met", "https://dispatch.example/s")
+    copies = [
+        StoryCopy(f"c{n}", f"outlet-{n}", f"Headline {n}", f"https://o{n}.example/c")
+        for n in range(4)
+    ]
+
+    note = render_follow_up(story, copies, "jnk", kind)
+
+    assert note.title.startswith("Also reported by 4 outlets: Japan, North Korea met")
+    assert "outlet-0, outlet-1, outlet-2, outlet-3" in note.body
+    for n in range(4):
+        assert note.body.count(f"https://o{n}.example/c") == (2 if kind == "html" else 1)
+        assert f"Headline {n}" in note.body
+    assert "dispatch.example" not in note.body
+    assert render_follow_up(story, copies[:1], "jnk", kind).title.startswith(
+        "Also reported by 1 outlet: "
+    )
+
+
+def test_a_long_follow_up_is_cut_to_the_limit_and_keeps_its_note() -> None:
+    story = StoryCopy("s", "dispatch", "Story", "https://dispatch.example/s")
+    copies = [
+        StoryCopy(f"c{n}", f"outlet-{n}", "A long headline " * 5, f"https://o{n}.example/c")
+        for n in range(40)
+    ]
+
+    note = render_follow_up(story, copies, "jnk", "markdown", limit=1000)
+
+    assert measure(note.body, "markdown") <= 1000
+    assert note.body.endswith("not a new alert.") and "Also reported by 40 outlets" in note.body

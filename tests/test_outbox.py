@@ -56,7 +56,8 @@ class Bench:
         self.clock = Clock()
 
     def service(self, fetcher: HttpFetcher) -> Service:
-        notifier = AppriseNotifier({"hook": self.target.url}, min_gap=0)
+        urls = {name: target.url for name, target in self.config.targets.items()}
+        notifier = AppriseNotifier(urls, min_gap=0)
         return Service(self.config, fetcher, self.store, notifier, self.clock)
 
     def cycle(self, *, digest: bool = False) -> None:
@@ -210,9 +211,10 @@ def two_sources(store: SqliteStore, server: FixtureServer, hook: WebhookReceiver
     return bench
 
 
-def test_copies_of_one_story_alert_once_and_send_one_note_per_outlet(
+def test_copies_of_one_story_alert_once_and_leave_one_note_once_quiet(
     seeds: Path, store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
 ) -> None:
+    """Was one note per outlet, sent at once: now one note per story, after 30 quiet minutes."""
     feed_server.pages["/dispatch.rss"] = Page(feed_of("seed", seeds=seeds))
     feed_server.pages["/ledger.rss"] = Page(feed_of("neg-missile", seeds=seeds))
     bench = two_sources(store, feed_server, webhook)
@@ -224,13 +226,18 @@ def test_copies_of_one_story_alert_once_and_send_one_note_per_outlet(
     bench.clock.now += timedelta(hours=5)
 
     bench.cycle()
+    notes_at_once = notes(webhook)
+    bench.clock.now += timedelta(minutes=30)
+    bench.cycle()
 
     alerts = sorted(p["title"].split(" [")[0] for p in webhook.posts if " [jnk]" in p["title"])
-    notes = [p for p in webhook.posts if p["title"].startswith("Also reported by")]
     expected = [story_title(seeds, name) for name in ("seed", "neg-missile", "neg-follow-up")]
     assert alerts == sorted(expected)
-    assert len(notes) == 1 and notes[0]["title"].startswith("Also reported by ledger: ")
-    assert "not a new alert" in notes[0]["message"]
+    assert notes_at_once == []
+    [note] = notes(webhook)
+    assert note["title"] == f"Also reported by 1 outlet: {story_title(seeds, 'seed')}"
+    assert note["message"].startswith("Also reported by 1 outlet: ledger\n")
+    assert note["message"].count("- ledger — ") == 1 and "not a new alert" in note["message"]
 
 
 def notes(webhook: WebhookReceiver, path: str = "") -> list[dict[str, Any]]:
@@ -263,6 +270,72 @@ def test_headlines_sharing_only_a_site_blurb_alert_as_different_stories(
 
     titles = sorted(post["title"] for post in webhook.posts)
     assert titles == sorted(f"{story_title(seeds, name)} [jnk]" for name in names)
+    assert notes(webhook) == []
+
+
+WIRE_COPIES = ["seed", "syndicated", "republished", "truncated", "paragraph-added", "edited"]
+OUTLETS = ["dispatch", "ledger", "herald", "courier", "gazette", "late"]
+
+
+def six_outlets(store: SqliteStore, server: FixtureServer, hook: WebhookReceiver,
+                follow_up: bool = True) -> Bench:  # fmt: skip
+    """Six sources and two targets (the receiver's /alerts and /desk paths)."""
+    bench = Bench(store, server, hook, Target("hook", ""))
+    desk = Target("desk", f"json://127.0.0.1:{hook.port}/desk")
+    bench.rule = replace(bench.rule, notify=("hook", "desk"), follow_up=follow_up)
+    sources = tuple(
+        Source(name, server.url(f"/{name}.rss"), timedelta(minutes=15)) for name in OUTLETS
+    )
+    bench.config = replace(
+        bench.config, targets={"hook": bench.target, "desk": desk}, sources=sources,
+        rules=(bench.rule,),
+    )  # fmt: skip
+    return bench
+
+
+def carry(server: FixtureServer, seeds: Path, count: int) -> None:
+    """The first `count` outlets each carry their copy of the wire story, the rest nothing."""
+    for n, (outlet, copy) in enumerate(zip(OUTLETS, WIRE_COPIES, strict=True)):
+        server.pages[f"/{outlet}.rss"] = Page(feed_of(*[copy][: int(n < count)], seeds=seeds))
+
+
+def test_five_outlets_with_one_wire_story_give_one_alert_and_one_follow_up_per_target(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
+) -> None:
+    """Copies at minutes 10 and 25 put the follow-up off to minute 55; one more copy after
+    it was sent sends nothing."""
+    bench = six_outlets(store, feed_server, webhook)
+    sent: list[int] = []
+    for count, wait in ((1, 10), (3, 15), (5, 29), (5, 1), (5, 60), (6, 60), (6, 0)):
+        carry(feed_server, seeds, count)
+        bench.cycle()
+        sent.append(len(notes(webhook)))
+        bench.clock.now += timedelta(minutes=wait)
+
+    alerts = [post for post in webhook.posts if post["title"].endswith(" [jnk]")]
+    assert [post["title"] for post in alerts] == [f"{story_title(seeds, 'seed')} [jnk]"] * 2
+    assert sent == [0, 0, 0, 0, 2, 2, 2]
+    for path in ("/alerts", "/desk"):
+        [note] = notes(webhook, path)
+        assert note["title"] == f"Also reported by 4 outlets: {story_title(seeds, 'seed')}"
+        assert "ledger, herald, courier, gazette" in note["message"]
+        assert note["message"].count("\n- ") == 4
+        for outlet, copy in zip(OUTLETS[1:5], WIRE_COPIES[1:5], strict=True):
+            assert note["message"].count(f"- {outlet} — {story_title(seeds, copy)}: ") == 1
+    assert len(webhook.posts) == 4
+
+
+def test_a_rule_with_follow_up_false_sends_no_follow_up(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver
+) -> None:
+    bench = six_outlets(store, feed_server, webhook, follow_up=False)
+    carry(feed_server, seeds, 5)
+    bench.cycle()
+    bench.clock.now += timedelta(hours=1)
+    bench.cycle()
+
+    titles = [post["title"] for post in webhook.posts]
+    assert len(titles) == 2 and titles[0] == titles[1]  # one alert (whichever copy came first)
     assert notes(webhook) == []
 
 

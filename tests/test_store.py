@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor.model import Article
-from monitor.state import Delivery, MatchRecord, SourceState
+from monitor.state import Delivery, FollowUp, MatchRecord, SourceState
 from monitor.store import SCHEMA_VERSION, SqliteStore, StoreError
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -95,3 +96,36 @@ def test_dead_deliveries_leave_the_queue_but_stay_visible(tmp_path: Path) -> Non
 
     assert [d.id for d in store.pending_deliveries(NOW, due_only=False)] == ["d2"]
     assert [(d.id, d.last_error) for d in store.dead_deliveries()] == [("d1", "HTTP 400")]
+
+
+def test_a_follow_up_is_put_off_by_each_copy_and_queued_once(store: SqliteStore) -> None:
+    state = SourceState("s", "https://example.com/f")
+    later = FollowUp("rule", "story", "hook", NOW + timedelta(minutes=40))
+    store.save_poll(state, [], [], [], NOW, follow_ups=[replace(later, due_at=NOW)])
+    store.save_poll(state, [], [], [], NOW, follow_ups=[later])
+    store.save_poll(state, [], [], [], NOW, follow_ups=[replace(later, due_at=NOW)])
+
+    assert store.due_follow_ups(NOW + timedelta(minutes=39)) == []
+    assert store.due_follow_ups(later.due_at) == [later]
+    queued_at = later.due_at
+    assert store.queue_follow_up(later, delivery("f1"), queued_at)
+    assert not store.queue_follow_up(later, delivery("f2"), queued_at)
+    store.save_poll(state, [], [], [], NOW, follow_ups=[later])
+
+    assert store.due_follow_ups(NOW + timedelta(days=1)) == []
+    assert [d.id for d in store.pending_deliveries(queued_at)] == ["f1"]
+
+
+def test_a_follow_up_put_off_after_it_was_read_is_not_queued_early(store: SqliteStore) -> None:
+    state = SourceState("s", "https://example.com/f")
+    due = FollowUp("rule", "story", "hook", NOW)
+    store.save_poll(state, [], [], [], NOW, follow_ups=[due])
+    [read] = store.due_follow_ups(NOW)
+    store.save_poll(
+        state, [], [], [], NOW, follow_ups=[replace(due, due_at=NOW + timedelta(hours=1))]
+    )
+
+    assert not store.queue_follow_up(read, delivery("f1"), NOW)
+    store.drop_follow_up(read)
+    assert store.due_follow_ups(NOW + timedelta(days=1)) == []
+    assert store.pending_deliveries(NOW, due_only=False) == []
