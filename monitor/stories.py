@@ -23,9 +23,10 @@ Thresholds were tuned on seeds/stories/cases.json (see seeds/README.md).
 from __future__ import annotations
 
 import struct
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
+from itertools import chain
 from typing import TypeVar
 
 import numpy as np
@@ -96,12 +97,11 @@ class Fingerprint:
 def boilerplate(items: Iterable[Article]) -> frozenset[str]:
     """The shingles of lede and body that one source's `items` carry under at least
     `BOILERPLATE_TITLES` different titles."""
-    titles: defaultdict[str, set[str]] = defaultdict(set)
+    by_title: defaultdict[str, set[str]] = defaultdict(set)
     for item in items:
-        title = " ".join(tokenize(item.title))
-        for shingle in _shingles(_text_tokens(item)):
-            titles[shingle].add(title)
-    return frozenset(shingle for shingle, seen in titles.items() if len(seen) >= BOILERPLATE_TITLES)
+        by_title[" ".join(tokenize(item.title))] |= _shingles(_text_tokens(item))
+    titles = Counter(chain.from_iterable(by_title.values()))
+    return frozenset(shingle for shingle, count in titles.items() if count >= BOILERPLATE_TITLES)
 
 
 def fingerprint(article: Article, repeated: Set[str] = frozenset()) -> Fingerprint:
