@@ -21,6 +21,7 @@ from tests.servers import (
     free_port,
     text_of,
 )
+from tests.test_outbox import BLURBS, feed_of, story_title
 
 SEED_TITLE = "Japan, North Korea held meeting in May – S Korean newspaper"
 SEED_URL = "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/"
@@ -274,3 +275,41 @@ def test_a_digest_missed_while_stopped_is_sent_by_the_next_run(
 
     assert collected.returncode == caught_up.returncode == again.returncode == 0
     assert [post["title"] for post in webhook.posts] == ["3 stories for japan-north-korea"]
+
+
+def test_run_once_keeps_blurb_stories_apart_and_sends_one_follow_up_once_quiet(
+    tmp_path: Path, seeds: Path, feed_server: FixtureServer, smtp: SmtpServer,
+    webhook: WebhookReceiver,
+) -> None:  # fmt: skip
+    """Eight headlines whose only text is their site's blurb are eight alerts; a copy of
+    the seed story from another outlet sends nothing until the story has been quiet for
+    30 minutes (moved into the past in the database), then one note, and never another."""
+    blurbs = [f"blurb-{name}" for name in BLURBS]
+    feed_server.pages["/ledger.rss"] = Page(feed_of(*blurbs, seeds=seeds))
+    feed_server.pages["/dispatch.rss"] = Page(feed_of("seed", seeds=seeds))
+    feed_server.pages["/wire.rss"] = Page(feed_of(seeds=seeds))
+    config = write_config(tmp_path, feed_server.url("/dispatch.rss"), smtp.port, webhook.port)
+    with config.open("a", encoding="utf-8") as out:
+        for name in ("ledger", "wire"):
+            out.write(
+                f'\n[[sources]]\nname = "{name}"\nurl = "{feed_server.url(f"/{name}.rss")}"\n'
+            )
+    rules = RULES.replace('["email", "hook"]', '["hook"]').replace(" AND summit|abduction", "")
+    (tmp_path / "rules.toml").write_text(rules, encoding="utf-8")
+
+    first = run_once(config)
+    feed_server.pages["/wire.rss"] = Page(feed_of("syndicated", seeds=seeds))
+    copied = run_once(config)
+    titles = [post["title"] for post in webhook.posts]
+    expected = {f"{story_title(seeds, name)} [japan-north-korea]" for name in [*blurbs, "seed"]}
+    assert len(titles) == 9 and set(titles) == expected, titles
+    with sqlite3.connect(tmp_path / "state" / "monitor.db") as db:
+        db.execute("UPDATE follow_ups SET due_at = '2020-01-01T00:00:00+00:00'")
+    quiet = run_once(config)
+    feed_server.pages["/ledger.rss"] = Page(feed_of(*blurbs, "republished", seeds=seeds))
+    again = run_once(config)
+
+    assert [r.returncode for r in (first, copied, quiet, again)] == [0, 0, 0, 0], again.stderr
+    titles = [post["title"] for post in webhook.posts]
+    assert titles[9:] == [f"Also reported by 1 outlet: {SEED_TITLE}"]
+    assert webhook.posts[9]["message"].startswith("Also reported by 1 outlet: wire\n")
