@@ -165,12 +165,22 @@ def render_fold(first: Message, rest: Sequence[Folded], kind: MarkupKind) -> Mes
 
 
 def _list_items(items: Sequence[Folded], kind: MarkupKind) -> list[str]:
-    """One list entry per item, "title: link", escaped for `kind`."""
+    """One list entry per item, "title: link" (the title alone without a link), escaped
+    for `kind`."""
+    entries = []
+    for item in items:
+        link = _item_link(item.url, kind)
+        entry = f"{escape(item.title, kind)}: {link}" if link else escape(item.title, kind)
+        entries.append(f"<li>{entry}</li>" if kind == "html" else f"- {entry}")
+    return entries
+
+
+def _item_link(url: str, kind: MarkupKind) -> str:
+    if not safe_url(url):
+        return ""
     if kind == "html":
-        return [f"<li>{escape(item.title, kind)}: {_html_link(item.url)}</li>" for item in items]
-    if kind == "text":
-        return [f"- {escape(item.title, kind)}: {safe_url(item.url)}" for item in items]
-    return [f"- {escape(item.title, kind)}: {link_line(item.url, kind)}" for item in items]
+        return _html_link(url)
+    return safe_url(url) if kind == "text" else link_line(url, kind)
 
 
 def _html_link(url: str) -> str:

@@ -21,7 +21,15 @@ from monitor.decide import (
 )
 from monitor.markup import MarkupKind, measure
 from monitor.model import Article, Block
-from monitor.render import neutralize, render_alert, render_follow_up, snippet
+from monitor.render import (
+    Folded,
+    Message,
+    neutralize,
+    render_alert,
+    render_fold,
+    render_follow_up,
+    snippet,
+)
 from monitor.rules import Explanation, compile_query
 from monitor.state import FeedHints, StoryCopy
 from monitor.templates import compile_template
@@ -246,3 +254,15 @@ def test_a_long_follow_up_is_cut_to_the_limit_and_keeps_its_note() -> None:
 
     assert measure(note.body, "markdown") <= 1000
     assert note.body.endswith("not a new alert.") and "Also reported by 40 outlets" in note.body
+
+
+@pytest.mark.parametrize("kind", ["slack", "markdown", "html", "text"])
+def test_a_folded_entry_without_a_link_is_listed_by_its_title_alone(kind: MarkupKind) -> None:
+    first = Message("First [jnk]", "body")
+    rest = [Folded("Also reported by 2 outlets: Story", ""), Folded("B", "https://e.com/b")]
+
+    folded = render_fold(first, rest, kind)
+
+    assert "Also reported by 2 outlets: Story:" not in folded.body
+    assert "Also reported by 2 outlets: Story" in folded.body
+    assert "B: " in folded.body and "https://e.com/b" in folded.body
