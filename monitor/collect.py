@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from monitor.config import Source
 from monitor.errors import MonitorError
@@ -40,7 +39,7 @@ class Fetcher(Protocol):
         *,
         etag: str | None = None,
         last_modified: str | None = None,
-        public_only: bool = False,
+        discovered_on: str | None = None,
     ) -> FetchResponse: ...
 
 
@@ -126,9 +125,7 @@ class Collector:
     ) -> Reading | None:
         for feed_url in feed_links(html, url)[:1]:
             try:
-                response = await self.fetcher.fetch(
-                    feed_url, public_only=_elsewhere(source, feed_url)
-                )
+                response = await self.fetcher.fetch(feed_url, discovered_on=source.url)
             except MonitorError as exc:
                 log.warning("%s: advertised feed %s failed: %s", source.name, feed_url, exc)
                 return None
@@ -163,7 +160,7 @@ class Collector:
     async def _article_page(self, source: Source, url: str) -> Article | _Outcome:
         """The link's article, or whether to try it again on a later poll."""
         try:
-            response = await self.fetcher.fetch(url, public_only=_elsewhere(source, url))
+            response = await self.fetcher.fetch(url, discovered_on=source.url)
         except MonitorError as exc:
             log.info("%s: %s not fetched: %s", source.name, url, exc)
             return _RETRY
@@ -228,13 +225,3 @@ def _merge(item: Article, page: Article) -> Article:
         language=item.language or page.language,
         tags=item.tags or page.tags,
     )
-
-
-def _elsewhere(source: Source, url: str) -> bool:
-    """A link off the configured source's own host must resolve to public addresses."""
-    return _host(url) != _host(source.url)
-
-
-def _host(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host.removeprefix("www.")

@@ -22,6 +22,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from monitor.errors import MonitorError
+from monitor.identity import site_host
 from monitor.state import FetchResponse
 
 __all__ = ["DEFAULT_MAX_BYTES", "FetchError", "HttpFetcher"]
@@ -129,12 +130,13 @@ class HttpFetcher:
         *,
         etag: str | None = None,
         last_modified: str | None = None,
-        public_only: bool = False,
+        discovered_on: str | None = None,
     ) -> FetchResponse:
         """GET `url`, echoing the stored validators exactly as the server gave them.
 
         Redirects are followed by hand (at most 5, loops refused) so every hop's status is
-        known; with `public_only`, every hop must resolve to public addresses only.
+        known. A link `discovered_on` a configured source's URL is trusted on that source's
+        host only: every hop to any other host must resolve to public addresses.
         """
         headers = {}
         if etag:
@@ -142,7 +144,7 @@ class HttpFetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         try:
-            return await self._follow(url, headers, public_only)
+            return await self._follow(url, headers, discovered_on)
         except TimeoutError:
             raise FetchError(f"no complete response within {self.total_timeout:.0f} s") from None
         except (httpx.HTTPError, httpx.InvalidURL, aiohttp.ClientError) as exc:
@@ -150,11 +152,13 @@ class HttpFetcher:
                 f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             ) from None
 
-    async def _follow(self, url: str, headers: dict[str, str], public_only: bool) -> FetchResponse:
+    async def _follow(
+        self, url: str, headers: dict[str, str], discovered_on: str | None
+    ) -> FetchResponse:
         seen = {url}
         hops: list[int] = []
         while True:
-            if public_only:
+            if discovered_on is not None and site_host(url) != site_host(discovered_on):
                 await _require_public(url)
             response = await self._get(url, headers)
             if response.status not in REDIRECT_CODES or "location" not in response.headers:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from monitor.htmltext import clean_text
 
-__all__ = ["article_identity", "canonical_url", "is_http_url"]
+__all__ = ["article_identity", "canonical_url", "is_http_url", "site_host"]
 
 _TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid", "_ga", "igshid")
 
@@ -28,6 +28,12 @@ def canonical_url(url: str) -> str:
 def is_http_url(value: str) -> bool:
     parts = urlsplit(value.strip())
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def site_host(url: str) -> str:
+    """The URL's host, lowercased, without a leading "www." (one site, either way)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
 
 
 def article_identity(source: str, *, guid: str, guid_is_url: bool, link: str, text: str) -> str:

@@ -17,7 +17,7 @@ from monitor.config import Config, Rule, Settings, Source, Target
 from monitor.fetch import FetchError, HttpFetcher
 from monitor.rules import compile_query
 from monitor.service import Service
-from monitor.state import SendResult
+from monitor.state import FetchResponse, SendResult
 from monitor.store import SqliteStore
 from tests.servers import FixtureServer, Page, Request
 
@@ -426,19 +426,43 @@ def test_a_socks_proxy_is_refused_with_a_warning_and_lower_case_names_are_read(
     assert "secret" not in caplog.text
 
 
-def test_discovered_links_to_private_addresses_are_refused(feed_server: FixtureServer) -> None:
-    feed_server.pages["/feed"] = Page(RSS)
-
-    async def fetch() -> None:
-        fetcher = HttpFetcher("t/1")
+def fetch_discovered(url: str, discovered_on: str) -> FetchResponse:
+    async def fetch() -> FetchResponse:
+        fetcher = HttpFetcher("t/1", host_gap=0)
         try:
-            await fetcher.fetch(feed_server.url("/feed"), public_only=True)
+            return await fetcher.fetch(url, discovered_on=discovered_on)
         finally:
             await fetcher.aclose()
 
+    return asyncio.run(fetch())
+
+
+def test_discovered_links_to_private_addresses_are_refused(feed_server: FixtureServer) -> None:
+    feed_server.pages["/feed"] = Page(RSS)
+
     with pytest.raises(FetchError, match="non-public"):
-        asyncio.run(fetch())
+        fetch_discovered(feed_server.url("/feed"), discovered_on="https://news.example/")
     assert feed_server.requests == []
+
+
+def test_every_hop_of_a_discovered_link_off_the_sources_host_must_be_public(
+    feed_server: FixtureServer,
+) -> None:
+    internal = FixtureServer(host="127.0.0.2").start()
+    try:
+        internal.pages["/secret"] = Page(RSS)
+        feed_server.pages["/hop"] = Page(b"", status=302, headers={"Location": "/next"})
+        feed_server.pages["/next"] = Page(
+            b"", status=302, headers={"Location": internal.url("/secret")}
+        )
+
+        with pytest.raises(FetchError, match=r"127\.0\.0\.2 resolves to a non-public"):
+            fetch_discovered(feed_server.url("/hop"), discovered_on=feed_server.url("/"))
+    finally:
+        internal.stop()
+
+    assert [r.path for r in feed_server.requests] == ["/hop", "/next"]
+    assert internal.requests == []
 
 
 def test_a_changed_config_url_starts_the_source_afresh(

@@ -161,6 +161,49 @@ def test_full_text_links_to_other_hosts_must_be_public(
     assert other.requests == []
 
 
+def redirect_to(server: FixtureServer, path: str) -> Page:
+    return Page(b"", HTML, status=302, headers={"Location": server.url(path)})
+
+
+def test_a_same_host_page_link_redirecting_to_another_host_must_be_public(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    internal = FixtureServer(host="127.0.0.2").start()
+    try:
+        serve_site(internal, seeds)
+        serve_site(feed_server, seeds)
+        feed_server.pages[SEED_PATH] = redirect_to(internal, SEED_PATH)
+
+        recorder = poll(store, source(feed_server, "/world/asia/", "page"))
+    finally:
+        internal.stop()
+
+    assert len(feed_server.gets(SEED_PATH)) == 1
+    assert internal.requests == []
+    assert recorder.titles == []
+    assert list(store.articles_since(NOW - timedelta(days=1))) == []
+
+
+def test_a_same_host_full_text_link_redirecting_to_another_host_must_be_public(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    internal = FixtureServer(host="127.0.0.2").start()
+    try:
+        serve_site(internal, seeds)
+        feed_server.pages["/teasers.rss"] = Page(summary_only_feed(feed_server.url("/go")))
+        feed_server.pages["/go"] = redirect_to(internal, SEED_PATH)
+
+        recorder = poll(store, source(feed_server, "/teasers.rss", "feed", True), "Ulaanbaatar")
+    finally:
+        internal.stop()
+
+    assert len(feed_server.gets("/go")) == 1
+    assert internal.requests == []
+    assert recorder.titles == []
+    stored = next(iter(store.articles_since(NOW - timedelta(days=1))))
+    assert "Ulaanbaatar" not in " ".join(block.text for block in stored.body)
+
+
 ALIAS = "/world/asia/japan/tokyo-protests-north-korean-missile-launch/"
 DEAD = "/2024/07/01/mongolia/"
 REFUSED = "/world/asia/news/48199"
