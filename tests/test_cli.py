@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -95,6 +97,44 @@ def test_match_exits_1_when_nothing_matches_and_2_on_a_bad_query(
     assert main(["match", "Japan AND (Korea", feed]) == 2
     err = capsys.readouterr().err
     assert "Japan AND (Korea\n" in err and "^" in err
+
+
+def run_monitor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_deeply_nested_queries_are_refused_in_one_line_naming_the_limit(
+    tmp_path: Path, seeds: Path
+) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x")
+    parens = "(" * 1000 + "Japan" + ")" * 1000
+    (tmp_path / "rules.toml").write_text(
+        f'[[rules]]\nname = "deep"\nquery = "{parens}"\nnotify = ["hook"]\n', encoding="utf-8"
+    )
+    feed = str(seeds / "feeds" / "asia.rss")
+
+    checked = run_monitor("check", "-c", str(config))
+    matched = run_monitor("match", "Japan AND " + "NOT " * 10_000 + "Brazil", feed)
+
+    for result in (checked, matched):
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert "nested more than 50 levels deep" in result.stderr
+    assert f"{tmp_path / 'rules.toml'}, line 3: rules[0].query:" in checked.stderr
+
+
+def test_a_query_nested_to_the_limit_is_checked_matched_and_explained(seeds: Path) -> None:
+    nested = "Japan AND " + "(Korea OR (Japan AND " * 24 + "Korea" + "))" * 24
+    assert nested.count("(") == 48
+
+    result = run_monitor(
+        "match", nested + " AND NOT (NOT Japan)", str(seeds / "feeds" / "asia.rss")
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert SEED_URL in result.stdout
 
 
 def test_preview_json_prints_the_article_keys(

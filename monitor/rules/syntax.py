@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -47,6 +49,7 @@ __all__ = [
 FIELDS: tuple[str, ...] = ("title", "lede", "body", "section", "source", "url", "author")
 DEFAULT_FIELDS: tuple[str, ...] = ("title", "lede", "body")
 MIN_PREFIX = 3
+MAX_DEPTH = 50  # parentheses and NOTs inside each other; keeps every tree walk off the stack limit
 
 TokenKind = Literal[
     "WORD", "QUOTED", "AND", "OR", "NOT", "MINUS", "NEAR", "FIELD", "(", ")", "|", "EOF"
@@ -295,6 +298,7 @@ class _Parser:
         self.tokens = _Lexer(query).run()
         self.index = 0
         self.in_field = False
+        self.depth = 0
 
     def parse(self) -> Node:
         if self._peek().kind == "EOF":
@@ -318,6 +322,17 @@ class _Parser:
 
     def _last_end(self) -> int:
         return self.tokens[self.index - 1].end
+
+    @contextmanager
+    def _nested(self, opening: _Token) -> Iterator[None]:
+        """One level deeper: a group or a NOT; refused past MAX_DEPTH."""
+        if self.depth >= MAX_DEPTH:
+            raise RuleSyntaxError(
+                f"nested more than {MAX_DEPTH} levels deep (parentheses and NOT)", opening.column
+            )
+        self.depth += 1
+        yield
+        self.depth -= 1
 
     def _expression(self) -> Node:
         start = self._peek().start
@@ -354,8 +369,8 @@ class _Parser:
 
     def _unary(self) -> Node:
         if self._peek().kind in ("NOT", "MINUS"):
-            self._advance()
-            return Not(self._unary())
+            with self._nested(self._advance()):
+                return Not(self._unary())
         return self._proximity()
 
     def _proximity(self) -> Node:
@@ -415,7 +430,8 @@ class _Parser:
         opening = self._advance()
         if self._peek().kind == ")":
             raise RuleSyntaxError("empty parentheses", self._peek().column)
-        node = self._expression()
+        with self._nested(opening):
+            node = self._expression()
         if self._peek().kind != ")":
             raise RuleSyntaxError("unclosed (", opening.column)
         self._advance()
