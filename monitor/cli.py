@@ -250,7 +250,7 @@ def _status(args: argparse.Namespace) -> int:
         return EXIT_OK
     columns = ("source", "last_fetch", "result", "next_check", "errors", "items_seen")
     table = [[str(row[c] if row[c] is not None else "-") for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
     for line in [list(columns), *table]:
         sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) + "\n")
     dead = daemon.dead_deliveries(config)

@@ -225,6 +225,24 @@ def test_status_lists_sources_as_json(tmp_path: Path, capsys: pytest.CaptureFixt
     assert row["source"] == "one" and row["result"] == "never fetched"
 
 
+def test_status_without_sources_prints_an_empty_table(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x")
+
+    table = run_monitor("status", "-c", str(config))
+    rows = run_monitor("status", "-c", str(config), "--json")
+
+    assert (table.returncode, table.stderr) == (0, "")
+    assert table.stdout.split() == [
+        "source",
+        "last_fetch",
+        "result",
+        "next_check",
+        "errors",
+        "items_seen",
+    ]
+    assert (rows.returncode, rows.stdout, rows.stderr) == (0, "", "")
+
+
 def test_status_shows_failing_sources_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
