@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import apprise
 from apprise.decorators import notify as apprise_notify
@@ -20,6 +21,7 @@ _FORMATS = {
     "html": apprise.NotifyFormat.HTML,
     "text": apprise.NotifyFormat.TEXT,
 }
+_MASK = "****"
 logging.getLogger("apprise").setLevel(logging.WARNING)
 
 
@@ -48,9 +50,16 @@ class AppriseNotifier:
         }
 
     def describe(self, name: str) -> str:
-        """The target's URL with its secrets masked, safe to print."""
+        """The target's scheme and host, safe to print.
+
+        Apprise's private form masks passwords and tokens but shows paths, topics and query
+        arguments, which can be the secret (an ntfy.sh topic, a webhook path, a header):
+        those are masked too.
+        """
         plugin = self._plugin(name)
-        return "(invalid URL)" if plugin is None else str(plugin.url(privacy=True))
+        if plugin is None:
+            return "(invalid URL)"
+        return _masked(str(plugin.url(privacy=True)), str(getattr(plugin, "host", "") or ""))
 
     def _plugin(self, name: str) -> Any:
         if name not in self._plugins:
@@ -76,6 +85,15 @@ class AppriseNotifier:
         if bool(result):
             return SendResult(True)
         return SendResult(False, f"delivery to {target} failed ({_status(result)})")
+
+
+def _masked(url: str, host: str) -> str:
+    """`url` without its path and query; its host too unless it is the plugin's real host
+    (ntfy's cloud mode puts the topic where the host goes)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc if parts.hostname == host.lower() or not parts.netloc else _MASK
+    hidden = f"/{_MASK}" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{netloc}{hidden}"
 
 
 def _status(result: Any) -> str:

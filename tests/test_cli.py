@@ -49,6 +49,24 @@ def test_check_masks_target_secrets(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "hunter2secret" not in capsys.readouterr().out
 
 
+def test_check_masks_webhook_paths_headers_and_ntfy_topics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/hooks/pathsecret1?+X-Token=hdrsecret2")
+    with config.open("a", encoding="utf-8") as file:
+        file.write('cloud = "ntfy://topicsecret3"\n')
+        file.write('own = "ntfys://user:pwsecret4@ntfy.example.org/topicsecret5"\n')
+
+    assert main(["check", "-c", str(config)]) == 0
+
+    out = capsys.readouterr().out
+    for secret in ("pathsecret1", "hdrsecret2", "topicsecret3", "pwsecret4", "topicsecret5"):
+        assert secret not in out
+    assert "hook: json://127.0.0.1:9/****" in out
+    assert "cloud: ntfys://****" in out
+    assert "own: ntfys://user:****@ntfy.example.org/****" in out
+
+
 def test_check_refuses_a_target_apprise_cannot_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
