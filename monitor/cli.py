@@ -77,16 +77,14 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return daemon.run(_config(args), once=args.once)
+    config = _config(args)
+    daemon.validate(config)
+    return daemon.run(config, once=args.once)
 
 
 def _check(args: argparse.Namespace) -> int:
     config = _config(args)
-    daemon.check_schedules(config)
-    problems = daemon.target_problems(config)
-    if problems:
-        name, problem = next(iter(problems.items()))
-        raise ConfigError(problem, file=config.file, key=f"targets.{name}")
+    daemon.validate(config)
     out = sys.stdout
     out.write(f"{config.file}: OK\n")
     out.write(f"database: {config.settings.database}\n")

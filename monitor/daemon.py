@@ -43,7 +43,7 @@ __all__ = [
     "send_test",
     "source_states",
     "stored_articles",
-    "target_problems",
+    "validate",
 ]
 
 log = logging.getLogger(__name__)
@@ -260,8 +260,14 @@ def _catch_up_digests(service: Service, digests: list[tuple[Rule, CronTrigger]])
             service.outbox.queue_digest(rule)
 
 
-def check_schedules(config: Config) -> None:
+def validate(config: Config) -> None:
+    """What `check` refuses and `run` must refuse before it starts: a digest schedule cron
+    cannot read, a target URL Apprise cannot read (a ConfigError naming it, not its URL)."""
     _digest_triggers(config)
+    problems = _target_problems(config)
+    if problems:
+        name, problem = next(iter(problems.items()))
+        raise ConfigError(problem, file=config.file, key=f"targets.{name}")
 
 
 def rule_warnings(config: Config) -> list[tuple[str, str]]:
@@ -272,7 +278,7 @@ def rule_warnings(config: Config) -> list[tuple[str, str]]:
     return warnings
 
 
-def target_problems(config: Config) -> dict[str, str]:
+def _target_problems(config: Config) -> dict[str, str]:
     return AppriseNotifier({n: t.url for n, t in config.targets.items()}).problems()
 
 

@@ -76,6 +76,28 @@ def test_check_refuses_a_target_apprise_cannot_read(
     assert "targets.hook" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["check"], ["run", "--once"], ["run"]])
+def test_run_refuses_at_start_a_target_check_refuses(tmp_path: Path, command: list[str]) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x?token=crlfsecret\\r\\nX-Evil: 1")
+    with config.open("a", encoding="utf-8") as file:
+        file.write('\n[[sources]]\nname = "one"\nurl = "http://127.0.0.1:9/feed"\n')
+
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", *command, "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"monitor: config error: {config}: targets.hook: Apprise does not recognise this URL"
+        " (check the scheme and its fields)"
+    ]
+    assert not (tmp_path / "monitor.db").exists()
+
+
 def test_match_json_prints_one_object_per_match(
     seeds: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
