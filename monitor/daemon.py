@@ -273,6 +273,10 @@ def validate(config: Config) -> None:
 def rule_warnings(config: Config) -> list[tuple[str, str]]:
     """(rule, warning) for rules that look like mistakes or cannot be indexed."""
     warnings = [(rule.name, text) for rule in config.rules for text in lint_query(rule.query)]
+    for rule in config.rules:
+        if rule.sources and not any(rule.applies_to(s.name, None) for s in config.sources):
+            globs = ", ".join(rule.sources)
+            warnings.append((rule.name, f"sources {globs} match no source: it never applies"))
     for name in Matcher(config.rules).index.always_evaluated:
         warnings.append((name, "cannot be indexed: it is evaluated for every article"))
     return warnings

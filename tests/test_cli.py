@@ -404,6 +404,26 @@ def test_check_warns_about_rules_that_look_like_mistakes(
     assert "warning: rule wide:" in err and "gov*" in err
 
 
+def test_check_warns_about_a_rule_whose_sources_match_no_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x")
+    with config.open("a", encoding="utf-8") as file:
+        file.write('\n[[sources]]\nname = "nhk-world"\nurl = "https://example.com/feed"\n')
+    (tmp_path / "rules.toml").write_text(
+        '[[rules]]\nname = "typo"\nquery = "Japan"\nnotify = ["hook"]\n'
+        'sources = ["nkh-*", "kyodo"]\n\n'
+        '[[rules]]\nname = "fine"\nquery = "Japan"\nnotify = ["hook"]\nsources = ["nhk-*"]\n',
+        encoding="utf-8",
+    )
+
+    assert main(["check", "-c", str(config)]) == 0
+
+    err = capsys.readouterr().err
+    assert "warning: rule typo: sources nkh-*, kyodo match no source: it never applies" in err
+    assert "rule fine" not in err
+
+
 @pytest.mark.parametrize("layout", ["", ".jsonld", ".bare"])
 def test_preview_json_of_each_seed_rendition_equals_its_expected_article(
     seeds: Path, layout: str, capsys: pytest.CaptureFixture[str]
