@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 import time
@@ -148,9 +149,7 @@ class HttpFetcher:
         except TimeoutError:
             raise FetchError(f"no complete response within {self.total_timeout:.0f} s") from None
         except (httpx.HTTPError, httpx.InvalidURL, aiohttp.ClientError) as exc:
-            raise FetchError(
-                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            ) from None
+            raise FetchError(_failure(exc)) from None
 
     async def _follow(
         self, url: str, headers: dict[str, str], discovered_on: str | None
@@ -280,6 +279,31 @@ def _aiohttp_transport(
         )
 
     return AiohttpTransport(client=session, proxy=proxy)
+
+
+def _failure(exc: Exception) -> str:
+    """What went wrong, by name: httpx-aiohttp turns every aiohttp connection error into
+    httpx.ConnectTimeout, a refused connection and a failed DNS lookup included."""
+    cause = exc.__cause__
+    if (
+        isinstance(exc, httpx.ConnectTimeout)
+        and isinstance(cause, aiohttp.ClientError)
+        and not isinstance(cause, TimeoutError)
+    ):
+        exc = cause
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"DNS lookup failed for {exc.host}: {_reason(exc.os_error)}"
+    if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+        exc, aiohttp.ClientSSLError
+    ):
+        return f"cannot connect to {exc.host}:{exc.port}: {_reason(exc.os_error)}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _reason(error: OSError) -> str:
+    if error.errno is not None and error.errno > 0:
+        return os.strerror(error.errno)
+    return error.strerror or str(error)
 
 
 async def _require_public(url: str) -> None:

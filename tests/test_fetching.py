@@ -6,9 +6,11 @@ import asyncio
 import base64
 import gzip
 import itertools
+import socket
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import brotli
 import pytest
@@ -19,7 +21,7 @@ from monitor.rules import compile_query
 from monitor.service import Service
 from monitor.state import FetchResponse, SendResult
 from monitor.store import SqliteStore
-from tests.servers import FixtureServer, Page, Request
+from tests.servers import FixtureServer, Page, Request, free_port
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><guid>one</guid><title>Japan and North Korea hold summit</title></item>
@@ -424,6 +426,44 @@ def test_a_socks_proxy_is_refused_with_a_warning_and_lower_case_names_are_read(
     assert [request.path for request in feed_server.requests] == [BEHIND_PROXY, "/direct"]
     assert "SOCKS5 proxy from the environment is not supported" in caplog.text
     assert "secret" not in caplog.text
+
+
+def fetch_one(url: str) -> FetchResponse:
+    async def fetch() -> FetchResponse:
+        fetcher = HttpFetcher("t/1", host_gap=0)
+        try:
+            return await fetcher.fetch(url)
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(fetch())
+
+
+def test_a_refused_connection_is_named_not_called_a_timeout() -> None:
+    port = free_port()
+
+    with pytest.raises(FetchError) as caught:
+        fetch_one(f"http://127.0.0.1:{port}/feed")
+
+    assert str(caught.value) == f"cannot connect to 127.0.0.1:{port}: Connection refused"
+
+
+def test_a_failed_dns_lookup_is_named_not_called_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolve = socket.getaddrinfo
+
+    def no_such_host(host: object, *args: Any, **kwargs: Any) -> Any:
+        if host == "feeds.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+
+    with pytest.raises(FetchError) as caught:
+        fetch_one("http://feeds.invalid/feed")
+
+    assert str(caught.value) == "DNS lookup failed for feeds.invalid: Name or service not known"
 
 
 def fetch_discovered(url: str, discovered_on: str) -> FetchResponse:
