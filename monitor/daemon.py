@@ -222,10 +222,16 @@ async def _run_forever(config: Config) -> int:
 
 
 def _prune(config: Config, store: SqliteStore) -> None:
-    """Keep article text for `retention` (for `match --since`); ids are kept for good."""
-    pruned = store.prune_text(utc_now() - config.settings.retention)
+    """Keep article text (for `match --since`) and sent messages' bodies for `retention`;
+    ids are kept for good."""
+    before = utc_now() - config.settings.retention
+    pruned = store.prune_text(before)
     if pruned:
         log.info("pruned the text of %d articles older than %s", pruned, config.settings.retention)
+    bodies = store.prune_sent_bodies(before)
+    if bodies:
+        log.info("pruned the bodies of %d sent messages older than %s", bodies,
+                 config.settings.retention)  # fmt: skip
 
 
 async def _prune_on_loop(config: Config, store: SqliteStore) -> None:

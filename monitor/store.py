@@ -588,6 +588,17 @@ class SqliteStore:
             )
         return int(cursor.rowcount)
 
+    def prune_sent_bodies(self, before: datetime) -> int:
+        """Drop the bodies of messages delivered or given up on before `before`; the rows
+        stay for rate limits, folding and `monitor status`. Pending messages keep theirs."""
+        with self._transaction():
+            cursor = self.db.execute(
+                "UPDATE outbox SET body = '' WHERE body != ''"
+                " AND (delivered_at < ? OR dead_at < ?)",
+                (_time(before), _time(before)),
+            )
+        return int(cursor.rowcount)
+
     def recent_matches(self, limit: int = 20) -> list[tuple[MatchRecord, str, str]]:
         """The newest matches with their article's title and URL."""
         rows = self.db.execute(

@@ -13,7 +13,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.daemon import load_articles
-from monitor.state import SourceState
+from monitor.state import Delivery, SourceState
 from monitor.store import SqliteStore
 from tests.servers import WebhookReceiver, free_port
 
@@ -388,6 +388,37 @@ def test_pruned_article_text_is_not_backtested_but_still_known(tmp_path: Path, s
 
     assert pruned == 5 and ids == [] and known == {"96169d3683eeefc7"}
     assert main(["match", QUERY, "--since", "90d", "-c", str(config)]) == 1
+
+
+def test_run_prunes_the_bodies_of_messages_sent_before_the_retention(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "json://127.0.0.1:9/x")
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=40), now - timedelta(days=1)
+    store = SqliteStore(str(tmp_path / "monitor.db"))
+    store.save_poll(
+        SourceState("asia", "https://e.com/f"),
+        [],
+        [],
+        [Delivery(name, "a1", "jnk", "hook", "title", f"body of {name}", old)
+         for name in ("sent-old", "dead-old", "sent-recent", "pending-old")],
+        old,
+    )  # fmt: skip
+    store.mark_delivered("sent-old", old)
+    store.mark_dead("dead-old", "HTTP 500", old)
+    store.mark_delivered("sent-recent", recent)
+    store.close()
+
+    run_monitor("run", "--once", "-c", str(config))
+
+    store = SqliteStore(str(tmp_path / "monitor.db"))
+    bodies = dict(store.db.execute("SELECT id, body FROM outbox").fetchall())
+    store.close()
+    assert bodies == {
+        "sent-old": "",
+        "dead-old": "",
+        "sent-recent": "body of sent-recent",
+        "pending-old": "body of pending-old",
+    }
 
 
 def test_check_warns_about_rules_that_look_like_mistakes(
