@@ -83,6 +83,8 @@ async def _read_new_items(response: FetchResponse, source: str, known: KnownIds)
     )
     if feed.problem:
         log.warning("%s: malformed feed, read what could be read: %s", source, feed.problem)
+    for collision in feed.collisions:
+        log.warning("%s: identity collision: %s", source, collision)
     seen = known(entry.id for entry in feed.entries)
     articles = await asyncio.to_thread(feed.articles, seen)
     return Reading(list(articles), response, feed.hints)

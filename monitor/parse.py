@@ -8,7 +8,7 @@ import io
 import json
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -18,7 +18,7 @@ import feedparser
 
 from monitor import fastfeed
 from monitor.htmltext import clean_text, html_to_blocks, html_to_text
-from monitor.identity import article_identity, is_http_url
+from monitor.identity import article_identity, canonical_url, is_http_url
 from monitor.model import Article, Block, article_id, parse_time
 from monitor.state import FeedHints
 
@@ -75,10 +75,13 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class FeedEntries:
+    """A feed's entries; `collisions` says which guids several different items share."""
+
     title: str
     entries: tuple[Entry, ...]
     problem: str | None = None
     hints: FeedHints = field(default_factory=FeedHints)
+    collisions: tuple[str, ...] = ()
 
     def articles(self, skip: Collection[str] = ()) -> tuple[Article, ...]:
         """The items as Articles, leaving out those whose id is in `skip` (already seen)."""
@@ -151,18 +154,59 @@ def _feed_entries(
 ) -> FeedEntries:
     """Feedparser's feed and entries (or fastfeed's dicts shaped like them) as FeedEntries."""
     language = _language(feed.get("language"))
-    entries = tuple(
-        _xml_entry(entry, source=source, base=url, language=language)
+    kept = [
+        entry
         for entry in items
         if entry.get("title") or entry.get("link") or entry.get("summary") or entry.get("content")
+    ]
+    by_link, collisions = _guid_collisions(
+        (entry.get("id", ""), _absolute(url, entry.get("link", "")), entry.get("title", ""))
+        for entry in kept
+    )
+    entries = tuple(
+        _xml_entry(entry, source=source, base=url, language=language, by_link=by_link)
+        for entry in kept
     )
     title = clean_text(feed.get("title", ""))
-    return FeedEntries(title, entries, problem, _hints(feed, content))
+    return FeedEntries(title, entries, problem, _hints(feed, content), collisions)
 
 
-def _xml_entry(entry: Any, *, source: str, base: str, language: str | None) -> Entry:
+def _guid_collisions(
+    items: Iterable[tuple[str, str, str]],
+) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Guids that several different items carry, from (guid, link, title) triples.
+
+    A guid shared by items with different links identifies none of them: those items are
+    known by their links instead (the guids returned first). Items that differ but share
+    a guid and a link (or have none) stay one article. Either way, a line saying so.
+    """
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for guid, link, title in items:
+        if guid.strip():
+            groups.setdefault(guid.strip(), []).append((canonical_url(link) if link else "", title))
+    by_link: set[str] = set()
+    collisions = []
+    for guid, group in groups.items():
+        if len({link for link, _ in group if link}) > 1:
+            by_link.add(guid)
+            collisions.append(f"{len(group)} items share the guid {guid!r}; each is known by "
+                              "its link instead")  # fmt: skip
+        elif len(set(group)) > 1:
+            collisions.append(f"{len(group)} different items share the guid {guid!r} and no "
+                              "link tells them apart; only the first counts")  # fmt: skip
+    return frozenset(by_link), tuple(collisions)
+
+
+def _item_guid(guid: str, link: str, by_link: frozenset[str]) -> str:
+    """The guid that identifies an item: none when other items share it under other links."""
+    return "" if link and guid.strip() in by_link else guid
+
+
+def _xml_entry(
+    entry: Any, *, source: str, base: str, language: str | None, by_link: frozenset[str]
+) -> Entry:
     link = _absolute(base, entry.get("link", ""))
-    guid = entry.get("id", "")
+    guid = _item_guid(entry.get("id", ""), link, by_link)
     permalink = entry.get("guidislink", False) or is_http_url(guid)
     raw = "".join(part.get("value", "") for part in entry.get("content") or [])
     identity = article_identity(
@@ -271,17 +315,28 @@ def _read_json_feed(content: bytes, *, source: str, url: str) -> FeedEntries:
     if "jsonfeed.org/version/" not in str(document.get("version", "")):
         raise FeedError("not a JSON Feed: missing or unknown 'version'")
     language = _language(document.get("language"))
-    entries = tuple(
-        _json_entry(item, source=source, base=url, language=language)
-        for item in document["items"]
-        if isinstance(item, dict)
+    items = [item for item in document["items"] if isinstance(item, dict)]
+    by_link, collisions = _guid_collisions(
+        (str(item.get("id") or ""), _json_link(item, url), str(item.get("title") or ""))
+        for item in items
     )
-    return FeedEntries(clean_text(str(document.get("title", ""))), entries)
+    entries = tuple(
+        _json_entry(item, source=source, base=url, language=language, by_link=by_link)
+        for item in items
+    )
+    title = clean_text(str(document.get("title", "")))
+    return FeedEntries(title, entries, collisions=collisions)
 
 
-def _json_entry(item: dict[str, Any], *, source: str, base: str, language: str | None) -> Entry:
-    link = _absolute(base, str(item.get("url") or item.get("external_url") or ""))
-    guid = str(item.get("id") or "")
+def _json_link(item: dict[str, Any], base: str) -> str:
+    return _absolute(base, str(item.get("url") or item.get("external_url") or ""))
+
+
+def _json_entry(
+    item: dict[str, Any], *, source: str, base: str, language: str | None, by_link: frozenset[str]
+) -> Entry:
+    link = _json_link(item, base)
+    guid = _item_guid(str(item.get("id") or ""), link, by_link)
     text = "".join(str(item.get(k) or "") for k in ("title", "summary", "content_html",
                                                        "content_text"))  # fmt: skip
     identity = article_identity(

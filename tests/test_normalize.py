@@ -10,7 +10,7 @@ import pytest
 
 from monitor.extract import decode_html, extract_article
 from monitor.model import Article
-from monitor.parse import FeedError, detect_kind, parse_feed
+from monitor.parse import FeedError, detect_kind, parse_feed, read_feed
 
 FEED_URL = "https://asiadispatch.example/world/asia/feed/"
 PAGE_URL = "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/"
@@ -150,3 +150,28 @@ def test_article_json_round_trips(seeds: Path) -> None:
     article = replace(article, section=("World", "Asia"))
 
     assert Article.from_json(article.to_json()) == article
+
+
+def test_json_feed_items_sharing_an_id_under_different_urls_are_known_by_their_urls() -> None:
+    items = [{"id": "1", "url": f"https://e.example/{n}", "title": f"Story {n}"} for n in range(3)]
+    document = {"version": "https://jsonfeed.org/version/1.1", "items": items}
+
+    feed = read_feed(json.dumps(document).encode(), source="e", url=FEED_URL)
+
+    assert len({entry.id for entry in feed.entries}) == 3
+    assert feed.collisions == ("3 items share the guid '1'; each is known by its link instead",)
+
+
+def test_different_items_sharing_a_guid_without_links_stay_one_and_are_reported() -> None:
+    items = "".join(
+        f"<item><guid isPermaLink='false'>x</guid><title>Story {n}</title></item>" for n in range(2)
+    )
+    same = "<item><guid>y</guid><title>Again</title><link>https://e.example/a</link></item>" * 2
+    content = f"<rss version='2.0'><channel><title>t</title>{items}{same}</channel></rss>"
+
+    feed = read_feed(content.encode(), source="e", url=FEED_URL)
+
+    assert len({entry.id for entry in feed.entries}) == 2
+    assert feed.collisions == (
+        "2 different items share the guid 'x' and no link tells them apart; only the first counts",
+    )

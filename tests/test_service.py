@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from monitor.config import Config, Rule, Settings, Source, Target
 from monitor.fetch import HttpFetcher
@@ -214,3 +217,46 @@ def test_a_delivery_failing_past_the_give_up_age_is_dead(
     assert store.pending_deliveries(NOW + timedelta(days=9), due_only=False) == []
     dead = store.dead_deliveries()
     assert [(d.target, d.attempts) for d in dead] == [("a", 2)]
+
+
+SHARED_GUID_TITLES = (
+    "Dispatch: harbour cranes stand idle after the storm",
+    "Dispatch: village bakery wins the regional bread prize",
+    "Dispatch: council votes to reopen the old railway line",
+    "Dispatch: rare orchids found blooming beside the motorway",
+    "Dispatch: chess club celebrates its hundredth season",
+)
+
+
+def shared_guid_feed(server: FixtureServer) -> bytes:
+    items = "".join(
+        f"<item><title>{title}</title><link>{server.url(f'/story/{n}')}</link>"
+        "<guid isPermaLink='false'>urn:cms:item</guid>"
+        "<pubDate>Tue, 02 Jul 2024 11:00:00 GMT</pubDate></item>"
+        for n, title in enumerate(SHARED_GUID_TITLES)
+    )
+    return f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
+
+
+def test_items_sharing_a_guid_under_different_links_each_alert_and_are_logged(
+    tmp_path: Path,
+    store: SqliteStore,
+    feed_server: FixtureServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed_server.pages["/shared.rss"] = Page(shared_guid_feed(feed_server))
+    config = make_config(tmp_path, [source(feed_server, "/shared.rss", "cms")])
+    config = replace(config, rules=(Rule("dispatch", compile_query("Dispatch"), ("a",)),))
+    notifier = RecordingNotifier()
+
+    with caplog.at_level("WARNING", logger="monitor.collect"):
+        run(service_for(config, store, notifier))
+    run(service_for(config, store, notifier))
+
+    assert sorted(title for _, title in notifier.sent) == sorted(
+        f"{title} [dispatch]" for title in SHARED_GUID_TITLES
+    )
+    assert (
+        "cms: identity collision: 5 items share the guid 'urn:cms:item'; each is known by its"
+        " link instead" in caplog.messages
+    )
