@@ -182,7 +182,12 @@ class Service:
             return PollReport(source.name, False, detail=state.disabled)
         try:
             response = await self.fetcher.fetch(
-                state.fetch_url or source.url, etag=state.etag, last_modified=state.last_modified
+                state.fetch_url or source.url,
+                etag=state.etag,
+                last_modified=state.last_modified,
+                # A stored fetch URL came from the network (an advertised feed, a 301), not
+                # from the config: checked as a discovered link is, on every poll.
+                discovered_on=source.url if state.fetch_url else None,
             )
         except MonitorError as exc:
             return self._failed(source, state, str(exc))

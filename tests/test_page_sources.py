@@ -10,7 +10,7 @@ from monitor.config import Config, Rule, Settings, Source, SourceKind, Target
 from monitor.fetch import HttpFetcher
 from monitor.rules import compile_query
 from monitor.service import Service
-from monitor.state import SendResult
+from monitor.state import SendResult, SourceState
 from monitor.store import SqliteStore
 from tests.servers import FixtureServer, Page
 
@@ -202,6 +202,45 @@ def test_a_same_host_full_text_link_redirecting_to_another_host_must_be_public(
     assert recorder.titles == []
     stored = next(iter(store.articles_since(NOW - timedelta(days=1))))
     assert "Ulaanbaatar" not in " ".join(block.text for block in stored.body)
+
+
+def test_an_advertised_feed_redirecting_to_another_host_must_be_public(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    internal = FixtureServer(host="127.0.0.2").start()
+    try:
+        internal.pages["/feed/"] = Page((seeds / "feeds" / "asia.rss").read_bytes())
+        serve_site(feed_server, seeds)
+        feed_server.pages["/world/asia/feed/"] = redirect_to(internal, "/feed/")
+
+        poll(store, source(feed_server, "/world/asia/", "auto"))
+    finally:
+        internal.stop()
+
+    assert len(feed_server.gets("/world/asia/feed/")) == 1
+    assert internal.requests == []
+    state = store.source_state("asia")
+    assert state is not None and state.fetch_url is None
+
+
+def test_a_stored_feed_url_found_on_the_page_is_checked_on_every_poll(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    internal = FixtureServer(host="127.0.0.2").start()
+    try:
+        internal.pages["/feed/"] = Page((seeds / "feeds" / "asia.rss").read_bytes())
+        page_source = source(feed_server, "/world/asia/", "auto")
+        # Advertised while its host resolved to a public address; it no longer does.
+        store.save_state(SourceState("asia", page_source.url, fetch_url=internal.url("/feed/")))
+
+        recorder = poll(store, page_source)
+    finally:
+        internal.stop()
+
+    assert internal.requests == []
+    assert recorder.titles == []
+    state = store.source_state("asia")
+    assert state is not None and "non-public" in (state.last_result or "")
 
 
 ALIAS = "/world/asia/japan/tokyo-protests-north-korean-missile-launch/"
