@@ -156,9 +156,10 @@ def test_deeply_nested_queries_are_refused_in_one_line_naming_the_limit(
     feed = str(seeds / "feeds" / "asia.rss")
 
     checked = run_monitor("check", "-c", str(config))
-    matched = run_monitor("match", "Japan AND " + "NOT " * 10_000 + "Brazil", feed)
+    nots = run_monitor("match", "Japan AND " + "NOT " * 10_000 + "Brazil", feed)
+    minuses = run_monitor("match", "Japan AND " + "-" * 10_000 + "Brazil", feed)
 
-    for result in (checked, matched):
+    for result in (checked, nots, minuses):
         assert result.returncode == 2
         assert "Traceback" not in result.stderr
         assert "nested more than 50 levels deep" in result.stderr

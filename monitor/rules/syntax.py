@@ -248,15 +248,16 @@ class _Lexer:
         self.tokens.append(_Token(kind, text, start, end))
 
     def _word(self, start: int, end: int, *, after_field: bool) -> None:
+        while self.query.startswith("-", start) and (end - start > 1 or self._opens_group(end)):
+            self._emit("MINUS", "-", start, start + 1)
+            start += 1
+        if start == end:
+            return
         word = self.query[start:end]
         if word in _KEYWORDS:
             self._emit(_KEYWORDS[word], word, start, end)
         elif _NEARISH.match(word):
             self._near(word, start, end)
-        elif word.startswith("-") and (len(word) > 1 or self._opens_group(end)):
-            self._emit("MINUS", "-", start, start + 1)
-            if len(word) > 1:
-                self._word(start + 1, end, after_field=after_field)
         elif not after_field and (match := _FIELDISH.match(word)):
             self._field(match.group()[:-1], start, end)
         else:
