@@ -160,8 +160,8 @@ def _feed_entries(
         if entry.get("title") or entry.get("link") or entry.get("summary") or entry.get("content")
     ]
     by_link, collisions = _guid_collisions(
-        (entry.get("id", ""), _absolute(url, entry.get("link", "")), entry.get("title", ""))
-        for entry in kept
+        ((entry.get("id", ""), entry.get("link", ""), entry.get("title", "")) for entry in kept),
+        url,
     )
     entries = tuple(
         _xml_entry(entry, source=source, base=url, language=language, by_link=by_link)
@@ -172,7 +172,7 @@ def _feed_entries(
 
 
 def _guid_collisions(
-    items: Iterable[tuple[str, str, str]],
+    items: Iterable[tuple[str, str, str]], base: str
 ) -> tuple[frozenset[str], tuple[str, ...]]:
     """Guids that several different items carry, from (guid, link, title) triples.
 
@@ -183,15 +183,18 @@ def _guid_collisions(
     groups: dict[str, list[tuple[str, str]]] = {}
     for guid, link, title in items:
         if guid.strip():
-            groups.setdefault(guid.strip(), []).append((canonical_url(link) if link else "", title))
+            groups.setdefault(guid.strip(), []).append((link, title))
     by_link: set[str] = set()
     collisions = []
     for guid, group in groups.items():
-        if len({link for link, _ in group if link}) > 1:
+        if len(group) < 2:
+            continue
+        links = {canonical_url(_absolute(base, link)) for link, _ in group if link.strip()}
+        if len(links) > 1:
             by_link.add(guid)
             collisions.append(f"{len(group)} items share the guid {guid!r}; each is known by "
                               "its link instead")  # fmt: skip
-        elif len(set(group)) > 1:
+        elif len({title for _, title in group}) > 1:
             collisions.append(f"{len(group)} different items share the guid {guid!r} and no "
                               "link tells them apart; only the first counts")  # fmt: skip
     return frozenset(by_link), tuple(collisions)
@@ -317,9 +320,10 @@ def _read_json_feed(content: bytes, *, source: str, url: str) -> FeedEntries:
     language = _language(document.get("language"))
     items = [item for item in document["items"] if isinstance(item, dict)]
     by_link, collisions = _guid_collisions(
-        (str(item.get("id") or ""), _json_link(item, url), str(item.get("title") or ""))
-        for item in items
-    )
+        ((str(item.get("id") or ""), _json_link(item, url), str(item.get("title") or ""))
+         for item in items),
+        url,
+    )  # fmt: skip
     entries = tuple(
         _json_entry(item, source=source, base=url, language=language, by_link=by_link)
         for item in items
