@@ -237,6 +237,15 @@ def test_syntax_error_text_and_pointer() -> None:
     assert RuleSyntaxError("x", 5).pointer("a\nb OR") == "b OR\n  ^"
 
 
+def test_the_pointer_into_a_long_query_shows_the_part_around_the_column() -> None:
+    query = "a" * 100 + ")" + "b" * 100
+
+    line, caret = RuleSyntaxError("unmatched )", 101).pointer(query).split("\n")
+
+    assert line == "…" + "a" * 36 + ")" + "b" * 35 + "…"
+    assert caret == " " * 37 + "^"
+
+
 def test_syntax_error_pickles() -> None:
     error = pickle.loads(pickle.dumps(RuleSyntaxError("unmatched )", 6)))
     assert (error.message, error.column) == ("unmatched )", 6)

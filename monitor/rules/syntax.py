@@ -49,6 +49,7 @@ __all__ = [
 FIELDS: tuple[str, ...] = ("title", "lede", "body", "section", "source", "url", "author")
 DEFAULT_FIELDS: tuple[str, ...] = ("title", "lede", "body")
 MIN_PREFIX = 3
+POINTER_WIDTH = 72
 MAX_DEPTH = 50  # parentheses and NOTs inside each other; keeps every tree walk off the stack limit
 
 TokenKind = Literal[
@@ -77,12 +78,16 @@ class RuleSyntaxError(ValueError):
         return f"{self.message} at column {self.column}"
 
     def pointer(self, query: str) -> str:
-        """The query line holding the column, and a caret under the offending character."""
+        """The query line holding the column, and a caret under the offending character;
+        a line longer than POINTER_WIDTH is cut to the part around the column."""
         offset = self.column - 1
         line_start = query.rfind("\n", 0, offset) + 1
         line_end = query.find("\n", offset)
-        line = query[line_start : len(query) if line_end < 0 else line_end]
-        return f"{line}\n{_padding(query[line_start:offset])}^"
+        line_end = len(query) if line_end < 0 else line_end
+        start = max(line_start, offset - POINTER_WIDTH // 2)
+        end = min(line_end, start + POINTER_WIDTH)
+        before, after = ("…" if start > line_start else ""), ("…" if end < line_end else "")
+        return f"{before}{query[start:end]}{after}\n{_padding(before + query[start:offset])}^"
 
 
 def _padding(text: str) -> str:
