@@ -64,6 +64,17 @@ def open_store(config: Config) -> SqliteStore:
     return SqliteStore(config.settings.database)
 
 
+def _open_store_for_run(config: Config) -> SqliteStore:
+    """The store of the one process that polls and delivers, checked for damage first."""
+    store = SqliteStore(config.settings.database, exclusive=True)
+    try:
+        store.check_integrity()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
 def _service(config: Config, store: SqliteStore, fetcher: HttpFetcher) -> Service:
     notifier = AppriseNotifier({name: t.url for name, t in config.targets.items()})
     return Service(config, fetcher, store, notifier)
@@ -76,7 +87,7 @@ def run(config: Config, *, once: bool) -> int:
 
 
 async def _run_once(config: Config) -> int:
-    store = open_store(config)
+    store = _open_store_for_run(config)
     fetcher = HttpFetcher(config.settings.user_agent)
     try:
         service = _service(config, store, fetcher)
@@ -166,7 +177,7 @@ class _Daemon:
 
 
 async def _run_forever(config: Config) -> int:
-    store = open_store(config)
+    store = _open_store_for_run(config)
     fetcher = HttpFetcher(config.settings.user_agent)
     scheduler = AsyncIOScheduler(timezone=UTC)
     daemon = _Daemon(_service(config, store, fetcher), scheduler, set())
@@ -411,7 +422,9 @@ def stored_articles(config: Config, since: timedelta) -> Iterator[tuple[int, Ite
 
 
 def source_states(config: Config) -> list[SourceState]:
+    """For `status`, which reports a damaged database rather than a healthy-looking table."""
     with _store(config) as store:
+        store.check_integrity()
         return store.source_states()
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "MonitorError"]
+__all__ = ["ConfigError", "MonitorError", "StoreError"]
 
 
 class MonitorError(Exception):
     """An error with a message meant for the user."""
+
+
+class StoreError(MonitorError):
+    """The database cannot be opened, read or written (the message names it and the cause)."""
 
 
 class ConfigError(MonitorError):

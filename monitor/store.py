@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import json
+import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TextIO, TypeVar
 
-from monitor.errors import MonitorError
+from monitor.errors import StoreError
 from monitor.model import Article
 from monitor.state import Delivery, FeedHints, FollowUp, MatchRecord, SourceState, StoryCopy
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 
-
-class StoreError(MonitorError):
-    """The database cannot be opened or is from a newer version."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+# Bugs in our SQL, not faults of the database file: they keep their traceback.
+_BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -237,10 +243,47 @@ def _hints_from_json(text: str | None) -> FeedHints:
     )
 
 
+def _guarded(
+    method: Callable[Concatenate[SqliteStore, _P], _R],
+) -> Callable[Concatenate[SqliteStore, _P], _R]:
+    """A store method whose SQLite errors (disk full, read-only, damaged) are StoreErrors."""
+
+    @functools.wraps(method)
+    def call(store: SqliteStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with store.faults():
+            return method(store, *args, **kwargs)
+
+    return call
+
+
+def _lock_for_run(path: str) -> TextIO:
+    """Hold `PATH.lock` exclusively for the process's life, or say who holds it.
+
+    The kernel frees a flock when its process dies, so a killed monitor's lock is free at once.
+    """
+    lock = Path(f"{path}.lock").open("a+", encoding="utf-8")  # noqa: SIM115 (held until close)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise StoreError(f"another monitor ({holder}) is running on {path}") from None
+    lock.truncate(0)
+    lock.write(f"pid {os.getpid()}, started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+    lock.flush()
+    return lock
+
+
 class SqliteStore:
-    def __init__(self, path: str) -> None:
+    """With `exclusive`, the process is the one that polls and delivers on this database
+    (`monitor run`); others may still read it."""
+
+    def __init__(self, path: str, *, exclusive: bool = False) -> None:
+        self.path = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_for_run(path) if exclusive and path != ":memory:" else None
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self.db.row_factory = sqlite3.Row
@@ -249,34 +292,68 @@ class SqliteStore:
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.Error as exc:
+            self._unlock()
             raise StoreError(f"cannot open database {path}: {exc}") from None
+        except StoreError:
+            self._unlock()
+            raise
+
+    @contextlib.contextmanager
+    def faults(self) -> Iterator[None]:
+        """SQLite's faults (disk full, read-only, damaged file) as a StoreError naming the
+        database; bugs in our SQL keep their traceback."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, _BUGS):
+                raise
+            raise StoreError(f"database {self.path}: {exc}") from None
 
     def _migrate(self) -> None:
-        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        """Each step under the write lock, the version read again inside it: several
+        processes opening a new database at once migrate it once."""
+        while (version := self.schema_version()) < SCHEMA_VERSION:
+            with self._transaction():
+                version = self.schema_version()
+                if version < SCHEMA_VERSION:
+                    MIGRATIONS[version + 1](self.db)
+                    self.db.execute(f"PRAGMA user_version = {version + 1}")
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"database schema {version} is newer than this news-monitor ({SCHEMA_VERSION})"
             )
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                MIGRATIONS[step](self.db)
-                self.db.execute(f"PRAGMA user_version = {step}")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+
+    @_guarded
+    def check_integrity(self) -> None:
+        """Refuse a damaged database (SQLite's quick check) instead of working on it."""
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise StoreError(
+                f"database {self.path} is damaged ({'; '.join(problems)}):"
+                " restore it from a backup, or move it away to start afresh"
+            )
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.db.close()
+        finally:
+            self._unlock()
 
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    @_guarded
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
+    @_guarded
     def source_state(self, name: str) -> SourceState | None:
         row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
         return None if row is None else self._state(row)
 
+    @_guarded
     def source_states(self) -> list[SourceState]:
         rows = self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()
         return [self._state(row) for row in rows]
@@ -302,9 +379,11 @@ class SqliteStore:
             hints=_hints_from_json(row["hints"]),
         )
 
+    @_guarded
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         return self._found("SELECT id FROM articles WHERE id IN ({marks})", ids)
 
+    @_guarded
     def known_links(self, ids: Iterable[str], now: datetime) -> set[str]:
         """The page-link ids that need no fetch at `now`: stored articles, and links
         settled until later."""
@@ -325,6 +404,7 @@ class SqliteStore:
             found.update(row[0] for row in self.db.execute(sql, [*chunk, *params]))
         return found
 
+    @_guarded
     def save_poll(
         self,
         state: SourceState,
@@ -390,6 +470,7 @@ class SqliteStore:
             ],
         )  # fmt: skip
 
+    @_guarded
     def save_state(self, state: SourceState) -> None:
         with self._transaction():
             self._put_state(state)
@@ -410,6 +491,7 @@ class SqliteStore:
             values,
         )
 
+    @_guarded
     def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
         query = (
             "SELECT o.*, a.url, a.title AS article_title FROM outbox o"
@@ -423,6 +505,7 @@ class SqliteStore:
         rows = self.db.execute(query + " ORDER BY o.created_at, o.rowid", params).fetchall()
         return [_delivery(row) for row in rows]
 
+    @_guarded
     def mark_delivered(self, delivery_id: str, now: datetime) -> None:
         with self._transaction():
             self.db.execute(
@@ -431,6 +514,7 @@ class SqliteStore:
                 (_time(now), delivery_id),
             )
 
+    @_guarded
     def mark_failed(self, delivery_id: str, error: str, next_attempt_at: datetime) -> None:
         with self._transaction():
             self.db.execute(
@@ -439,6 +523,7 @@ class SqliteStore:
                 (error, _time(next_attempt_at), delivery_id),
             )
 
+    @_guarded
     def mark_folded(self, delivery_ids: Sequence[str], into: str, now: datetime) -> None:
         """Record deliveries sent as part of another message ("and N more")."""
         with self._transaction():
@@ -447,6 +532,7 @@ class SqliteStore:
                 [(_time(now), into, delivery_id) for delivery_id in delivery_ids],
             )
 
+    @_guarded
     def messages_sent(self, target: str, since: datetime) -> int:
         """Messages (folded ones not counted) delivered to `target` since `since`."""
         row = self.db.execute(
@@ -456,6 +542,7 @@ class SqliteStore:
         ).fetchone()
         return int(row[0])
 
+    @_guarded
     def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]:
         """(story id, fingerprint) of the rule's matches since `since`."""
         rows = self.db.execute(
@@ -465,6 +552,7 @@ class SqliteStore:
         ).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
 
+    @_guarded
     def recent_articles(self, source: str, since: datetime, limit: int) -> list[Article]:
         """The source's newest `limit` articles first seen since `since` (text not pruned)."""
         rows = self.db.execute(
@@ -474,6 +562,7 @@ class SqliteStore:
         ).fetchall()
         return [Article.from_json(json.loads(row[0])) for row in rows]
 
+    @_guarded
     def due_follow_ups(self, now: datetime) -> list[FollowUp]:
         rows = self.db.execute(
             "SELECT rule, story_id, target, due_at FROM follow_ups"
@@ -482,6 +571,7 @@ class SqliteStore:
         ).fetchall()
         return [FollowUp(row[0], row[1], row[2], datetime.fromisoformat(row[3])) for row in rows]
 
+    @_guarded
     def story_copies(self, rule: str, story_id: str) -> list[StoryCopy]:
         """Every article of the rule's story, in the order they were matched."""
         rows = self.db.execute(
@@ -492,6 +582,7 @@ class SqliteStore:
         ).fetchall()
         return [StoryCopy(row[0], row[1] or "", row[2], row[3]) for row in rows]
 
+    @_guarded
     def queue_follow_up(
         self, follow_up: FollowUp, delivery: Delivery | None, now: datetime
     ) -> bool:
@@ -507,6 +598,7 @@ class SqliteStore:
                 self._put_deliveries([delivery])
         return bool(cursor.rowcount)
 
+    @_guarded
     def drop_follow_up(self, follow_up: FollowUp) -> None:
         """Forget a follow-up not yet queued (a later copy from another outlet schedules it
         again)."""
@@ -517,12 +609,14 @@ class SqliteStore:
                 (follow_up.rule, follow_up.story_id, follow_up.target),
             )
 
+    @_guarded
     def digest_covered_until(self, rule: str) -> datetime | None:
         row = self.db.execute(
             "SELECT covered_until FROM digests WHERE rule = ?", (rule,)
         ).fetchone()
         return None if row is None else datetime.fromisoformat(row[0])
 
+    @_guarded
     def matches_between(
         self, rule: str, start: datetime, end: datetime
     ) -> list[tuple[MatchRecord, Article]]:
@@ -534,6 +628,7 @@ class SqliteStore:
         ).fetchall()
         return [(_match(row), Article.from_json(json.loads(row["data"]))) for row in rows]
 
+    @_guarded
     def save_digest(
         self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
     ) -> None:
@@ -546,6 +641,7 @@ class SqliteStore:
                 (rule, _time(covered_until)),
             )
 
+    @_guarded
     def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None:
         """Stop retrying: the delivery is kept, with its error, for `monitor status`."""
         with self._transaction():
@@ -555,6 +651,7 @@ class SqliteStore:
                 (error, _time(now), delivery_id),
             )
 
+    @_guarded
     def dead_deliveries(self, limit: int = 20) -> list[Delivery]:
         rows = self.db.execute(
             "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC LIMIT ?",
@@ -564,13 +661,15 @@ class SqliteStore:
 
     def articles_since(self, since: datetime) -> Iterable[Article]:
         """Stored articles first seen since `since`, whose text has not been pruned."""
-        rows = self.db.execute(
-            "SELECT data FROM articles WHERE first_seen >= ? AND data != ? ORDER BY first_seen",
-            (_time(since), _PRUNED),
-        )
-        for row in rows:
-            yield Article.from_json(json.loads(row[0]))
+        with self.faults():
+            rows = self.db.execute(
+                "SELECT data FROM articles WHERE first_seen >= ? AND data != ? ORDER BY first_seen",
+                (_time(since), _PRUNED),
+            )
+            for row in rows:
+                yield Article.from_json(json.loads(row[0]))
 
+    @_guarded
     def count_articles_since(self, since: datetime) -> int:
         row = self.db.execute(
             "SELECT count(*) FROM articles WHERE first_seen >= ? AND data != ?",
@@ -578,6 +677,7 @@ class SqliteStore:
         ).fetchone()
         return int(row[0])
 
+    @_guarded
     def prune_text(self, before: datetime) -> int:
         """Drop the text of articles first seen before `before`; their ids stay, so they
         still never alert twice."""
@@ -588,6 +688,7 @@ class SqliteStore:
             )
         return int(cursor.rowcount)
 
+    @_guarded
     def prune_sent_bodies(self, before: datetime) -> int:
         """Drop the bodies of messages delivered or given up on before `before`; the rows
         stay for rate limits, folding and `monitor status`. Pending messages keep theirs."""
@@ -599,6 +700,7 @@ class SqliteStore:
             )
         return int(cursor.rowcount)
 
+    @_guarded
     def recent_matches(self, limit: int = 20) -> list[tuple[MatchRecord, str, str]]:
         """The newest matches with their article's title and URL."""
         rows = self.db.execute(
@@ -651,4 +753,7 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
-        self.db.execute("ROLLBACK" if kind else "COMMIT")
+        if not kind:
+            self.db.execute("COMMIT")
+        elif self.db.in_transaction:  # SQLite may have rolled back already (disk full)
+            self.db.execute("ROLLBACK")

@@ -1,0 +1,124 @@
+"""Real processes on one SQLite database: one worker at a time; damaged, full, read-only files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import subprocess
+import sys
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+
+from monitor.store import SCHEMA_VERSION, SqliteStore
+from tests.servers import FixtureServer, Page, SmtpServer, WebhookReceiver
+from tests.test_end_to_end import run_once, serve_feed, start_daemon, write_config
+
+
+def monitor(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args, "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def quiet_items(count: int, words: int = 200) -> bytes:
+    """A feed of items no rule matches, with some text each, so the database has many pages."""
+    text = " ".join(f"word{n}" for n in range(words))
+    items = "".join(
+        f"<item><guid>quiet-{n}</guid><title>Weather report {n}</title>"
+        f"<description>{text}</description></item>"
+        for n in range(count)
+    )
+    return f'<rss version="2.0"><channel><title>quiet</title>{items}</channel></rss>'.encode()
+
+
+def test_a_second_worker_on_the_database_stops_at_once_naming_the_first(
+    tmp_path: Path,
+    seeds: Path,
+    feed_server: FixtureServer,
+    smtp: SmtpServer,
+    webhook: WebhookReceiver,
+) -> None:
+    config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, webhook.port)
+    daemon = start_daemon(config)
+    try:
+        working = webhook.wait_for(lambda requests: len(requests) >= 1, timeout=60)
+        once_beside = run_once(config)
+        daemon_beside = monitor(config, "run")
+        status_beside = monitor(config, "status")
+        daemon.kill()
+        daemon.wait(timeout=30)
+        after_kill_9 = run_once(config)
+    finally:
+        daemon.kill()
+
+    assert working
+    for refused in (once_beside, daemon_beside):
+        assert refused.returncode == 2, refused.stderr
+        assert f"another monitor (pid {daemon.pid}, started " in refused.stderr
+        assert "monitor.db" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert status_beside.returncode == 0, status_beside.stderr
+    assert "asia-dispatch" in status_beside.stdout
+    assert after_kill_9.returncode == 0, after_kill_9.stderr
+    assert len(webhook.posts) == 1
+
+
+def test_a_damaged_database_is_reported_by_status_and_run(
+    tmp_path: Path, feed_server: FixtureServer, smtp: SmtpServer, webhook: WebhookReceiver
+) -> None:
+    feed_server.pages["/quiet.rss"] = Page(quiet_items(300))
+    config = write_config(tmp_path, feed_server.url("/quiet.rss"), smtp.port, webhook.port)
+    assert run_once(config).returncode == 0
+    database = tmp_path / "state" / "monitor.db"
+    size = database.stat().st_size
+    with database.open("r+b") as file:
+        file.seek(size // 2 // 4096 * 4096)
+        file.write(b"\xff" * 4096)
+
+    status = monitor(config, "status")
+    again = run_once(config)
+
+    for result in (status, again):
+        assert result.returncode == 2, result.stderr
+        assert (
+            f"database {Path('state/monitor.db')}" in result.stderr or "monitor.db" in result.stderr
+        )
+        assert "damaged" in result.stderr or "malformed" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def _open_store_together(barrier: Barrier, path: str, outcomes: Queue[str]) -> None:
+    barrier.wait()
+    try:
+        SqliteStore(path).close()
+        outcomes.put("ok")
+    except Exception as exc:
+        outcomes.put(repr(exc))
+
+
+def test_six_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    path = str(tmp_path / "fresh.db")
+    forked = multiprocessing.get_context("fork")
+    barrier, outcomes = forked.Barrier(6), forked.Queue()
+    processes = [
+        forked.Process(target=_open_store_together, args=(barrier, path, outcomes))
+        for _ in range(6)
+    ]
+    for process in processes:
+        process.start()
+    results = [outcomes.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+
+    assert results == ["ok"] * 6
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
