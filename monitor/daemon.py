@@ -125,9 +125,23 @@ class _Daemon:
             task: asyncio.Task[object] = asyncio.ensure_future(work())
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
-            return await asyncio.shield(task)
+            await asyncio.wait({task})  # unlike awaiting it, never raises its cancellation
+            return None if task.cancelled() else task.result()
 
         return job
+
+    async def finish_in_flight(self, grace: float) -> None:
+        """Let work in flight finish; cancel what is still running after `grace` seconds
+        (an unsaved poll is made again at the next start; unsent messages stay queued)."""
+        if self.in_flight:
+            _, late = await asyncio.wait(set(self.in_flight), timeout=grace)
+            if late:
+                log.warning("stopping: %d jobs still running after %.0f s are cancelled",
+                            len(late), grace)  # fmt: skip
+                for task in late:
+                    task.cancel()
+                await asyncio.wait(late)
+        await asyncio.sleep(0)  # let the scheduler's job wrappers see their work finish
 
     def schedule_source(self, source: Source) -> None:
         """Next poll at the store's due time plus jitter, so restarts cause no burst."""
@@ -185,6 +199,9 @@ async def _run_forever(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(
+        signal.SIGHUP, log.warning, "SIGHUP ignored: reload is not supported yet"
+    )
     sources = [s for s in config.sources if s.enabled]
     for source in sources:
         daemon.schedule_source(source)
@@ -223,9 +240,7 @@ async def _run_forever(config: Config) -> int:
     finally:
         log.info("stopping: finishing work in flight")
         scheduler.pause()
-        if daemon.in_flight:
-            await asyncio.wait(set(daemon.in_flight), timeout=SHUTDOWN_GRACE)
-        await asyncio.sleep(0)  # let the scheduler's job wrappers see their work finish
+        await daemon.finish_in_flight(SHUTDOWN_GRACE)
         scheduler.shutdown(wait=False)
         await fetcher.aclose()
         store.close()

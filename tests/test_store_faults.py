@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -122,3 +123,63 @@ def test_six_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path
     assert results == ["ok"] * 6
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def big_feed(count: int) -> bytes:
+    items = "".join(f"<item><guid>{n}</guid><title>Item {n}</title></item>" for n in range(count))
+    return f'<rss version="2.0"><channel><title>big</title>{items}</channel></rss>'.encode()
+
+
+def write_sources(config: Path, urls: list[str]) -> None:
+    """Replace the config's one source with one per URL."""
+    text = config.read_text(encoding="utf-8")
+    head = text[: text.index("[[sources]]")]
+    sources = "".join(
+        f'[[sources]]\nname = "feed-{n}"\nurl = "{url}"\n' for n, url in enumerate(urls)
+    )
+    config.write_text(head + sources, encoding="utf-8")
+
+
+def test_sigterm_during_big_polls_stops_quietly(
+    tmp_path: Path, feed_server: FixtureServer, smtp: SmtpServer, webhook: WebhookReceiver
+) -> None:
+    body = big_feed(150_000)
+    paths = [f"/big-{n}.rss" for n in range(3)]
+    for path in paths:
+        feed_server.pages[path] = Page(body)
+    config = write_config(tmp_path, feed_server.url(paths[0]), smtp.port, webhook.port)
+    write_sources(config, [feed_server.url(path) for path in paths])
+    daemon = start_daemon(config)
+    try:
+        polling = feed_server.wait_for(lambda requests: len(requests) >= 3, timeout=60)
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=120)
+    finally:
+        daemon.kill()
+
+    assert polling
+    assert daemon.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+
+
+def test_sighup_is_logged_and_ignored(
+    tmp_path: Path,
+    seeds: Path,
+    feed_server: FixtureServer,
+    smtp: SmtpServer,
+    webhook: WebhookReceiver,
+) -> None:
+    config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, webhook.port)
+    daemon = start_daemon(config)
+    try:
+        polled = feed_server.wait_for(lambda requests: len(requests) >= 1, timeout=60)
+        daemon.send_signal(signal.SIGHUP)
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=60)
+    finally:
+        daemon.kill()
+
+    assert polled
+    assert daemon.returncode == 0, stderr
+    assert "SIGHUP ignored: reload is not supported yet" in stderr
+    assert "Traceback" not in stderr
