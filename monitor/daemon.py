@@ -22,7 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, Rule, Source, default_user_agent
 from monitor.decide import Matcher
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, StoreError
 from monitor.fetch import HttpFetcher
 from monitor.identity import is_http_url
 from monitor.model import Article
@@ -52,6 +52,9 @@ OUTBOX_JOB = "outbox"
 MAX_JITTER = timedelta(minutes=2)
 STARTUP_SPREAD = timedelta(seconds=3)
 SHUTDOWN_GRACE = 30.0
+# Polls in a row, across sources, that the store refused (disk full, read-only) before the
+# daemon stops: a store that stays unwritable must not keep publishers fetched for nothing.
+STORE_FAILURES_TO_STOP = 5
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -94,6 +97,8 @@ async def _run_once(config: Config) -> int:
         digests = _digest_triggers(config)
         _catch_up_digests(service, digests)
         reports = await service.poll_all(ignore_interval=True)
+        if service.store_error is not None:
+            raise service.store_error
         delivered = await service.deliver(due_only=False)
         _prune(config, store)
     finally:
@@ -117,6 +122,8 @@ class _Daemon:
     service: Service
     scheduler: AsyncIOScheduler
     in_flight: set[asyncio.Task[object]]
+    stop: asyncio.Event
+    fatal: StoreError | None = None
 
     def track(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
         """Run `work` as a task that a shutdown waits for instead of cancelling."""
@@ -165,15 +172,27 @@ class _Daemon:
             report = await self.service.poll(source)
             if report.alerts:
                 self.deliver_soon()
+        except StoreError as exc:
+            log.error("%s: poll failed: %s", source.name, exc)
         except Exception:
             log.exception("%s: poll failed unexpectedly", source.name)
-        finally:
+        if self.service.store_failures >= STORE_FAILURES_TO_STOP:
+            self.stop_for(self.service.store_error)
+        else:
             self.schedule_source(source)
+
+    def stop_for(self, error: StoreError | None) -> None:
+        """Stop the daemon, which then exits 2 with `error` (one line)."""
+        failures = self.service.store_failures
+        self.fatal = StoreError(f"stopped: the last {failures} polls could not be saved ({error})")
+        self.stop.set()
 
     async def digest(self, rule: Rule) -> None:
         try:
             if self.service.outbox.queue_digest(rule):
                 self.deliver_soon()
+        except StoreError as exc:
+            log.error("%s: digest not queued: %s", rule.name, exc)
         except Exception:
             log.exception("%s: digest failed unexpectedly", rule.name)
 
@@ -185,6 +204,9 @@ class _Daemon:
     async def deliver(self) -> DeliveryReport:
         try:
             return await self.service.deliver()
+        except StoreError as exc:
+            log.error("outbox pass failed: %s", exc)
+            return DeliveryReport()
         except Exception:
             log.exception("outbox pass failed unexpectedly")
             return DeliveryReport()
@@ -194,8 +216,8 @@ async def _run_forever(config: Config) -> int:
     store = _open_store_for_run(config)
     fetcher = HttpFetcher(config.settings.user_agent)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    daemon = _Daemon(_service(config, store, fetcher), scheduler, set())
     stop = asyncio.Event()
+    daemon = _Daemon(_service(config, store, fetcher), scheduler, set(), stop)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -241,9 +263,12 @@ async def _run_forever(config: Config) -> int:
         log.info("stopping: finishing work in flight")
         scheduler.pause()
         await daemon.finish_in_flight(SHUTDOWN_GRACE)
+        daemon.service.outbox.record_sent()  # a last try, or the next start sends them again
         scheduler.shutdown(wait=False)
         await fetcher.aclose()
         store.close()
+    if daemon.fatal is not None:
+        raise daemon.fatal
     return 0
 
 
@@ -262,7 +287,10 @@ def _prune(config: Config, store: SqliteStore) -> None:
 
 async def _prune_on_loop(config: Config, store: SqliteStore) -> None:
     """A coroutine, so the job runs on the loop's thread, which owns the connection."""
-    _prune(config, store)
+    try:
+        _prune(config, store)
+    except StoreError as exc:
+        log.error("pruning failed: %s", exc)
 
 
 def _digest_triggers(config: Config) -> list[tuple[Rule, CronTrigger]]:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from monitor.config import Config, Rule, Target
 from monitor.decide import delivery_id, plan_sends, retry_delay
+from monitor.errors import StoreError
 from monitor.markup import limit_for
 from monitor.model import Article, format_time
 from monitor.render import (
@@ -77,13 +78,21 @@ class Outbox:
         self.store = store
         self.notifier = notifier
         self.clock = clock
+        # Sent, but not yet recorded as sent: delivery id -> (the one it was folded into, when).
+        # Never sent again; recorded as soon as the store takes it.
+        self.unrecorded: dict[str, tuple[str | None, datetime]] = {}
 
     async def deliver(self, *, due_only: bool = True) -> DeliveryReport:
         """Send pending messages; each target's queue runs on its own, so one slow or dead
         target delays only itself. Follow-ups whose story has gone quiet are queued first
         (`due_only=False` sends what is queued, but never a story's follow-up early)."""
+        self.record_sent()
         self.queue_follow_ups()
-        pending = self.store.pending_deliveries(self.clock(), due_only=due_only)
+        pending = [
+            delivery
+            for delivery in self.store.pending_deliveries(self.clock(), due_only=due_only)
+            if delivery.id not in self.unrecorded
+        ]
         by_target: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in pending:
             by_target[delivery.target].append(delivery)
@@ -124,12 +133,29 @@ class Outbox:
         )
         now = self.clock()
         if result.ok:
-            self.store.mark_delivered(first.id, now)
-            if rest:
-                self.store.mark_folded([d.id for d in rest], first.id, now)
+            self.unrecorded[first.id] = (None, now)
+            self.unrecorded.update((d.id, (first.id, now)) for d in rest)
+            self.record_sent()
             return True
-        self._failed(first, result.error or "delivery failed", now)
+        try:
+            self._failed(first, result.error or "delivery failed", now)
+        except StoreError as exc:  # it stays due, so the next pass tries it again
+            log.error("%s: the failed delivery could not be recorded (%s)", first.target, exc)
         return False
+
+    def record_sent(self) -> None:
+        """Record the messages sent but not yet recorded, as far as the store takes them."""
+        try:
+            for sent_id, (into, sent_at) in list(self.unrecorded.items()):
+                if into is None:
+                    self.store.mark_delivered(sent_id, sent_at)
+                else:
+                    self.store.mark_folded([sent_id], into, sent_at)
+                del self.unrecorded[sent_id]
+        except StoreError as exc:
+            log.error("%d sent messages could not be recorded as sent (%s); they are not sent"
+                      " again, and are recorded once the database allows", len(self.unrecorded),
+                      exc)  # fmt: skip
 
     def _failed(self, delivery: Delivery, error: str, now: datetime) -> None:
         if now - delivery.created_at >= self.config.settings.give_up_after:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from monitor.decide import (
     retry_after,
     triage,
 )
-from monitor.errors import MonitorError
+from monitor.errors import MonitorError, StoreError
 from monitor.model import Article, format_time
 from monitor.outbox import DeliveryReport, Notifier, Outbox, OutboxStore
 from monitor.parse import FeedError
@@ -127,9 +128,13 @@ class Service:
         self.outbox = Outbox(config, store, notifier, clock)
         self.collector = Collector(fetcher, clock)
         self.matcher = Matcher(config.rules)
+        # Sources whose last poll the store refused: their backoff lives here until it takes one.
+        self.unsaved: dict[str, SourceState] = {}
+        self.store_failures = 0  # polls in a row, across sources, that the store refused
+        self.store_error: StoreError | None = None
 
     def state_of(self, source: Source) -> SourceState:
-        state = self.store.source_state(source.name)
+        state = self.unsaved.get(source.name) or self.store.source_state(source.name)
         if state is None or state.url != source.url:
             return SourceState(source.name, source.url)
         return state
@@ -177,6 +182,28 @@ class Service:
 
     async def poll(self, source: Source) -> PollReport:
         """Fetch one source, record new articles, and queue a delivery per match and target."""
+        try:
+            report = await self._poll(source)
+        except StoreError as exc:
+            return self._not_saved(source, exc)
+        self.unsaved.pop(source.name, None)
+        self.store_failures = 0
+        return report
+
+    def _not_saved(self, source: Source, error: StoreError) -> PollReport:
+        """The store refused the poll (disk full, read-only): back off as after a failed
+        fetch, in memory if the store refuses that too, rather than fetch again at once."""
+        self.store_failures += 1
+        self.store_error = error
+        now = self.clock()
+        state, delay = self._backed_off(source, self.state_of(source), f"not saved: {error}", now)
+        log.error("%s: poll not saved (%s); retry in %s", source.name, error, delay)
+        self.unsaved[source.name] = state
+        with contextlib.suppress(StoreError):
+            self.store.save_state(state)
+        return PollReport(source.name, False, detail=str(error))
+
+    async def _poll(self, source: Source) -> PollReport:
         state = self.state_of(source)
         if state.disabled:
             return PollReport(source.name, False, detail=state.disabled)
@@ -289,10 +316,24 @@ class Service:
     ) -> PollReport:
         """Record a failed fetch: back off (or wait as the publisher asked) and maybe report."""
         now = self.clock()
+        new_state, delay = self._backed_off(source, state, error, now, wait)
+        log.warning("%s: fetch failed (%s); retry in %s", source.name, error, delay)
+        self._save_with_report(source, new_state, now)
+        return PollReport(source.name, False, detail=error)
+
+    @staticmethod
+    def _backed_off(
+        source: Source,
+        state: SourceState,
+        error: str,
+        now: datetime,
+        wait: timedelta | None = None,
+    ) -> tuple[SourceState, timedelta]:
+        """The state after one more failure, and the delay before the next fetch: the
+        backoff, or `wait` as the publisher asked."""
         errors = state.error_count + 1
         delay = wait if wait is not None else fetch_retry_delay(errors, source.interval)
-        log.warning("%s: fetch failed (%s); retry in %s", source.name, error, delay)
-        new_state = replace(
+        return replace(
             state,
             last_fetch_at=now,
             last_result=error,
@@ -300,9 +341,7 @@ class Service:
             next_fetch_at=now + delay,
             not_before=now + wait if wait else state.not_before,
             failing_since=state.failing_since or now,
-        )
-        self._save_with_report(source, new_state, now)
-        return PollReport(source.name, False, detail=error)
+        ), delay
 
     def _gone(self, source: Source, state: SourceState) -> PollReport:
         now = self.clock()

@@ -261,7 +261,10 @@ def _lock_for_run(path: str) -> TextIO:
 
     The kernel frees a flock when its process dies, so a killed monitor's lock is free at once.
     """
-    lock = Path(f"{path}.lock").open("a+", encoding="utf-8")  # noqa: SIM115 (held until close)
+    try:
+        lock = Path(f"{path}.lock").open("a+", encoding="utf-8")  # noqa: SIM115 (held until close)
+    except OSError as exc:
+        raise StoreError(f"cannot open database {path} for writing: {exc.strerror}") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

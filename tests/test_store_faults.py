@@ -2,19 +2,85 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
+import pytest
+
 from monitor.store import SCHEMA_VERSION, SqliteStore
-from tests.servers import FixtureServer, Page, SmtpServer, WebhookReceiver
-from tests.test_end_to_end import run_once, serve_feed, start_daemon, write_config
+from tests.servers import FixtureServer, Page, Request, SmtpServer, WebhookReceiver
+from tests.test_end_to_end import RULES, run_once, serve_feed, start_daemon, write_config
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MiB tmpfs where the test's config keeps its database (`state/`)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    disk = tmp_path / "state"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", "--lazy", str(disk)], check=False)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Fill `disk` with one file, then give back `leave` bytes of it."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 65536)
+        os.ftruncate(fd, max(os.fstat(fd).st_size - leave, 0))
+    finally:
+        os.close(fd)
+    return filler
+
+
+class StderrLines:
+    """A running process's stderr, read line by line in a thread, to wait for log lines."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        self.stream = process.stderr
+        self.lines: list[str] = []
+        self.arrived = threading.Condition()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.stream:
+            with self.arrived:
+                self.lines.append(line)
+                self.arrived.notify_all()
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 60) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(
+                lambda: sum(text in line for line in self.lines) >= count, timeout
+            )
+
+    def text(self) -> str:
+        self.thread.join(timeout=30)
+        return "".join(self.lines)
 
 
 def monitor(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -29,11 +95,11 @@ def monitor(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def quiet_items(count: int, words: int = 200) -> bytes:
+def quiet_items(count: int, words: int = 200, prefix: str = "quiet") -> bytes:
     """A feed of items no rule matches, with some text each, so the database has many pages."""
     text = " ".join(f"word{n}" for n in range(words))
     items = "".join(
-        f"<item><guid>quiet-{n}</guid><title>Weather report {n}</title>"
+        f"<item><guid>{prefix}-{n}</guid><title>Weather report {n}</title>"
         f"<description>{text}</description></item>"
         for n in range(count)
     )
@@ -183,3 +249,129 @@ def test_sighup_is_logged_and_ignored(
     assert daemon.returncode == 0, stderr
     assert "SIGHUP ignored: reload is not supported yet" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_full_disk_backs_polls_off_then_stops_the_daemon(
+    tmp_path: Path,
+    small_disk: Path,
+    feed_server: FixtureServer,
+    smtp: SmtpServer,
+    webhook: WebhookReceiver,
+) -> None:
+    paths = [f"/quiet-{n}.rss" for n in range(5)]
+    for path in paths:
+        feed_server.pages[path] = Page(quiet_items(300))
+    config = write_config(tmp_path, feed_server.url(paths[0]), smtp.port, webhook.port)
+    write_sources(config, [feed_server.url(path) for path in paths])
+    assert monitor(config, "status").returncode == 0  # creates the database
+    fill(small_disk, leave=256 * 1024)
+
+    daemon = start_daemon(config)
+    try:
+        _, stderr = daemon.communicate(timeout=90)
+    finally:
+        daemon.kill()
+
+    assert daemon.returncode == 2, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("monitor: stopped: the last 5 polls could not be saved (database ")
+    assert "monitor.db: database or disk is full)" in last
+    assert "Traceback" not in stderr
+    assert [len(feed_server.gets(path)) for path in paths] == [1] * 5
+
+
+def test_run_once_on_a_full_disk_fails_in_one_line(
+    tmp_path: Path,
+    small_disk: Path,
+    feed_server: FixtureServer,
+    smtp: SmtpServer,
+    webhook: WebhookReceiver,
+) -> None:
+    feed_server.pages["/quiet.rss"] = Page(quiet_items(300))
+    config = write_config(tmp_path, feed_server.url("/quiet.rss"), smtp.port, webhook.port)
+    assert monitor(config, "status").returncode == 0  # creates the database
+    fill(small_disk, leave=256 * 1024)
+
+    once = run_once(config)
+
+    assert once.returncode == 2, once.stderr
+    assert "Traceback" not in once.stderr
+    assert once.stderr.strip().splitlines()[-1] == (
+        f"monitor: database {small_disk / 'monitor.db'}: database or disk is full"
+    )
+
+
+class DiskFillingWebhook(WebhookReceiver):
+    """Fills the disk as the first post arrives, so its delivery cannot be recorded."""
+
+    def __init__(self, disk: Path) -> None:
+        super().__init__()
+        self.disk = disk
+        self.filler: Path | None = None
+
+    def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        if self.filler is None:
+            self.filler = fill(self.disk)
+        return super().handle(request)
+
+
+def test_a_delivery_that_cannot_be_recorded_is_not_sent_again(
+    tmp_path: Path, seeds: Path, small_disk: Path, feed_server: FixtureServer, smtp: SmtpServer
+) -> None:
+    hook = DiskFillingWebhook(small_disk).start()
+    config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, hook.port)
+    (tmp_path / "rules.toml").write_text(RULES.replace('["email", "hook"]', '["hook"]'))
+    daemon = start_daemon(config)
+    log = StderrLines(daemon)
+    try:
+        refused_twice = log.wait_for("could not be recorded as sent", count=2, timeout=90)
+        assert hook.filler is not None
+        hook.filler.unlink()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+        stderr = log.text()
+        later = run_once(config)
+    finally:
+        daemon.kill()
+        hook.stop()
+
+    assert len(hook.posts) == 1
+    assert refused_twice, stderr
+    assert daemon.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert later.returncode == 0, later.stderr
+    with sqlite3.connect(small_disk / "monitor.db") as db:
+        assert db.execute("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").fetchone() == (
+            0,
+        )
+
+
+def test_run_once_on_a_read_only_database_fails_in_one_line_and_status_still_reads_it(
+    tmp_path: Path,
+    seeds: Path,
+    small_disk: Path,
+    feed_server: FixtureServer,
+    smtp: SmtpServer,
+    webhook: WebhookReceiver,
+) -> None:
+    config = write_config(tmp_path, serve_feed(feed_server, seeds), smtp.port, webhook.port)
+    daemon = start_daemon(config)
+    try:
+        assert webhook.wait_for(lambda requests: len(requests) >= 1, timeout=60)
+        daemon.kill()  # leaves the WAL behind, so SQLite can still read the database
+        daemon.wait(timeout=30)
+    finally:
+        daemon.kill()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+
+    once = run_once(config)
+    status = monitor(config, "status")
+
+    assert once.returncode == 2, once.stderr
+    assert "Traceback" not in once.stderr
+    assert once.stderr.strip().splitlines() == [
+        f"monitor: cannot open database {small_disk / 'monitor.db'} for writing:"
+        " Read-only file system"
+    ]
+    assert status.returncode == 0, status.stderr
+    assert "asia-dispatch" in status.stdout
