@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -11,15 +12,20 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from monitor.errors import StoreError
+from monitor.state import SourceState
 from monitor.store import SCHEMA_VERSION, SqliteStore
 from tests.servers import FixtureServer, Page, Request, SmtpServer, WebhookReceiver
 from tests.test_end_to_end import RULES, run_once, serve_feed, start_daemon, write_config
+from tests.test_service import NOW, RecordingNotifier, make_config, run, service_for, source
 
 
 @pytest.fixture
@@ -375,3 +381,67 @@ def test_run_once_on_a_read_only_database_fails_in_one_line_and_status_still_rea
     ]
     assert status.returncode == 0, status.stderr
     assert "asia-dispatch" in status.stdout
+
+
+class FullStore(SqliteStore):
+    """A real store whose writes fail, as on a full disk, while `full` is set (a seam for
+    the cases a tmpfs cannot pin down: which write fails, and when)."""
+
+    full_for: frozenset[str] = frozenset()
+
+    def _refuse(self, write: str) -> None:
+        if write in self.full_for:
+            raise StoreError(f"database {self.path}: database or disk is full")
+
+    def save_poll(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse("save_poll")
+        super().save_poll(*args, **kwargs)
+
+    def save_state(self, state: SourceState) -> None:
+        self._refuse("save_state")
+        super().save_state(state)
+
+    def mark_delivered(self, delivery_id: str, now: datetime) -> None:
+        self._refuse("mark_delivered")
+        super().mark_delivered(delivery_id, now)
+
+
+def test_a_poll_the_store_refuses_backs_off_in_memory(
+    tmp_path: Path, seeds: Path, feed_server: FixtureServer
+) -> None:
+    feed_server.pages["/asia.rss"] = Page((seeds / "feeds" / "asia.rss").read_bytes())
+    config = make_config(tmp_path, [source(feed_server, "/asia.rss")])
+    store = FullStore(str(tmp_path / "m.db"))
+    store.full_for = frozenset({"save_poll", "save_state"})
+    service = service_for(config, store, RecordingNotifier())
+
+    run(service, deliver=False)
+
+    state = service.state_of(config.sources[0])
+    assert (state.error_count, state.next_fetch_at) == (1, NOW + timedelta(minutes=15))
+    assert not service.is_due(config.sources[0], ignore_interval=False)
+    assert service.store_failures == 1
+    assert store.source_state("asia") is None
+
+
+def test_a_send_the_store_cannot_record_is_not_sent_again_and_recorded_later(
+    tmp_path: Path, seeds: Path, feed_server: FixtureServer
+) -> None:
+    feed_server.pages["/asia.rss"] = Page((seeds / "feeds" / "asia.rss").read_bytes())
+    config = make_config(tmp_path, [source(feed_server, "/asia.rss")])
+    store = FullStore(str(tmp_path / "m.db"))
+    notifier = RecordingNotifier()
+    service = service_for(config, store, notifier)
+    run(service, deliver=False)
+
+    store.full_for = frozenset({"mark_delivered"})
+    asyncio.run(service.deliver(due_only=False))
+    asyncio.run(service.deliver(due_only=False))
+    refused = [d.id for d in store.pending_deliveries(NOW, due_only=False)]
+    store.full_for = frozenset()
+    asyncio.run(service.deliver(due_only=False))
+
+    assert len(notifier.sent) == 1
+    assert len(refused) == 1
+    assert store.pending_deliveries(NOW, due_only=False) == []
+    assert service.outbox.unrecorded == {}
