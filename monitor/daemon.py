@@ -176,15 +176,21 @@ class _Daemon:
             log.error("%s: poll failed: %s", source.name, exc)
         except Exception:
             log.exception("%s: poll failed unexpectedly", source.name)
-        if self.service.store_failures >= STORE_FAILURES_TO_STOP:
-            self.stop_for(self.service.store_error)
-        else:
-            self.schedule_source(source)
-
-    def stop_for(self, error: StoreError | None) -> None:
-        """Stop the daemon, which then exits 2 with `error` (one line)."""
         failures = self.service.store_failures
-        self.fatal = StoreError(f"stopped: the last {failures} polls could not be saved ({error})")
+        if failures >= STORE_FAILURES_TO_STOP:
+            error = self.service.store_error
+            self.stop_for(
+                StoreError(f"stopped: the last {failures} polls could not be saved ({error})")
+            )
+            return
+        try:
+            self.schedule_source(source)
+        except StoreError as exc:  # its due time cannot even be read
+            self.stop_for(StoreError(f"stopped: {exc}"))
+
+    def stop_for(self, error: StoreError) -> None:
+        """Stop the daemon, which then exits 2 with `error` (one line)."""
+        self.fatal = error
         self.stop.set()
 
     async def digest(self, rule: Rule) -> None:
