@@ -126,6 +126,7 @@ def test_a_second_worker_on_the_database_stops_at_once_naming_the_first(
         once_beside = run_once(config)
         daemon_beside = monitor(config, "run")
         status_beside = monitor(config, "status")
+        backtest_beside = monitor(config, "match", "Japan AND abduction", "--since", "7d")
         daemon.kill()
         daemon.wait(timeout=30)
         after_kill_9 = run_once(config)
@@ -140,6 +141,8 @@ def test_a_second_worker_on_the_database_stops_at_once_naming_the_first(
         assert "Traceback" not in refused.stderr
     assert status_beside.returncode == 0, status_beside.stderr
     assert "asia-dispatch" in status_beside.stdout
+    assert backtest_beside.returncode == 0, backtest_beside.stderr
+    assert "abduction" in backtest_beside.stdout
     assert after_kill_9.returncode == 0, after_kill_9.stderr
     assert len(webhook.posts) == 1
 
