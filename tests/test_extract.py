@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from monitor.charset import decode_html, encoding_for
+from monitor.charset import decode, decode_html, encoding_for
 from monitor.extract import (
     MAX_BODY_ELEMENTS,
     MAX_BODY_TEXT_CHARS,
@@ -198,6 +198,53 @@ def test_superset_labels() -> None:
     assert encoding_for("ks_c_5601-1987") == "cp949"
     assert encoding_for("ISO-8859-1") == "cp1252"
     assert encoding_for("no-such-charset") is None
+
+
+def with_a_bad_byte(text: str, encoding: str) -> bytes:
+    """`text` encoded, "#BAD#" made a byte that is invalid in UTF-8, and in Shift_JIS
+    before a space."""
+    return text.encode(encoding).replace(b"#BAD#", b"\x81")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/html; charset=utf-8",
+        "text/html",
+        "text/html; charset=Shift_JIS",
+        "text/html; charset=iso-8859-1",
+    ],
+)
+def test_a_bad_byte_in_utf8_is_replaced_and_the_rest_kept(content_type: str) -> None:
+    text = "<p>北朝鮮 AND 拉致 #BAD# Corée “du Nord”</p>" * 3
+
+    decoded = decode(with_a_bad_byte(text, "utf-8"), content_type)
+
+    assert (decoded.text, decoded.encoding, decoded.replaced) == (
+        text.replace("#BAD#", "\ufffd"),
+        "utf-8",
+        3,
+    )
+
+
+def test_a_bad_byte_in_a_declared_legacy_charset_is_replaced_and_the_rest_kept() -> None:
+    text = charset_page("shift_jis").decode("cp932").replace("北朝鮮", "北朝鮮#BAD# ", 1)
+
+    decoded = decode(with_a_bad_byte(text, "cp932"), "text/html; charset=Shift_JIS")
+
+    assert (decoded.text, decoded.encoding, decoded.replaced) == (
+        text.replace("#BAD#", "\ufffd"),
+        "cp932",
+        1,
+    )
+
+
+def test_legacy_text_labelled_utf8_is_detected_not_replaced() -> None:
+    content = without_meta_charset(charset_page("windows-1252"))
+
+    decoded = decode(content, "text/html; charset=utf-8")
+
+    assert (decoded.text, decoded.replaced) == (content.decode("cp1252"), 0)
 
 
 def test_a_bom_wins_and_utf8_beats_a_latin1_default() -> None:
