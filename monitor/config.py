@@ -39,6 +39,7 @@ HOMEPAGE = "https://github.com/news-monitor/news-monitor"
 SourceKind = Literal["auto", "feed", "page"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("auto", "feed", "page")
 MIN_INTERVAL = timedelta(minutes=1)
+MAX_ITEMS = 1000  # a feed's items read per poll, the newest, unless `max_items` says otherwise
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -59,6 +60,7 @@ class Settings:
     give_up_after: timedelta = timedelta(hours=24)
     story_window: timedelta = timedelta(hours=48)
     retention: timedelta = timedelta(days=30)
+    max_items: int = MAX_ITEMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,7 @@ class Source:
     kind: SourceKind = "auto"
     enabled: bool = True
     full_text: bool = False
+    max_items: int = MAX_ITEMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +202,7 @@ def parse_main(text: str, file: str, env: Mapping[str, str], base_dir: str = "."
         raise context.error("monitor.failures_to", message)
     raw_sources = root.get("sources", list, [])
     sources = tuple(
-        _parse_source(raw, f"sources[{index}]", context, settings.interval)
+        _parse_source(raw, f"sources[{index}]", context, settings)
         for index, raw in enumerate(raw_sources)
     )
     _reject_duplicates((s.name for s in sources), "sources[{}].name", context)
@@ -229,6 +232,7 @@ def _parse_settings(
     give_up_after = table.duration("give_up_after", timedelta(hours=24))
     story_window = table.duration("story_window", timedelta(hours=48))
     retention = table.duration("retention", timedelta(days=30))
+    max_items = _max_items(table, MAX_ITEMS)
     table.finish()
     return Settings(
         database,
@@ -241,7 +245,15 @@ def _parse_settings(
         give_up_after,
         story_window,
         retention,
+        max_items,
     )
+
+
+def _max_items(table: TomlTable, default: int) -> int:
+    max_items = table.get("max_items", int, default)
+    if max_items < 1:
+        raise table.error("max_items", "must be at least 1")
+    return max_items
 
 
 def _parse_targets(raw: object, context: TomlContext, env: Mapping[str, str]) -> dict[str, Target]:
@@ -323,11 +335,11 @@ def _zone(table: TomlTable, name: str) -> str:
     return name
 
 
-def _parse_source(raw: object, key: str, context: TomlContext, interval: timedelta) -> Source:
+def _parse_source(raw: object, key: str, context: TomlContext, settings: Settings) -> Source:
     table = TomlTable(raw, key, context)
     name = _check_name(table, "name", table.string("name"))
     url = _check_http_url(table, "url", table.string("url"))
-    own_interval = table.duration("interval", interval)
+    own_interval = table.duration("interval", settings.interval)
     if own_interval < MIN_INTERVAL:
         raise table.error("interval", "must be at least 1m (be polite to publishers)")
     kind = table.string("kind", "auto")
@@ -335,8 +347,9 @@ def _parse_source(raw: object, key: str, context: TomlContext, interval: timedel
         raise table.error("kind", f"must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
     enabled = table.get("enabled", bool, True)
     full_text = table.get("full_text", bool, False)
+    max_items = _max_items(table, settings.max_items)
     table.finish()
-    return Source(name, url, own_interval, cast(SourceKind, kind), enabled, full_text)
+    return Source(name, url, own_interval, cast(SourceKind, kind), enabled, full_text, max_items)
 
 
 def parse_rules(text: str, file: str, targets: Mapping[str, Target] | None) -> list[Rule]:

@@ -66,6 +66,36 @@ def test_good_config_is_typed_and_resolved() -> None:
     assert main.sources[1].kind == "feed"
 
 
+def test_max_items_defaults_to_1000_and_a_source_may_set_its_own() -> None:
+    assert [s.max_items for s in parse_main(GOOD, "c.toml", {"HOOK_PATH": "x"}).sources] == [
+        1000,
+        1000,
+    ]
+    text = GOOD.replace('interval = "10m"', 'interval = "10m"\nmax_items = 200')
+    text = text.replace('kind = "feed"', 'kind = "feed"\nmax_items = 50000')
+
+    main = parse_main(text, "c.toml", {"HOOK_PATH": "x"})
+
+    assert main.settings.max_items == 200
+    assert [s.max_items for s in main.sources] == [200, 50000]
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        (('interval = "10m"', 'interval = "10m"\nmax_items = 0'), "monitor.max_items",
+         "at least 1"),
+        (('kind = "feed"', 'kind = "feed"\nmax_items = "all"'), "sources[1].max_items",
+         "must be an integer"),
+    ],
+)  # fmt: skip
+def test_a_bad_max_items_is_one_clear_error(change: tuple[str, str], key: str, words: str) -> None:
+    error = error_of(GOOD.replace(*change))
+
+    assert error.key == key
+    assert words in str(error)
+
+
 def test_target_secrets_stay_out_of_repr() -> None:
     main = parse_main(GOOD, "c.toml", {"HOOK_PATH": "s3cr3t-token"})
 
