@@ -7,10 +7,13 @@ share one conversion into Articles. Anything outside the well-understood subset 
 well-formed, a DOCTYPE, RSS 0.9x/1.0, xml:base, markup inside text elements, unknown
 elements, duplicates, odd encodings, relative permalinks...) gives None: the caller then
 uses feedparser. Entities are never expanded and nothing is loaded from the network.
+With `max_items`, only the newest items (see monitor.newest) are read into dicts, the others
+cost only a look at their date.
 """
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import re
 import time
@@ -26,10 +29,12 @@ from feedparser.urls import _urljoin
 from lxml import etree
 
 from monitor.identity import is_http_url
+from monitor.newest import newest
 
 __all__ = ["FastFeed", "read"]
 
-FastFeed = tuple[dict[str, Any], list[dict[str, Any]]]
+# the feed, its items (the newest `max_items`), and how many items the document holds
+FastFeed = tuple[dict[str, Any], list[dict[str, Any]], int]
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
@@ -78,8 +83,11 @@ class _Unsupported(Exception):
     """Not in the subset this reader handles exactly like feedparser."""
 
 
-def read(content: bytes, headers: Mapping[str, str]) -> FastFeed | None:
-    """(feed, items) as feedparser would give them, or None to leave the document to it."""
+def read(
+    content: bytes, headers: Mapping[str, str], max_items: int | None = None
+) -> FastFeed | None:
+    """(feed, items, count) as feedparser would give them, or None to leave the document to
+    it; beyond `max_items` items, only the newest are read."""
     if not _plain_utf8(content, headers):
         return None
     try:
@@ -87,7 +95,7 @@ def read(content: bytes, headers: Mapping[str, str]) -> FastFeed | None:
     except (etree.XMLSyntaxError, ValueError):
         return None
     try:
-        return _read_root(root, headers)
+        return _read_root(root, headers, max_items)
     except _Unsupported:
         return None
 
@@ -107,7 +115,7 @@ def _plain_utf8(content: bytes, headers: Mapping[str, str]) -> bool:
     return declared is None or declared.group(1).lower() in (b"utf-8", b"utf8")
 
 
-def _read_root(root: Any, headers: Mapping[str, str]) -> FastFeed:
+def _read_root(root: Any, headers: Mapping[str, str], max_items: int | None) -> FastFeed:
     _no_base_or_lang(root)
     base = headers.get("content-location", "")
     if not _plain_absolute(base):
@@ -121,9 +129,13 @@ def _read_root(root: Any, headers: Mapping[str, str]) -> FastFeed:
         channel = root[0]
         if channel.tag != "channel":
             raise _Unsupported
-        return feed, _read_rss(channel, feed, base)
+        elements = _read_rss(channel, feed)
+        items = [_rss_item(e, base) for e in newest(elements, max_items, _rss_time)]
+        return feed, items, len(elements)
     if root.tag == ATOM + "feed":
-        return feed, _read_atom(root, feed, base)
+        elements = _read_atom(root, feed)
+        entries = [_atom_entry(e, base) for e in newest(elements, max_items, _atom_time)]
+        return feed, entries, len(elements)
     raise _Unsupported
 
 
@@ -155,13 +167,14 @@ def _once(found: dict[str, Any], key: str, value: object) -> None:
 # -- RSS 2.0 ----------------------------------------------------------------------------------
 
 
-def _read_rss(channel: Any, feed: dict[str, Any], base: str) -> list[dict[str, Any]]:
+def _read_rss(channel: Any, feed: dict[str, Any]) -> list[Any]:
+    """The channel's values into `feed`; its <item> elements."""
     items = []
     seen: set[str] = set()
     for child in channel:
         tag = child.tag
         if tag == "item":
-            items.append(_rss_item(child, base))
+            items.append(child)
         elif tag in _RSS_FEED_TEXT:
             if tag in seen:
                 raise _Unsupported
@@ -285,12 +298,13 @@ _RSS_HANDLERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
 # -- Atom 1.0 ---------------------------------------------------------------------------------
 
 
-def _read_atom(root: Any, feed: dict[str, Any], base: str) -> list[dict[str, Any]]:
+def _read_atom(root: Any, feed: dict[str, Any]) -> list[Any]:
+    """The feed's values into `feed`; its <entry> elements."""
     entries = []
     for child in root:
         tag = child.tag
         if tag == ATOM + "entry":
-            entries.append(_atom_entry(child, base))
+            entries.append(child)
         elif tag == ATOM + "title":
             _once(feed, "title", _atom_text(child))
         elif tag not in _ATOM_FEED_IGNORED:
@@ -387,6 +401,25 @@ _ATOM_HANDLERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
 
 
 # -- dates ------------------------------------------------------------------------------------
+
+
+def _rss_time(item: Any) -> float | None:
+    """When an <item> was published, as a timestamp (its published_parsed)."""
+    return _timestamp(item.find("pubDate"), _rfc822_date)
+
+
+def _atom_time(entry: Any) -> float | None:
+    """When an <entry> was published, else updated, as a timestamp."""
+    for tag in ("published", "updated"):
+        stamp = _timestamp(entry.find(ATOM + tag), _iso_date)
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def _timestamp(element: Any, parse: Callable[[str], datetime | None]) -> float | None:
+    parsed = None if element is None else _date(_text(element), parse)
+    return None if parsed is None else calendar.timegm(parsed)
 
 
 def _iso_date(text: str) -> datetime:

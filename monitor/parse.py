@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import calendar
+import codecs
 import functools
 import io
 import json
 import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urljoin
@@ -17,9 +18,11 @@ from urllib.parse import urljoin
 import feedparser
 
 from monitor import fastfeed
+from monitor.charset import Decoded, decode_feed, utf8_xml
 from monitor.htmltext import clean_text, html_to_blocks, html_to_text
 from monitor.identity import article_identity, canonical_url, is_http_url
 from monitor.model import Article, Block, article_id, parse_time
+from monitor.newest import newest
 from monitor.state import FeedHints
 
 __all__ = [
@@ -82,6 +85,7 @@ class FeedEntries:
     problem: str | None = None
     hints: FeedHints = field(default_factory=FeedHints)
     collisions: tuple[str, ...] = ()
+    dropped: int = 0  # the oldest items, left out by `max_items`
 
     def articles(self, skip: Collection[str] = ()) -> tuple[Article, ...]:
         """The items as Articles, leaving out those whose id is in `skip` (already seen)."""
@@ -97,30 +101,45 @@ def parse_feed(
 
 
 def read_feed(
-    content: bytes, *, source: str, url: str, headers: Mapping[str, str] | None = None
+    content: bytes,
+    *,
+    source: str,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    max_items: int | None = None,
 ) -> FeedEntries:
-    """A feed's items with their ids; the HTML of each item is only read by `articles()`,
-    so items seen before cost almost nothing.
+    """A feed's items with their ids (at most the newest `max_items`, see monitor.newest);
+    the HTML of each item is only read by `articles()`, so items seen before cost little.
 
     Plain RSS 2.0 and Atom 1.0 are read by monitor.fastfeed; everything else, and anything
     it is unsure of, by feedparser (`read_feed_with_feedparser`), with the same result.
     """
     if detect_kind(content, (headers or {}).get("content-type", "")) == "json":
-        return _read_json_feed(content, source=source, url=url)
+        return _read_json_feed(content, source=source, url=url, max_items=max_items)
     response_headers = _response_headers(headers or {}, url)
-    fast = fastfeed.read(content, response_headers)
+    content, repair = _as_declared(content, response_headers)
+    fast = fastfeed.read(content, response_headers, max_items)
     if fast is None or not (fast[0] or fast[1]):
-        return _read_xml_feed(content, source=source, url=url, headers=response_headers)
-    feed, items = fast
-    return _feed_entries(feed, items, content, source=source, url=url, problem=None)
+        read = _read_xml_feed(content, source=source, url=url, headers=response_headers,
+                              max_items=max_items)  # fmt: skip
+        return replace(read, problem=_problems(repair, read.problem))
+    feed, items, count = fast
+    entries = _feed_entries(feed, items, content, source=source, url=url, problem=repair)
+    return replace(entries, dropped=count - len(items))
 
 
 def read_feed_with_feedparser(
-    content: bytes, *, source: str, url: str, headers: Mapping[str, str] | None = None
+    content: bytes,
+    *,
+    source: str,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    max_items: int | None = None,
 ) -> FeedEntries:
     """`read_feed` for XML feeds, always through feedparser (the reference for fastfeed)."""
     response_headers = _response_headers(headers or {}, url)
-    return _read_xml_feed(content, source=source, url=url, headers=response_headers)
+    return _read_xml_feed(content, source=source, url=url, headers=response_headers,
+                          max_items=max_items)  # fmt: skip
 
 
 def _response_headers(headers: Mapping[str, str], url: str) -> dict[str, str]:
@@ -130,8 +149,31 @@ def _response_headers(headers: Mapping[str, str], url: str) -> dict[str, str]:
     return response_headers
 
 
+def _as_declared(content: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
+    """Bytes that fail the encoding they declare but are readable (a few bad bytes replaced,
+    or in the other encoding they declare: see `charset.decode_feed`) as UTF-8 for the
+    parsers, `headers` changed to say so, and the problem to report; else as they are.
+    feedparser itself would read the whole feed as windows-1252 over one bad byte."""
+    decoded = decode_feed(content, headers["content-type"])
+    if decoded is None:
+        return content, None
+    media = headers["content-type"].split(";")[0].strip()
+    headers["content-type"] = f"{media}; charset=utf-8"
+    return utf8_xml(decoded.text), _charset_problem(decoded)
+
+
+def _charset_problem(decoded: Decoded) -> str:
+    if decoded.replaced:
+        return f"{decoded.replaced} byte(s) invalid in {decoded.encoding}, replaced with U+FFFD"
+    return f"not in its declared encoding; read as {decoded.encoding}"
+
+
+def _problems(*problems: str | None) -> str | None:
+    return "; ".join(p for p in problems if p) or None
+
+
 def _read_xml_feed(
-    content: bytes, *, source: str, url: str, headers: Mapping[str, str]
+    content: bytes, *, source: str, url: str, headers: Mapping[str, str], max_items: int | None
 ) -> FeedEntries:
     parsed = feedparser.parse(
         io.BytesIO(content),
@@ -144,9 +186,15 @@ def _read_xml_feed(
         problem = str(parsed.get("bozo_exception", "")) or "malformed feed"
     if not parsed.entries and not parsed.feed:
         raise FeedError(f"not a feed: {problem or 'no feed elements found'}")
-    return _feed_entries(
-        parsed.feed, parsed.entries, content, source=source, url=url, problem=problem
-    )
+    items = newest(parsed.entries, max_items, _entry_time)
+    entries = _feed_entries(parsed.feed, items, content, source=source, url=url, problem=problem)
+    return replace(entries, dropped=len(parsed.entries) - len(items))
+
+
+def _entry_time(entry: Any) -> float | None:
+    """When a feedparser entry was published, else updated (as fastfeed's `_atom_time`)."""
+    parsed = entry.get("published_parsed") or dict.get(entry, "updated_parsed")
+    return calendar.timegm(parsed) if parsed else None
 
 
 def _feed_entries(
@@ -308,9 +356,11 @@ def _lede_and_body(summary_html: str, content_html: str) -> tuple[str, tuple[Blo
     return (summary[0].text if summary else ""), ()
 
 
-def _read_json_feed(content: bytes, *, source: str, url: str) -> FeedEntries:
+def _read_json_feed(content: bytes, *, source: str, url: str, max_items: int | None) -> FeedEntries:
+    content = content.removeprefix(codecs.BOM_UTF8)
+    decoded = decode_feed(content, "application/json; charset=utf-8")
     try:
-        document = json.loads(content.decode("utf-8-sig"))
+        document = json.loads(content if decoded is None else decoded.text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FeedError(f"not valid JSON Feed: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
@@ -319,17 +369,25 @@ def _read_json_feed(content: bytes, *, source: str, url: str) -> FeedEntries:
         raise FeedError("not a JSON Feed: missing or unknown 'version'")
     language = _language(document.get("language"))
     items = [item for item in document["items"] if isinstance(item, dict)]
+    kept = newest(items, max_items, _json_item_time)
     by_link, collisions = _guid_collisions(
         ((str(item.get("id") or ""), _json_link(item, url), str(item.get("title") or ""))
-         for item in items),
+         for item in kept),
         url,
     )  # fmt: skip
     entries = tuple(
         _json_entry(item, source=source, base=url, language=language, by_link=by_link)
-        for item in items
+        for item in kept
     )
+    problem = None if decoded is None else _charset_problem(decoded)
     title = clean_text(str(document.get("title", "")))
-    return FeedEntries(title, entries, collisions=collisions)
+    return FeedEntries(title, entries, problem, collisions=collisions,
+                       dropped=len(items) - len(kept))  # fmt: skip
+
+
+def _json_item_time(item: dict[str, Any]) -> float | None:
+    when = _json_time(item.get("date_published")) or _json_time(item.get("date_modified"))
+    return when.timestamp() if when else None
 
 
 def _json_link(item: dict[str, Any], base: str) -> str:

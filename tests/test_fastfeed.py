@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
 
 from benchmarks.feed_farm import FeedFarm
 from monitor import fastfeed
-from monitor.parse import read_feed, read_feed_with_feedparser
+from monitor.parse import FeedEntries, read_feed, read_feed_with_feedparser
 
 URL = "https://news.example/section/feed/"
 XML = {"content-type": "application/rss+xml; charset=utf-8"}
@@ -189,3 +190,56 @@ def test_xml_base_is_left_to_feedparser() -> None:
     )
     [article] = read_feed(rss_with_base, source="s", url=URL, headers=XML).articles()
     assert article.url == "https://other.example/dir/rel/1"
+
+
+# Items in document order: (title, RSS pubDate or Atom date, Atom element for it).
+DATED = [
+    ("five", "Tue, 02 Jul 2024 05:00:00 GMT", "published"),
+    ("undated", "", ""),
+    ("nine", "Tue, 02 Jul 2024 09:00:00 +0000", "updated"),
+    ("one", "Tue, 02 Jul 2024 01:00:00 GMT", "published"),
+    ("seven", "Tue, 02 Jul 2024 09:00:00 +0200", "published"),  # 07:00 UTC
+    ("odd date", "not a date", "published"),
+    ("three", "Tue, 02 Jul 2024 03:00:00 GMT", "updated"),
+]
+
+
+def dated_rss() -> bytes:
+    return rss("".join(
+        f"<item><title>{title}</title><link>https://news.example/{title}</link>"
+        + (f"<pubDate>{date}</pubDate>" if date else "") + "</item>"
+        for title, date, _ in DATED
+    ))  # fmt: skip
+
+
+def dated_atom() -> bytes:
+    def date(text: str, tag: str) -> str:
+        if not tag:
+            return ""
+        iso = text if text == "not a date" else parsedate_to_datetime(text).isoformat()
+        return f"<{tag}>{iso}</{tag}>"
+
+    entries = "".join(
+        f"<entry><id>urn:{title}</id><title>{title}</title>{date(text, tag)}</entry>"
+        for title, text, tag in DATED
+    )
+    return f'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>{entries}</feed>'.encode()
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [(dated_rss(), XML), (dated_atom(), {"content-type": "application/atom+xml"})],
+    ids=["rss", "atom"],
+)
+def test_max_items_keeps_the_newest_in_document_order_either_way(
+    content: bytes, headers: Mapping[str, str]
+) -> None:
+    def titles(max_items: int, read: Callable[..., FeedEntries]) -> list[str]:
+        feed = read(content, source="s", url=URL, headers=headers, max_items=max_items)
+        assert feed.dropped == len(DATED) - max_items
+        return [a.title for a in feed.articles()]
+
+    for read in (read_feed, read_feed_with_feedparser):
+        assert titles(4, read) == ["five", "nine", "seven", "three"]
+        assert titles(6, read) == ["five", "undated", "nine", "one", "seven", "three"]
+    assert fastfeed.read(content, {"content-location": URL, **headers}, 4) is not None

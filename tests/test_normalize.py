@@ -145,6 +145,71 @@ def test_html_is_decoded_with_the_declared_charset() -> None:
     assert decode_html("café".encode("windows-1252")) == "café"
 
 
+TITLES = ["北朝鮮、拉致問題で日本と協議", "Corée du Nord : l’enlèvement évoqué", "Ñandú “quoted”"]
+
+
+def feed_with_a_bad_byte(kind: str) -> bytes:
+    """A UTF-8 feed (RSS 2.0, read by fastfeed, or RSS 0.91, read by feedparser) whose last
+    item has one byte that is not UTF-8 (a windows-1252 é pasted into it)."""
+    items = "".join(
+        f"<item><title>{title}</title><link>https://example.com/{n}</link></item>"
+        for n, title in enumerate(TITLES)
+    )
+    bad = "<item><title>Caf@ bad</title><link>https://example.com/bad</link></item>"
+    version = "2.0" if kind == "rss2" else "0.91"
+    document = f'<?xml version="1.0" encoding="utf-8"?><rss version="{version}"><channel>'
+    document += f"<title>t</title>{items}{bad}</channel></rss>"
+    return document.encode().replace(b"Caf@", b"Caf\xe9")
+
+
+@pytest.mark.parametrize("kind", ["rss2", "rss091"])
+def test_one_bad_byte_spoils_only_its_own_character(kind: str) -> None:
+    content = feed_with_a_bad_byte(kind)
+
+    feed = parse_feed(content, source="s", url="https://example.com/feed",
+                      headers={"Content-Type": "application/rss+xml; charset=utf-8"})  # fmt: skip
+
+    assert [a.title for a in feed.articles] == [*TITLES, "Caf\ufffd bad"]
+    assert feed.problem == "1 byte(s) invalid in utf-8, replaced with U+FFFD"
+
+
+def test_a_bad_byte_in_a_json_feed_spoils_only_its_own_character() -> None:
+    items = [{"id": str(n), "title": title} for n, title in enumerate(TITLES)]
+    document = {"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": items}
+    content = json.dumps(document, ensure_ascii=False).encode().replace("Ñ".encode(), b"\xd1")
+
+    feed = parse_feed(content, source="s", url="https://example.com/feed.json")
+
+    assert [a.title for a in feed.articles] == [*TITLES[:2], "\ufffdandú “quoted”"]
+    assert feed.problem == "1 byte(s) invalid in utf-8, replaced with U+FFFD"
+
+
+def test_a_feed_wholly_in_another_encoding_than_declared_is_left_to_feedparser() -> None:
+    text = "".join(
+        f"<item><title>{t} numéro {n}</title></item>" for n, t in enumerate(TITLES[1:] * 9)
+    )
+    content = f'<rss version="2.0"><channel><title>t</title>{text}</channel></rss>'
+
+    feed = parse_feed(content.encode("windows-1252"), source="s", url="https://example.com/f",
+                      headers={"Content-Type": "application/rss+xml; charset=utf-8"})  # fmt: skip
+
+    assert feed.articles[0].title == "Corée du Nord : l’enlèvement évoqué numéro 0"
+    assert feed.problem and "parsed as windows-1252" in feed.problem
+
+
+def test_max_items_keeps_a_json_feeds_newest_items_in_document_order() -> None:
+    dates = {"b": "2024-07-02T05:00:00Z", "c": "2024-07-02T09:00:00+02:00", "e": None,
+             "d": "2024-07-02T01:00:00Z"}  # fmt: skip
+    items = [{"id": k, "title": k, "date_published": v} for k, v in dates.items()]
+    items.insert(0, {"id": "a", "title": "a", "date_modified": "2024-07-02T08:00:00Z"})
+    content = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items})
+
+    feed = read_feed(content.encode(), source="s", url="https://example.com/f", max_items=3)
+
+    assert [a.title for a in feed.articles()] == ["a", "b", "c"]
+    assert feed.dropped == 2
+
+
 def test_article_json_round_trips(seeds: Path) -> None:
     article = feed_articles(seeds, "asia.atom")[0]
     article = replace(article, section=("World", "Asia"))
