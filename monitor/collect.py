@@ -10,11 +10,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from monitor.charset import decode
 from monitor.config import Source
 from monitor.errors import MonitorError
-from monitor.extract import article_links, decode_html, extract_article, feed_links
+from monitor.extract import article_links, extract_article, feed_links
 from monitor.identity import canonical_url
 from monitor.model import Article, article_id
+from monitor.newest import newest
 from monitor.parse import FeedError, detect_kind, parse_feed, read_feed
 from monitor.state import FeedHints, FetchResponse
 
@@ -64,9 +66,18 @@ class Reading:
 def read_document(response: FetchResponse, source: str, now: datetime | None = None) -> Reading:
     """A feed's items, or a page as one article (CPU-bound: run it off the event loop)."""
     if detect_kind(response.content, response.content_type) == "html":
-        html = decode_html(response.content, response.content_type)
+        html = _page_html(source, response)
         return Reading([extract_article(html, url=response.url, source=source, now=now)], response)
     return _read_feed(response, source)
+
+
+def _page_html(source: str, response: FetchResponse) -> str:
+    """A page's text (see monitor.charset); bytes invalid in its charset are logged."""
+    decoded = decode(response.content, response.content_type)
+    if decoded.replaced:
+        log.warning("%s: %s: %d byte(s) invalid in %s, replaced with U+FFFD",
+                    source, response.url, decoded.replaced, decoded.encoding)  # fmt: skip
+    return decoded.text
 
 
 def _read_feed(response: FetchResponse, source: str) -> Reading:
@@ -76,18 +87,25 @@ def _read_feed(response: FetchResponse, source: str) -> Reading:
     return Reading(list(feed.articles), response, feed.hints)
 
 
-async def _read_new_items(response: FetchResponse, source: str, known: KnownIds) -> Reading:
-    """A feed's items not seen before: ids first, then only new items' HTML is read."""
-    feed = await asyncio.to_thread(
-        read_feed, response.content, source=source, url=response.url, headers=response.headers
-    )
+async def _read_new_items(response: FetchResponse, source: Source, known: KnownIds) -> Reading:
+    """A feed's items not seen before, off the event loop: at most the newest
+    `source.max_items`, ids first, then only new items' HTML is read."""
+    return await asyncio.to_thread(_new_items, response, source, known)
+
+
+def _new_items(response: FetchResponse, source: Source, known: KnownIds) -> Reading:
+    feed = read_feed(response.content, source=source.name, url=response.url,
+                     headers=response.headers, max_items=source.max_items)  # fmt: skip
     if feed.problem:
-        log.warning("%s: malformed feed, read what could be read: %s", source, feed.problem)
+        log.warning("%s: malformed feed, read what could be read: %s", source.name, feed.problem)
     for collision in feed.collisions:
-        log.warning("%s: identity collision: %s", source, collision)
+        log.warning("%s: identity collision: %s", source.name, collision)
+    if feed.dropped:
+        log.info("%s: the feed lists %d items; read the newest %d (max_items), left out %d",
+                 source.name, feed.dropped + len(feed.entries), source.max_items,
+                 feed.dropped)  # fmt: skip
     seen = known(entry.id for entry in feed.entries)
-    articles = await asyncio.to_thread(feed.articles, seen)
-    return Reading(list(articles), response, feed.hints)
+    return Reading(list(feed.articles(seen)), response, feed.hints)
 
 
 class Collector:
@@ -103,18 +121,20 @@ class Collector:
         response: FetchResponse,
         known: KnownIds,
         known_links: KnownIds,
+        may_alert: Callable[[Article], bool],
     ) -> Reading:
-        """`known` tells which item ids are stored; `known_links`, which page links need no
-        fetch now (stored articles and settled links)."""
+        """`known` tells which item ids are stored (it is called from a worker thread);
+        `known_links`, which page links need no fetch now (stored articles and settled
+        links); `may_alert`, whether a new item could alert (only those get full text)."""
         if detect_kind(response.content, response.content_type) != "html":
-            reading = await _read_new_items(response, source.name, known)
+            reading = await _read_new_items(response, source, known)
             if source.full_text:
-                articles = await self._full_text(source, reading.articles, known)
+                articles = await self._full_text(source, reading.articles, known, may_alert)
                 reading = replace(reading, articles=articles)
             return reading
         if source.kind == "feed":
             raise FeedError('expected a feed, got an HTML page (kind = "feed")')
-        html = decode_html(response.content, response.content_type)
+        html = _page_html(source.name, response)
         if source.kind == "auto":
             followed = await self._advertised_feed(source, html, response.url, known)
             if followed is not None:
@@ -134,7 +154,7 @@ class Collector:
             if response.status != 200 or detect_kind(response.content) == "html":
                 return None
             log.info("%s: following the page's advertised feed %s", source.name, feed_url)
-            reading = await _read_new_items(response, source.name, known)
+            reading = await _read_new_items(response, source, known)
             return replace(reading, feed_url=feed_url)
         return None
 
@@ -172,7 +192,7 @@ class Collector:
         if detect_kind(response.content, response.content_type) != "html":
             log.info("%s: %s is not a page", source.name, url)
             return _NOTHING
-        html = decode_html(response.content, response.content_type)
+        html = _page_html(source.name, response)
         try:
             return await asyncio.wait_for(
                 asyncio.to_thread(
@@ -190,10 +210,16 @@ class Collector:
         source: Source,
         articles: Sequence[Article],
         known: KnownIds,
+        may_alert: Callable[[Article], bool],
     ) -> list[Article]:
-        """Give new items that carry only a summary the body of their page."""
-        seen = known(a.id for a in articles)
-        thin = [a for a in articles if a.id not in seen and a.url and _thin(a)]
+        """Give new items that carry only a summary and may alert the body of their page:
+        the newest `MAX_NEW_PAGES` of them a poll (the others keep their summary)."""
+        seen = await asyncio.to_thread(known, [a.id for a in articles])
+        wanted = [a for a in articles if a.id not in seen and a.url and _thin(a) and may_alert(a)]
+        thin = newest(wanted, MAX_NEW_PAGES, _published)
+        if len(thin) < len(wanted):
+            log.info("%s: full text for the newest %d of %d new items (%d pages a poll)",
+                     source.name, len(thin), len(wanted), MAX_NEW_PAGES)  # fmt: skip
         pages = await asyncio.gather(*(self._article_page(source, a.url) for a in thin))
         fuller = {
             item.id: _merge(item, page)
@@ -209,6 +235,10 @@ class _Outcome(enum.Enum):
 
 
 _RETRY, _NOTHING = _Outcome.RETRY, _Outcome.NOTHING
+
+
+def _published(article: Article) -> float | None:
+    return article.published.timestamp() if article.published else None
 
 
 def _thin(article: Article) -> bool:

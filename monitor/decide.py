@@ -19,6 +19,7 @@ __all__ = [
     "cache_floor",
     "delivery_id",
     "fetch_retry_delay",
+    "may_alert",
     "next_poll",
     "plan_sends",
     "publisher_floor",
@@ -60,11 +61,17 @@ def triage(
         if article.id in seen:
             continue
         seen.add(article.id)
-        alert = not first_fetch or (
-            article.published is not None and article.published >= now - backfill
-        )
+        alert = may_alert(article, first_fetch=first_fetch, now=now, backfill=backfill)
         fresh.append(Intake(article, alert))
     return fresh
+
+
+def may_alert(article: Article, *, first_fetch: bool, now: datetime, backfill: timedelta) -> bool:
+    """Whether a new article alerts: always, except on its source's first fetch, where only
+    one published within `backfill` does."""
+    return not first_fetch or (
+        article.published is not None and article.published >= now - backfill
+    )
 
 
 class Matcher:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from monitor.decide import (
     Matcher,
     delivery_id,
     fetch_retry_delay,
+    may_alert,
     next_poll,
     retry_after,
     triage,
@@ -238,6 +240,7 @@ class Service:
                 response,
                 self.store.known_ids,
                 known_links=lambda ids: self.store.known_links(ids, self.clock()),
+                may_alert=self._may_alert(state),
             )
         except (FeedError, MonitorError) as exc:
             return self._failed(source, state, str(exc))
@@ -265,7 +268,8 @@ class Service:
             fetch_url=fetch_url,
             items_seen=state.items_seen + len(intake),
         )
-        self.store.save_poll(
+        await asyncio.to_thread(
+            self.store.save_poll,
             new_state,
             [i.article for i in intake],
             grouped.matches,
@@ -278,6 +282,15 @@ class Service:
         if intake:
             log.info("%s: %d new, %d matched", source.name, len(intake), matched)
         return PollReport(source.name, True, len(intake), matched)
+
+    def _may_alert(self, state: SourceState) -> Callable[[Article], bool]:
+        """Whether a new item of this poll could alert (see `decide.may_alert`)."""
+        return functools.partial(
+            may_alert,
+            first_fetch=state.never_fetched,
+            now=self.clock(),
+            backfill=self.config.settings.backfill,
+        )
 
     def _not_modified(
         self, source: Source, state: SourceState, response: FetchResponse

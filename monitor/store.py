@@ -8,10 +8,11 @@ import functools
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TextIO, TypeVar
+from typing import Any, Concatenate, ParamSpec, TextIO, TypeVar
 
 from monitor.errors import StoreError
 from monitor.model import Article
@@ -278,6 +279,24 @@ def _lock_for_run(path: str) -> TextIO:
     return lock
 
 
+class _SharedConnection(sqlite3.Connection):
+    """A connection the event loop and worker threads (`asyncio.to_thread`) share: each
+    statement, and each whole transaction (`_Transaction`), holds `lock`, so they take turns
+    and a thread never runs inside another's transaction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lock = threading.RLock()
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        with self.lock:
+            return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        with self.lock:
+            return super().executemany(sql, parameters)
+
+
 class SqliteStore:
     """With `exclusive`, the process is the one that polls and delivers on this database
     (`monitor run`); others may still read it."""
@@ -288,7 +307,13 @@ class SqliteStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = _lock_for_run(path) if exclusive and path != ":memory:" else None
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db = sqlite3.connect(
+                path,
+                isolation_level=None,
+                timeout=30,
+                check_same_thread=False,
+                factory=_SharedConnection,
+            )
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
@@ -749,14 +774,22 @@ def _delivery(row: sqlite3.Row) -> Delivery:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: _SharedConnection) -> None:
         self.db = db
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.db.lock.release()
+            raise
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
-        if not kind:
-            self.db.execute("COMMIT")
-        elif self.db.in_transaction:  # SQLite may have rolled back already (disk full)
-            self.db.execute("ROLLBACK")
+        try:
+            if not kind:
+                self.db.execute("COMMIT")
+            elif self.db.in_transaction:  # SQLite may have rolled back already (disk full)
+                self.db.execute("ROLLBACK")
+        finally:
+            self.db.lock.release()

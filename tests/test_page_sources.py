@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
+
+import pytest
 
 from monitor.config import Config, Rule, Settings, Source, SourceKind, Target
 from monitor.fetch import HttpFetcher
@@ -49,8 +53,9 @@ def poll(
     source: Source,
     query: str = "Japan AND North Korea AND summit|abduction",
     now: datetime = NOW,
+    backfill: timedelta = timedelta(days=3650),
 ) -> Recorder:
-    settings = Settings(":memory:", (), timedelta(minutes=15), timedelta(days=3650), "t/1")
+    settings = Settings(":memory:", (), timedelta(minutes=15), backfill, "t/1")
     rule = Rule("jnk", compile_query(query), ("hook",))
     config = Config("c", settings, {"hook": Target("hook", "json://x")}, (source,), (rule,))
     recorder = Recorder()
@@ -87,6 +92,20 @@ def test_a_page_source_fetches_new_article_links_once(
     fetched = {r.path for r in feed_server.requests}
     assert "/login/" not in fetched and "/tag/north-korea/" not in fetched
     assert "/world/asia/japan/tokyo-protests-north-korean-missile-launch/" in fetched
+
+
+def test_a_bad_byte_in_a_page_is_replaced_and_logged(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve_site(feed_server, seeds)
+    page = feed_server.pages[SEED_PATH]
+    page.body = page.body.replace(b"Ulaanbaatar", b"Ulaanbaatar\x81", 1)
+
+    with caplog.at_level(logging.WARNING):
+        first = poll(store, source(feed_server, "/world/asia/", "page"))
+
+    assert first.titles == ["Japan, North Korea held meeting in May – S Korean newspaper [jnk]"]
+    assert f"{SEED_PATH}: 1 byte(s) invalid in utf-8, replaced with U+FFFD" in caplog.text
 
 
 def test_auto_follows_the_pages_advertised_feed(
@@ -143,6 +162,58 @@ def test_full_text_fetches_the_body_of_summary_only_items(
     stored = next(iter(store.articles_since(NOW - timedelta(days=1))))
     assert stored.lede == "A South Korean newspaper reported a secret meeting."
     assert [b.kind for b in stored.body].count("heading") == 1
+
+
+def teasers(server: FixtureServer, hours_ago: list[int]) -> bytes:
+    """Summary-only items published `hours_ago`, each linking to /story/HOURS/ (a copy of
+    the seed page), in the order given."""
+    items = "".join(
+        f"<item><title>Story {h}</title><link>{server.url(f'/story/{h}/')}</link>"
+        f"<pubDate>{format_datetime(NOW - timedelta(hours=h))}</pubDate>"
+        f"<description>A summary.</description></item>"
+        for h in hours_ago
+    )
+    return f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+
+
+def serve_stories(server: FixtureServer, seeds: Path, hours_ago: list[int]) -> None:
+    serve_site(server, seeds)
+    for h in hours_ago:
+        server.pages[f"/story/{h}/"] = server.pages[SEED_PATH]
+    server.pages["/teasers.rss"] = Page(teasers(server, hours_ago))
+
+
+def story_pages_fetched(server: FixtureServer) -> list[int]:
+    return sorted(
+        int(r.path.split("/")[2]) for r in server.requests if r.path.startswith("/story/")
+    )
+
+
+def test_full_text_on_a_first_fetch_fetches_only_items_that_may_alert(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    hours_ago = [*range(0, 120, 3)]  # 40 items, one every 3 hours: 9 within a day
+    serve_stories(feed_server, seeds, hours_ago)
+    teaser_source = source(feed_server, "/teasers.rss", "feed", full_text=True)
+
+    poll(store, teaser_source, "Ulaanbaatar", backfill=timedelta(hours=24))
+
+    assert story_pages_fetched(feed_server) == [0, 3, 6, 9, 12, 15, 18, 21, 24]
+    assert len(store.db.execute("SELECT id FROM articles").fetchall()) == 40
+
+
+def test_full_text_fetches_at_most_30_pages_a_poll_the_newest(
+    seeds: Path, store: SqliteStore, feed_server: FixtureServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    hours_ago = [*range(39, -1, -1)]  # 40 items, oldest first
+    serve_stories(feed_server, seeds, hours_ago)
+
+    with caplog.at_level(logging.INFO):
+        poll(store, source(feed_server, "/teasers.rss", "feed", True), "Ulaanbaatar")
+
+    assert story_pages_fetched(feed_server) == [*range(30)]
+    assert store.db.execute("SELECT count(*) FROM matches").fetchone()[0] == 30
+    assert "full text for the newest 30 of 40 new items (30 pages a poll)" in caplog.text
 
 
 def test_full_text_links_to_other_hosts_must_be_public(
