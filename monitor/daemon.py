@@ -234,7 +234,7 @@ async def _run_forever(config: Config) -> int:
     for source in sources:
         daemon.schedule_source(source)
     scheduler.add_job(
-        daemon.track(functools.partial(_prune_on_loop, config, store)),
+        daemon.track(functools.partial(_prune_off_loop, config, store)),
         IntervalTrigger(days=1),
         id="prune",
         next_run_time=utc_now(),
@@ -291,10 +291,10 @@ def _prune(config: Config, store: SqliteStore) -> None:
                  config.settings.retention)  # fmt: skip
 
 
-async def _prune_on_loop(config: Config, store: SqliteStore) -> None:
-    """A coroutine, so the job runs on the loop's thread, which owns the connection."""
+async def _prune_off_loop(config: Config, store: SqliteStore) -> None:
+    """The daily prune in a worker thread: a big UPDATE must not hold the event loop."""
     try:
-        _prune(config, store)
+        await asyncio.to_thread(_prune, config, store)
     except StoreError as exc:
         log.error("pruning failed: %s", exc)
 

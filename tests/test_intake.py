@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from monitor import parse
+from monitor import daemon, parse
 from monitor.config import Config, Rule, Settings, Source, Target
 from monitor.fetch import HttpFetcher
 from monitor.model import Article
@@ -39,7 +39,7 @@ class Recorder:
 
 
 class SaveThreads(SqliteStore):
-    """The real store, noting the thread each poll's save runs in."""
+    """The real store, noting the thread each poll's save and each prune runs in."""
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
@@ -48,6 +48,10 @@ class SaveThreads(SqliteStore):
     def save_poll(self, *args: Any, **kwargs: Any) -> None:
         self.threads.append(threading.current_thread())
         super().save_poll(*args, **kwargs)
+
+    def prune_text(self, before: datetime) -> int:
+        self.threads.append(threading.current_thread())
+        return super().prune_text(before)
 
 
 def poll(store: SqliteStore, sources: list[Source], query: str = "Japan") -> Recorder:
@@ -202,3 +206,15 @@ def test_the_store_takes_writes_and_reads_from_many_threads_at_once(store: Sqlit
     assert [len(ids) for ids in found] == [200] * 24
     assert store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 4800
     assert len(store.source_states()) == 24
+
+
+def test_the_daemons_prune_runs_in_a_worker_thread(tmp_path: Path) -> None:
+    store = SaveThreads(str(tmp_path / "m.db"))
+    settings = Settings(":memory:", (), timedelta(minutes=15), timedelta(days=1), "t/1")
+    try:
+        asyncio.run(daemon._prune_off_loop(Config("c", settings, {}, (), ()), store))
+    finally:
+        store.close()
+
+    assert len(store.threads) == 1
+    assert store.threads[0] is not threading.main_thread()
