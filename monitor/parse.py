@@ -165,7 +165,7 @@ def _as_declared(content: bytes, headers: dict[str, str]) -> tuple[bytes, str | 
 def _charset_problem(decoded: Decoded) -> str:
     if decoded.replaced:
         return f"{decoded.replaced} byte(s) invalid in {decoded.encoding}, replaced with U+FFFD"
-    return f"not in its declared encoding; read as {decoded.encoding}"
+    return f"not in the HTTP header's charset; read as {decoded.encoding}, the XML declaration's"
 
 
 def _problems(*problems: str | None) -> str | None:

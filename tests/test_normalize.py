@@ -184,6 +184,17 @@ def test_a_bad_byte_in_a_json_feed_spoils_only_its_own_character() -> None:
     assert feed.problem == "1 byte(s) invalid in utf-8, replaced with U+FFFD"
 
 
+def test_a_feed_in_its_xml_declarations_encoding_not_the_headers_is_read_in_it() -> None:
+    text = f'<rss version="2.0"><channel><title>t</title><item><title>{TITLES[0]}</title>'
+    content = '<?xml version="1.0" encoding="Shift_JIS"?>' + text + "</item></channel></rss>"
+
+    feed = parse_feed(content.encode("cp932"), source="s", url="https://example.com/f",
+                      headers={"Content-Type": "application/rss+xml; charset=utf-8"})  # fmt: skip
+
+    assert [a.title for a in feed.articles] == TITLES[:1]
+    assert feed.problem == "not in the HTTP header's charset; read as cp932, the XML declaration's"
+
+
 def test_a_feed_wholly_in_another_encoding_than_declared_is_left_to_feedparser() -> None:
     text = "".join(
         f"<item><title>{t} numéro {n}</title></item>" for n, t in enumerate(TITLES[1:] * 9)
