@@ -11,9 +11,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from monitor.collect import Collector, Fetcher, read_document
+from monitor.collect import Collector, Fetcher, Reading, read_document
 from monitor.config import Config, Rule, Source, Target, Templates
 from monitor.decide import (
+    Intake,
     Matcher,
     delivery_id,
     fetch_retry_delay,
@@ -128,6 +129,9 @@ class Service:
         self.notifier = notifier
         self.clock = clock
         self.outbox = Outbox(config, store, notifier, clock)
+        # Held from a poll's story grouping to the end of its save (which runs in a thread),
+        # so another source's copy of a story is grouped only after the first is stored.
+        self._recording = asyncio.Lock()
         self.collector = Collector(fetcher, clock)
         self.matcher = Matcher(config.rules)
         # Sources whose last poll the store refused: their backoff lives here until it takes one.
@@ -255,6 +259,20 @@ class Service:
         )
         alerting = [item.article for item in intake if item.alert]
         found = await self._find(alerting, source, [item.article for item in intake], now)
+        async with self._recording:
+            return await self._record(source, state, response, reading, intake, found, now)
+
+    async def _record(
+        self,
+        source: Source,
+        state: SourceState,
+        response: FetchResponse,
+        reading: Reading,
+        intake: Sequence[Intake],
+        found: Sequence[Found],
+        now: datetime,
+    ) -> PollReport:
+        """Group the poll's matches into stories and save it all (in a worker thread)."""
         grouped = self._group(found, source, now)
         fetch_url = reading.feed_url or state.fetch_url
         if response.moved_permanently and response.url != (state.fetch_url or source.url):

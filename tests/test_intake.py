@@ -192,6 +192,51 @@ def test_polls_are_saved_in_worker_threads(tmp_path: Path, feed_server: FixtureS
     assert threading.main_thread() not in store.threads
 
 
+class FirstSaveWaits(SqliteStore):
+    """Holds the first poll's save until another poll reads its rule's stories, or for at
+    most a second: a poll that groups its matches meanwhile cannot see the first's story."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.saving = threading.Event()
+        self.read_meanwhile = threading.Event()
+
+    def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]:
+        if self.saving.is_set():
+            self.read_meanwhile.set()
+        return super().story_fingerprints(rule, since)
+
+    def save_poll(self, *args: Any, **kwargs: Any) -> None:
+        if not self.saving.is_set():
+            self.saving.set()
+            self.read_meanwhile.wait(timeout=1)
+        super().save_poll(*args, **kwargs)
+
+
+def test_a_story_in_two_sources_polled_at_once_alerts_once(
+    tmp_path: Path, feed_server: FixtureServer
+) -> None:
+    text = " ".join(
+        f"Japan and North Korea held talk number {n} in Ulaanbaatar." for n in range(12)
+    )
+    for name in ("wire", "paper"):
+        feed_server.pages[f"/{name}"] = Page(
+            f'<rss version="2.0"><channel><title>{name}</title><item><title>Talks {name}</title>'
+            f"<link>https://{name}.example/talks</link><description>{text}</description>"
+            f"<pubDate>{format_datetime(NOW)}</pubDate>"
+            "</item></channel></rss>".encode()
+        )
+    store = FirstSaveWaits(str(tmp_path / "m.db"))
+    try:
+        recorder = poll(
+            store, [feed_source(feed_server, "/wire"), feed_source(feed_server, "/paper")]
+        )
+    finally:
+        store.close()
+
+    assert len(recorder.titles) == 1
+
+
 def test_the_store_takes_writes_and_reads_from_many_threads_at_once(store: SqliteStore) -> None:
     def save(n: int) -> set[str]:
         ids = [f"{n}-{i}" for i in range(200)]
