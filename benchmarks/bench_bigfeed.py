@@ -86,12 +86,12 @@ def serve(body: bytes) -> tuple[ThreadingHTTPServer, str]:
 
 
 def child(url: str, database: str) -> dict[str, float]:
-    from monitor.config import Config, Rule, Settings, Source, Target
-    from monitor.fetch import HttpFetcher
+    from monitor.adapters.fetch import HttpFetcher
+    from monitor.adapters.store.sqlite import SqliteStore
+    from monitor.config.schema import Config, Rule, Settings, Source, Target
     from monitor.rules import compile_query
-    from monitor.service import Service
+    from monitor.service.poll import Service
     from monitor.state import SendResult
-    from monitor.store import SqliteStore
 
     class Quiet:
         def send(self, target: str, title: str, body: str, body_format: str = "m") -> SendResult:

@@ -25,7 +25,7 @@ import trafilatura
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.extract import decode_html, extract_article  # noqa: E402
+from monitor.sources.pages import decode_html, extract_article  # noqa: E402
 
 SEEDS = ROOT / "seeds"
 PAGE_URL = "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/"

@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from monitor import __version__, daemon
-from monitor.config import Config, Rule, Source
-from monitor.configfile import default_config_path, load_config, load_rules_file
-from monitor.durations import format_duration, parse_duration
+from monitor.config.durations import format_duration, parse_duration
+from monitor.config.files import default_config_path, load_config, load_rules_file
+from monitor.config.schema import Config, Rule, Source
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import Article, format_time
 from monitor.rules import RuleSyntaxError, compile_query

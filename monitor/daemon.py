@@ -20,17 +20,17 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config, Rule, Source, default_user_agent
-from monitor.decide import Matcher
+from monitor.adapters.fetch import HttpFetcher
+from monitor.adapters.notify import AppriseNotifier
+from monitor.adapters.store.sqlite import SqliteStore
+from monitor.config.schema import Config, Rule, Source, default_user_agent
 from monitor.errors import ConfigError, StoreError
-from monitor.fetch import HttpFetcher
-from monitor.identity import is_http_url
+from monitor.matching.decide import Matcher
 from monitor.model import Article
-from monitor.notify import AppriseNotifier
 from monitor.rules import Document, lint_query, mark_snippet
-from monitor.service import DeliveryReport, Service, read_document, utc_now
+from monitor.service.poll import DeliveryReport, Service, read_document, utc_now
+from monitor.sources.identity import is_http_url
 from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, SourceState
-from monitor.store import SqliteStore
 
 __all__ = [
     "MatchFound",

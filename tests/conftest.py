@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import SqliteStore
+from monitor.adapters.store.sqlite import SqliteStore
 from tests.servers import FixtureServer, SmtpServer, WebhookReceiver
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

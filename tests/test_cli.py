@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from monitor.adapters.store.sqlite import SqliteStore
 from monitor.cli import main
 from monitor.daemon import load_articles
 from monitor.state import Delivery, SourceState
-from monitor.store import SqliteStore
 from tests.servers import WebhookReceiver, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import parse_main, parse_rules
-from monitor.configfile import load_config
-from monitor.durations import format_duration, parse_duration
+from monitor.config.durations import format_duration, parse_duration
+from monitor.config.files import load_config
+from monitor.config.schema import parse_main, parse_rules
 from monitor.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

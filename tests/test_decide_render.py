@@ -7,8 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.config import Rule, Target, Templates
-from monitor.decide import (
+from monitor.config.schema import Rule, Target, Templates
+from monitor.delivery.markup import MarkupKind, measure
+from monitor.delivery.render import (
+    Folded,
+    Message,
+    neutralize,
+    render_alert,
+    render_fold,
+    render_follow_up,
+    snippet,
+)
+from monitor.delivery.templates import compile_template
+from monitor.matching.decide import (
     Matcher,
     cache_floor,
     delivery_id,
@@ -19,20 +30,9 @@ from monitor.decide import (
     skip_to_allowed,
     triage,
 )
-from monitor.markup import MarkupKind, measure
 from monitor.model import Article, Block
-from monitor.render import (
-    Folded,
-    Message,
-    neutralize,
-    render_alert,
-    render_fold,
-    render_follow_up,
-    snippet,
-)
 from monitor.rules import Explanation, compile_query
 from monitor.state import FeedHints, StoryCopy
-from monitor.templates import compile_template
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from monitor.charset import decode, decode_html, encoding_for
-from monitor.extract import (
+from monitor.model import Article
+from monitor.sources.charset import decode, decode_html, encoding_for
+from monitor.sources.feeds import parse_feed
+from monitor.sources.pages import (
     MAX_BODY_ELEMENTS,
     MAX_BODY_TEXT_CHARS,
     article_links,
@@ -19,8 +21,6 @@ from monitor.extract import (
     feed_links,
     parse_html,
 )
-from monitor.model import Article
-from monitor.parse import parse_feed
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SITE = "https://asiadispatch.example"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.feed_farm import FeedFarm
-from monitor import fastfeed
-from monitor.parse import FeedEntries, read_feed, read_feed_with_feedparser
+from monitor.sources import fastfeed
+from monitor.sources.feeds import FeedEntries, read_feed, read_feed_with_feedparser
 
 URL = "https://news.example/section/feed/"
 XML = {"content-type": "application/rss+xml; charset=utf-8"}

@@ -15,12 +15,12 @@ from typing import Any
 import brotli
 import pytest
 
-from monitor.config import Config, Rule, Settings, Source, Target
-from monitor.fetch import FetchError, HttpFetcher
+from monitor.adapters.fetch import FetchError, HttpFetcher
+from monitor.adapters.store.sqlite import SqliteStore
+from monitor.config.schema import Config, Rule, Settings, Source, Target
 from monitor.rules import compile_query
-from monitor.service import Service
+from monitor.service.poll import Service
 from monitor.state import FetchResponse, SendResult
-from monitor.store import SqliteStore
 from tests.servers import FixtureServer, Page, Request, free_port
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
@@ -426,7 +426,7 @@ def test_a_socks_proxy_is_refused_with_a_warning_and_lower_case_names_are_read(
     monkeypatch.setenv("http_proxy", feed_server.url("/"))
     monkeypatch.setenv("no_proxy", "127.0.0.1")
 
-    with caplog.at_level("WARNING", logger="monitor.fetch"):
+    with caplog.at_level("WARNING", logger="monitor.adapters.fetch"):
         assert fetch_contents(*urls) == [RSS, RSS]
     assert [request.path for request in feed_server.requests] == [BEHIND_PROXY, "/direct"]
     assert "SOCKS5 proxy from the environment is not supported" in caplog.text

@@ -16,14 +16,15 @@ from urllib.parse import quote
 
 import pytest
 
-from monitor import daemon, parse
-from monitor.config import Config, Rule, Settings, Source, Target
-from monitor.fetch import HttpFetcher
+from monitor import daemon
+from monitor.adapters.fetch import HttpFetcher
+from monitor.adapters.store.sqlite import SqliteStore
+from monitor.config.schema import Config, Rule, Settings, Source, Target
 from monitor.model import Article
 from monitor.rules import compile_query
-from monitor.service import Service
+from monitor.service.poll import Service
+from monitor.sources import feeds as parse
 from monitor.state import SendResult, SourceState
-from monitor.store import SqliteStore
 from tests.servers import FixtureServer, Page
 
 NOW = datetime(2024, 7, 2, 12, 0, tzinfo=UTC)
@@ -93,7 +94,7 @@ def stored_titles(store: SqliteStore) -> list[str]:
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[object]:
-    """Count the calls of monitor.parse's function `name` (it still runs)."""
+    """Count the calls of monitor.sources.feeds's function `name` (it still runs)."""
     calls: list[object] = []
     real: Callable[..., Any] = getattr(parse, name)
 

@@ -1,4 +1,4 @@
-"""Markup kinds, escaping and size limits (monitor.markup), checked against Apprise itself."""
+"""Markup kinds, escaping and size limits (delivery.markup), checked against Apprise itself."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from apprise.plugins.discord import USER_ROLE_DETECTION_RE
 from apprise.plugins.slack import NotifySlack
 
-from monitor.markup import (
+from monitor.delivery.markup import (
     KINDS,
     MarkupKind,
     clean,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.extract import decode_html, extract_article
 from monitor.model import Article
-from monitor.parse import FeedError, detect_kind, parse_feed, read_feed
+from monitor.sources.feeds import FeedError, detect_kind, parse_feed, read_feed
+from monitor.sources.pages import decode_html, extract_article
 
 FEED_URL = "https://asiadispatch.example/world/asia/feed/"
 PAGE_URL = "https://asiadispatch.example/world/asia/japan/japan-north-korea-held-meeting-in-may/"

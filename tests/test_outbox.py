@@ -10,14 +10,14 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.config import Config, Digest, QuietHours, Rule, Settings, Source, Target
-from monitor.decide import plan_sends
-from monitor.fetch import HttpFetcher
-from monitor.notify import AppriseNotifier
+from monitor.adapters.fetch import HttpFetcher
+from monitor.adapters.notify import AppriseNotifier
+from monitor.adapters.store.sqlite import SqliteStore
+from monitor.config.schema import Config, Digest, QuietHours, Rule, Settings, Source, Target
+from monitor.matching.decide import plan_sends
 from monitor.rules import compile_query
-from monitor.service import Service
+from monitor.service.poll import Service
 from monitor.state import Delivery
-from monitor.store import SqliteStore
 from tests.servers import FixtureServer, Page, WebhookReceiver
 
 START = datetime(2026, 11, 28, 21, 0, tzinfo=UTC)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Config, Rule, Settings, Source, SourceKind, Target
-from monitor.fetch import HttpFetcher
+from monitor.adapters.fetch import HttpFetcher
+from monitor.adapters.store.sqlite import SqliteStore
+from monitor.config.schema import Config, Rule, Settings, Source, SourceKind, Target
 from monitor.rules import compile_query
-from monitor.service import Service
+from monitor.service.poll import Service
 from monitor.state import SendResult, SourceState
-from monitor.store import SqliteStore
 from tests.servers import FixtureServer, Page
 
 NOW = datetime(2024, 7, 2, 12, 0, tzinfo=UTC)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Config, Rule, Settings, Source, Target
-from monitor.fetch import HttpFetcher
+from monitor.adapters.fetch import HttpFetcher
+from monitor.adapters.store.sqlite import SqliteStore
+from monitor.config.schema import Config, Rule, Settings, Source, Target
 from monitor.rules import compile_query
-from monitor.service import Service
+from monitor.service.poll import Service
 from monitor.state import SendResult
-from monitor.store import SqliteStore
 from tests.servers import FixtureServer, Page, Request, free_port
 
 NOW = datetime(2024, 7, 2, 12, 0, tzinfo=UTC)
@@ -249,7 +249,7 @@ def test_items_sharing_a_guid_under_different_links_each_alert_and_are_logged(
     config = replace(config, rules=(Rule("dispatch", compile_query("Dispatch"), ("a",)),))
     notifier = RecordingNotifier()
 
-    with caplog.at_level("WARNING", logger="monitor.collect"):
+    with caplog.at_level("WARNING", logger="monitor.service.collect"):
         run(service_for(config, store, notifier))
     run(service_for(config, store, notifier))
 

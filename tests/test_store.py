@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.adapters.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError
 from monitor.model import Article
 from monitor.state import Delivery, FollowUp, MatchRecord, SourceState
-from monitor.store import SCHEMA_VERSION, SqliteStore, StoreError
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from monitor.adapters.store.sqlite import SCHEMA_VERSION, SqliteStore
 from monitor.errors import StoreError
 from monitor.state import SourceState
-from monitor.store import SCHEMA_VERSION, SqliteStore
 from tests.servers import FixtureServer, Page, Request, SmtpServer, WebhookReceiver
 from tests.test_end_to_end import RULES, run_once, serve_feed, start_daemon, write_config
 from tests.test_service import NOW, RecordingNotifier, make_config, run, service_for, source

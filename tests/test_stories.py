@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from monitor.model import Article
-from monitor.rules import tokenize
-from monitor.stories import (
+from monitor.matching.stories import (
     SHORT_SHINGLES,
     THRESHOLD,
     Fingerprint,
@@ -21,6 +19,8 @@ from monitor.stories import (
     resemblance,
     same_story,
 )
+from monitor.model import Article
+from monitor.rules import tokenize
 
 STORIES = Path(__file__).resolve().parent.parent / "seeds" / "stories"
 MANIFEST: dict[str, Any] = json.loads((STORIES / "cases.json").read_text(encoding="utf-8"))

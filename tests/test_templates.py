@@ -1,4 +1,4 @@
-"""Jinja2 alert templates (monitor.templates): sandboxed, escaped per markup, cut to fit."""
+"""Jinja2 alert templates (delivery.templates): sandboxed, escaped per markup, cut to fit."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from apprise.plugins.discord import USER_ROLE_DETECTION_RE
 from apprise.plugins.slack import NotifySlack
 from jinja2.exceptions import SecurityError
 
-from monitor.markup import KINDS, MarkupKind, limit_for, measure
-from monitor.model import Article
-from monitor.templates import (
+from monitor.delivery.markup import KINDS, MarkupKind, limit_for, measure
+from monitor.delivery.templates import (
     DEFAULT_BODIES,
     DEFAULT_TITLE,
     AlertContext,
@@ -23,6 +22,7 @@ from monitor.templates import (
     compile_template,
     render_message,
 )
+from monitor.model import Article
 
 URL = "https://news.example.com/asia/japan-north-korea?id=1&ref=rss"
 HOSTILE_TITLE = (

@@ -3,7 +3,7 @@
 The body comes from trafilatura run on a copy of the page with its chrome removed first
 (navigation, breadcrumbs, share buttons, advertisements, "Related"/"Most Popular" boxes,
 bylines and everything above the headline), because trafilatura alone keeps some of it on
-news layouts. Everything else comes from structured data and markup (monitor.pagemeta).
+news layouts. Everything else comes from structured data and markup (monitor.sources.pagemeta).
 
 Work is bounded whatever the page: at most MAX_HTML_CHARS characters are parsed (lxml
 recovers the cut document; libxml2 also stops nesting at depth 256), the metadata is read
@@ -26,11 +26,11 @@ import lxml.html
 import trafilatura
 from lxml import etree
 
-from monitor.charset import decode_html
-from monitor.htmltext import clean_text
-from monitor.identity import article_identity, canonical_url, is_http_url
 from monitor.model import Article, Block, BlockKind, article_id
-from monitor.pagemeta import (
+from monitor.sources.charset import decode_html
+from monitor.sources.htmltext import clean_text
+from monitor.sources.identity import article_identity, canonical_url, is_http_url
+from monitor.sources.pagemeta import (
     PageMeta,
     cap_text,
     chrome_heading,

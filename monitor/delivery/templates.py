@@ -25,7 +25,7 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedErro
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from monitor.markup import (
+from monitor.delivery.markup import (
     MarkupKind,
     clean,
     escape,

@@ -23,7 +23,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from monitor.errors import MonitorError
-from monitor.identity import site_host
+from monitor.sources.identity import site_host
 from monitor.state import FetchResponse
 
 __all__ = ["DEFAULT_MAX_BYTES", "FetchError", "HttpFetcher"]

@@ -21,9 +21,9 @@ import lxml.html
 from htmldate import find_date
 from lxml import etree
 
-from monitor.htmltext import clean_text
-from monitor.identity import canonical_url, is_http_url
 from monitor.model import Link, parse_time
+from monitor.sources.htmltext import clean_text
+from monitor.sources.identity import canonical_url, is_http_url
 
 __all__ = [
     "PageMeta",

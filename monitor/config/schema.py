@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor import __version__
+from monitor.config.toml import TomlContext, TomlTable, load_toml
+from monitor.delivery.markup import KINDS, MarkupKind, markup_for
+from monitor.delivery.templates import CompiledTemplate, TemplateError, compile_template
 from monitor.errors import ConfigError
-from monitor.markup import KINDS, MarkupKind, markup_for
 from monitor.rules import Query, RuleSyntaxError, compile_query
-from monitor.templates import CompiledTemplate, TemplateError, compile_template
-from monitor.tomltable import TomlContext, TomlTable, load_toml
 
 __all__ = [
     "HOMEPAGE",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from monitor.config import QuietHours, Rule
+from monitor.config.schema import QuietHours, Rule
 from monitor.model import Article
 from monitor.rules import Document, Explanation, RuleIndex
 from monitor.state import Delivery, FeedHints

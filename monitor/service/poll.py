@@ -11,9 +11,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from monitor.collect import Collector, Fetcher, Reading, read_document
-from monitor.config import Config, Rule, Source, Target, Templates
-from monitor.decide import (
+from monitor.config.schema import Config, Rule, Source, Target, Templates
+from monitor.delivery.render import (
+    Message,
+    body_format,
+    render_alert,
+    render_source_failure,
+)
+from monitor.delivery.templates import TemplateError
+from monitor.errors import MonitorError, StoreError
+from monitor.matching.decide import (
     Intake,
     Matcher,
     delivery_id,
@@ -23,17 +30,12 @@ from monitor.decide import (
     retry_after,
     triage,
 )
-from monitor.errors import MonitorError, StoreError
+from monitor.matching.stories import Fingerprint, boilerplate, find_story, fingerprint
 from monitor.model import Article, format_time
-from monitor.outbox import DeliveryReport, Notifier, Outbox, OutboxStore
-from monitor.parse import FeedError
-from monitor.render import (
-    Message,
-    body_format,
-    render_alert,
-    render_source_failure,
-)
 from monitor.rules import Explanation
+from monitor.service.collect import Collector, Fetcher, Reading, read_document
+from monitor.service.outbox import DeliveryReport, Notifier, Outbox, OutboxStore
+from monitor.sources.feeds import FeedError
 from monitor.state import (
     Delivery,
     FeedHints,
@@ -42,8 +44,6 @@ from monitor.state import (
     MatchRecord,
     SourceState,
 )
-from monitor.stories import Fingerprint, boilerplate, find_story, fingerprint
-from monitor.templates import TemplateError
 
 __all__ = [
     "DeliveryReport",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from monitor.htmltext import clean_text
+from monitor.sources.htmltext import clean_text
 
 __all__ = ["article_identity", "canonical_url", "is_http_url", "site_host"]
 

@@ -10,12 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from monitor.config import Config, Rule, Target
-from monitor.decide import delivery_id, plan_sends, retry_delay
-from monitor.errors import StoreError
-from monitor.markup import limit_for
-from monitor.model import Article, format_time
-from monitor.render import (
+from monitor.config.schema import Config, Rule, Target
+from monitor.delivery.markup import limit_for
+from monitor.delivery.render import (
     Folded,
     Message,
     body_format,
@@ -23,6 +20,9 @@ from monitor.render import (
     render_fold,
     render_follow_up,
 )
+from monitor.errors import StoreError
+from monitor.matching.decide import delivery_id, plan_sends, retry_delay
+from monitor.model import Article, format_time
 from monitor.state import Delivery, FollowUp, MatchRecord, SendResult, StoryCopy
 
 __all__ = ["DeliveryReport", "Notifier", "Outbox", "OutboxStore"]

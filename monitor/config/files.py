@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from monitor.config import Config, Rule, Target, build_config, parse_main, parse_rules
+from monitor.config.schema import Config, Rule, Target, build_config, parse_main, parse_rules
 from monitor.errors import ConfigError
 
 __all__ = ["default_config_path", "load_config", "load_rules_file"]

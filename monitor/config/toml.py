@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from monitor.durations import parse_duration
+from monitor.config.durations import parse_duration
 from monitor.errors import ConfigError
 
 __all__ = ["TomlContext", "TomlTable", "load_toml"]

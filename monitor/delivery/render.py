@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Literal
 
-from monitor.config import Rule, Target
-from monitor.htmltext import clean_text
-from monitor.markup import (
+from monitor.config.schema import Rule, Target
+from monitor.delivery.markup import (
     MarkupKind,
     escape,
     escape_title,
@@ -21,10 +20,11 @@ from monitor.markup import (
     link_line,
     safe_url,
 )
+from monitor.delivery.templates import AlertContext, Message, render_message
 from monitor.model import Article
 from monitor.rules import Explanation, normalize, tokenize
+from monitor.sources.htmltext import clean_text
 from monitor.state import StoryCopy
-from monitor.templates import AlertContext, Message, render_message
 
 __all__ = [
     "BodyFormat",

@@ -17,12 +17,12 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from monitor import fastfeed
-from monitor.charset import Decoded, decode_feed, utf8_xml
-from monitor.htmltext import clean_text, html_to_blocks, html_to_text
-from monitor.identity import article_identity, canonical_url, is_http_url
 from monitor.model import Article, Block, article_id, parse_time
-from monitor.newest import newest
+from monitor.sources import fastfeed
+from monitor.sources.charset import Decoded, decode_feed, utf8_xml
+from monitor.sources.htmltext import clean_text, html_to_blocks, html_to_text
+from monitor.sources.identity import article_identity, canonical_url, is_http_url
+from monitor.sources.newest import newest
 from monitor.state import FeedHints
 
 __all__ = [
@@ -108,10 +108,10 @@ def read_feed(
     headers: Mapping[str, str] | None = None,
     max_items: int | None = None,
 ) -> FeedEntries:
-    """A feed's items with their ids (at most the newest `max_items`, see monitor.newest);
+    """A feed's items with their ids (at most the newest `max_items`, see monitor.sources.newest);
     the HTML of each item is only read by `articles()`, so items seen before cost little.
 
-    Plain RSS 2.0 and Atom 1.0 are read by monitor.fastfeed; everything else, and anything
+    Plain RSS 2.0 and Atom 1.0 are read by monitor.sources.fastfeed; everything else, and anything
     it is unsure of, by feedparser (`read_feed_with_feedparser`), with the same result.
     """
     if detect_kind(content, (headers or {}).get("content-type", "")) == "json":

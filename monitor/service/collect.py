@@ -10,14 +10,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from monitor.charset import decode
-from monitor.config import Source
+from monitor.config.schema import Source
 from monitor.errors import MonitorError
-from monitor.extract import article_links, extract_article, feed_links
-from monitor.identity import canonical_url
 from monitor.model import Article, article_id
-from monitor.newest import newest
-from monitor.parse import FeedError, detect_kind, parse_feed, read_feed
+from monitor.sources.charset import decode
+from monitor.sources.feeds import FeedError, detect_kind, parse_feed, read_feed
+from monitor.sources.identity import canonical_url
+from monitor.sources.newest import newest
+from monitor.sources.pages import article_links, extract_article, feed_links
 from monitor.state import FeedHints, FetchResponse
 
 __all__ = ["Collector", "Fetcher", "Reading", "read_document"]
@@ -72,7 +72,7 @@ def read_document(response: FetchResponse, source: str, now: datetime | None = N
 
 
 def _page_html(source: str, response: FetchResponse) -> str:
-    """A page's text (see monitor.charset); bytes invalid in its charset are logged."""
+    """A page's text (see monitor.sources.charset); bytes invalid in its charset are logged."""
     decoded = decode(response.content, response.content_type)
     if decoded.replaced:
         log.warning("%s: %s: %d byte(s) invalid in %s, replaced with U+FFFD",

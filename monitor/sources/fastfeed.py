@@ -1,13 +1,13 @@
 """A fast reader for plain RSS 2.0 and Atom 1.0 documents, with lxml instead of feedparser.
 
 `read(content, headers)` gives the feed and its items as the same dicts feedparser would
-(the keys monitor.parse reads: title, link, id, guidislink, summary, content, authors,
+(the keys monitor.sources.feeds reads: title, link, id, guidislink, summary, content, authors,
 tags, published_parsed, updated_parsed; feed title, language, ttl, sy_*), so both paths
 share one conversion into Articles. Anything outside the well-understood subset (not
 well-formed, a DOCTYPE, RSS 0.9x/1.0, xml:base, markup inside text elements, unknown
 elements, duplicates, odd encodings, relative permalinks...) gives None: the caller then
 uses feedparser. Entities are never expanded and nothing is loaded from the network.
-With `max_items`, only the newest items (see monitor.newest) are read into dicts, the others
+With `max_items`, only the newest items (see monitor.sources.newest) are read into dicts, the others
 cost only a look at their date.
 """
 
@@ -28,8 +28,8 @@ from feedparser.html import _cp1252
 from feedparser.urls import _urljoin
 from lxml import etree
 
-from monitor.identity import is_http_url
-from monitor.newest import newest
+from monitor.sources.identity import is_http_url
+from monitor.sources.newest import newest
 
 __all__ = ["FastFeed", "read"]
 

@@ -1,0 +1,7 @@
+"""The only importers of their libraries; each implements a service Protocol.
+
+fetch (httpx/aiohttp: the Fetcher), notify (apprise: the Notifier), store/ (sqlite3: the
+Store). They never import each other, the service, daemon or cli.
+
+May import monitor.model, monitor.state, monitor.errors and monitor.sources.identity.
+"""

@@ -1,0 +1,1 @@
+"""Store backends: sqlite (SqliteStore, its schema and migrations); later PostgreSQL."""
