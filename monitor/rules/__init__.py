@@ -9,7 +9,8 @@ Many rules at once: `RuleIndex([(name, query), ...]).match(doc)` evaluates only 
 whose required terms occur in the article; `mark_snippet` quotes the article around a match.
 """
 
-from monitor.rules.evaluate import Document, FieldIndex, Query, compile_query
+from monitor.rules.document import Document, FieldIndex
+from monitor.rules.evaluate import Query, compile_query
 from monitor.rules.explain import Explanation, Hit, mark_snippet
 from monitor.rules.index import RuleIndex
 from monitor.rules.lint import lint_query

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from monitor.rules.syntax import FIELDS
 
 if TYPE_CHECKING:
-    from monitor.rules.evaluate import Document
+    from monitor.rules.document import Document
 
 __all__ = ["Explanation", "Hit", "mark_snippet"]
 

@@ -34,7 +34,8 @@ import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Generic, Literal, NamedTuple, TypeVar
 
-from monitor.rules.evaluate import Document, Query
+from monitor.rules.document import Document
+from monitor.rules.evaluate import Query
 from monitor.rules.explain import Explanation
 from monitor.rules.presearch import Filed, Presearch, PythonPresearch, build
 from monitor.rules.syntax import And, Field, Near, Node, Not, Or, Term

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import chain, filterfalse
 from typing import Protocol
 
-from monitor.rules.evaluate import Document
+from monitor.rules.document import Document
 
 try:
     from monitor.rules import _presearch

@@ -1,1 +1,1 @@
-"""Store backends: sqlite (SqliteStore, its schema and migrations); later PostgreSQL."""
+"""Store backends: sqlite (SqliteStore) and sqlite_schema (its migrations); later PostgreSQL."""
