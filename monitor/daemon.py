@@ -27,8 +27,9 @@ from monitor.config.schema import Config, Rule, Source, default_user_agent
 from monitor.errors import ConfigError, StoreError
 from monitor.matching.decide import Matcher
 from monitor.model import Article
+from monitor.ports import utc_now
 from monitor.rules import Document, lint_query, mark_snippet
-from monitor.service.poll import DeliveryReport, Service, read_document, utc_now
+from monitor.service.poll import DeliveryReport, Service, read_document
 from monitor.sources.identity import is_http_url
 from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, SourceState
 

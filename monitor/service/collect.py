@@ -8,11 +8,11 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from monitor.config.schema import Source
 from monitor.errors import MonitorError
 from monitor.model import Article, article_id
+from monitor.ports import Clock, Fetcher
 from monitor.sources.charset import decode
 from monitor.sources.feeds import FeedError, detect_kind, parse_feed, read_feed
 from monitor.sources.identity import canonical_url
@@ -20,7 +20,7 @@ from monitor.sources.newest import newest
 from monitor.sources.pages import article_links, extract_article, feed_links
 from monitor.state import FeedHints, FetchResponse
 
-__all__ = ["Collector", "Fetcher", "Reading", "read_document"]
+__all__ = ["Collector", "Reading", "read_document"]
 
 log = logging.getLogger(__name__)
 MAX_NEW_PAGES = 30
@@ -32,17 +32,6 @@ DEAD_RECHECK = timedelta(days=1)
 
 
 KnownIds = Callable[[Iterable[str]], set[str]]
-
-
-class Fetcher(Protocol):
-    async def fetch(
-        self,
-        url: str,
-        *,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        discovered_on: str | None = None,
-    ) -> FetchResponse: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +100,7 @@ def _new_items(response: FetchResponse, source: Source, known: KnownIds) -> Read
 class Collector:
     """Turns a source's response into a Reading, fetching what else the source calls for."""
 
-    def __init__(self, fetcher: Fetcher, clock: Callable[[], datetime]) -> None:
+    def __init__(self, fetcher: Fetcher, clock: Clock) -> None:
         self.fetcher = fetcher
         self.clock = clock
 

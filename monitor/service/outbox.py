@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from monitor.config.schema import Config, Rule, Target
 from monitor.delivery.markup import limit_for
@@ -23,41 +22,14 @@ from monitor.delivery.render import (
 from monitor.errors import StoreError
 from monitor.matching.decide import delivery_id, plan_sends, retry_delay
 from monitor.model import Article, format_time
-from monitor.state import Delivery, FollowUp, MatchRecord, SendResult, StoryCopy
+from monitor.ports import Clock, Notifier, OutboxStore
+from monitor.state import Delivery, FollowUp, MatchRecord, StoryCopy
 
-__all__ = ["DeliveryReport", "Notifier", "Outbox", "OutboxStore"]
+__all__ = ["DeliveryReport", "Outbox"]
 
 log = logging.getLogger(__name__)
 MAX_FAILURES_IN_ROW = 3
 FIRST_DIGEST_SPAN = timedelta(days=7)
-
-
-class Notifier(Protocol):
-    def send(
-        self, target: str, title: str, body: str, body_format: str = "markdown"
-    ) -> SendResult: ...
-
-
-class OutboxStore(Protocol):
-    def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]: ...
-    def mark_delivered(self, delivery_id: str, now: datetime) -> None: ...
-    def mark_folded(self, delivery_ids: Sequence[str], into: str, now: datetime) -> None: ...
-    def mark_failed(self, delivery_id: str, error: str, next_attempt_at: datetime) -> None: ...
-    def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None: ...
-    def messages_sent(self, target: str, since: datetime) -> int: ...
-    def digest_covered_until(self, rule: str) -> datetime | None: ...
-    def matches_between(
-        self, rule: str, start: datetime, end: datetime
-    ) -> list[tuple[MatchRecord, Article]]: ...
-    def save_digest(
-        self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
-    ) -> None: ...
-    def due_follow_ups(self, now: datetime) -> list[FollowUp]: ...
-    def story_copies(self, rule: str, story_id: str) -> list[StoryCopy]: ...
-    def queue_follow_up(
-        self, follow_up: FollowUp, delivery: Delivery | None, now: datetime
-    ) -> bool: ...
-    def drop_follow_up(self, follow_up: FollowUp) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +44,7 @@ class Outbox:
         config: Config,
         store: OutboxStore,
         notifier: Notifier,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self.config = config
         self.store = store

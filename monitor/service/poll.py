@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import datetime, timedelta
 
 from monitor.config.schema import Config, Rule, Source, Target, Templates
 from monitor.delivery.render import (
@@ -32,9 +31,10 @@ from monitor.matching.decide import (
 )
 from monitor.matching.stories import Fingerprint, boilerplate, find_story, fingerprint
 from monitor.model import Article, format_time
+from monitor.ports import Clock, Fetcher, Notifier, Store, utc_now
 from monitor.rules import Explanation
-from monitor.service.collect import Collector, Fetcher, Reading, read_document
-from monitor.service.outbox import DeliveryReport, Notifier, Outbox, OutboxStore
+from monitor.service.collect import Collector, Reading, read_document
+from monitor.service.outbox import DeliveryReport, Outbox
 from monitor.sources.feeds import FeedError
 from monitor.state import (
     Delivery,
@@ -47,13 +47,9 @@ from monitor.state import (
 
 __all__ = [
     "DeliveryReport",
-    "Fetcher",
-    "Notifier",
     "PollReport",
     "Service",
-    "Store",
     "read_document",
-    "utc_now",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,29 +59,6 @@ MAX_POLLS_AT_ONCE = 128
 BOILERPLATE_CONTEXT = 50
 # A story's follow-up waits until no new copy has come for this long.
 FOLLOW_UP_QUIET = timedelta(minutes=30)
-
-
-class Store(OutboxStore, Protocol):
-    def source_state(self, name: str) -> SourceState | None: ...
-    def known_ids(self, ids: Iterable[str]) -> set[str]: ...
-    def save_poll(
-        self,
-        state: SourceState,
-        articles: Sequence[Article],
-        matches: Sequence[MatchRecord],
-        deliveries: Sequence[Delivery],
-        now: datetime,
-        settled_links: Sequence[tuple[str, datetime]] = (),
-        follow_ups: Sequence[FollowUp] = (),
-    ) -> None: ...
-    def known_links(self, ids: Iterable[str], now: datetime) -> set[str]: ...
-    def save_state(self, state: SourceState) -> None: ...
-    def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]: ...
-    def recent_articles(self, source: str, since: datetime, limit: int) -> list[Article]: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +94,7 @@ class Service:
         fetcher: Fetcher,
         store: Store,
         notifier: Notifier,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self.config = config
         self.fetcher = fetcher

@@ -1,0 +1,181 @@
+"""The seams: every Protocol the service layer uses, and the clock.
+
+The service (monitor.service) knows its collaborators only through these; the adapters
+(monitor.adapters) implement them; daemon.py wires one to the other. Implementations need not
+inherit from them (they are structural).
+
+The store seam is synchronous: each method is one short transaction (`save_poll` is the one
+atomic write of a poll, the basis of "never twice"). The service calls the slow ones off the
+event loop with `asyncio.to_thread`; a backend must therefore accept calls from worker threads
+(SqliteStore shares one connection under a lock). See docs/design.md "Layers".
+
+May import monitor.model, monitor.state and monitor.errors only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from monitor.model import Article
+from monitor.state import (
+    Delivery,
+    FetchResponse,
+    FollowUp,
+    MatchRecord,
+    SendResult,
+    SourceState,
+    StoryCopy,
+)
+
+__all__ = ["Clock", "Fetcher", "Notifier", "OutboxStore", "PollStore", "Store", "utc_now"]
+
+
+Clock = Callable[[], datetime]
+"""What the service reads the time from: returns an aware datetime in UTC."""
+
+
+def utc_now() -> datetime:
+    """The real clock: now, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Fetcher(Protocol):
+    """HTTP GET of feeds and pages (monitor.adapters.fetch.HttpFetcher)."""
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        discovered_on: str | None = None,
+    ) -> FetchResponse:
+        """GET `url`, conditionally when `etag`/`last_modified` are given (a 304 comes back
+        as a response, not an error); `discovered_on` names the page the URL was found on.
+        Any HTTP status is a response; an unreachable host or a broken transfer raises
+        FetchError (a MonitorError)."""
+        ...
+
+
+class Notifier(Protocol):
+    """Sends one message to one target (monitor.adapters.notify.AppriseNotifier)."""
+
+    def send(self, target: str, title: str, body: str, body_format: str = "markdown") -> SendResult:
+        """Send `title`/`body` (in `body_format`: markdown, html or text) to the target named
+        `target`; blocking (the outbox calls it in a worker thread). Never raises for a
+        failed send: the result says whether it went and, if not, why."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """The store as the outbox sees it: the durable queue of deliveries, digests, follow-ups."""
+
+    def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
+        """Deliveries not yet sent nor dead, oldest first; with `due_only`, only those whose
+        next attempt is at or before `now`."""
+        ...
+
+    def mark_delivered(self, delivery_id: str, now: datetime) -> None:
+        """Record that the delivery was sent at `now` (it leaves the queue)."""
+        ...
+
+    def mark_folded(self, delivery_ids: Sequence[str], into: str, now: datetime) -> None:
+        """Record that these deliveries went out folded into the delivery `into`."""
+        ...
+
+    def mark_failed(self, delivery_id: str, error: str, next_attempt_at: datetime) -> None:
+        """Record a failed attempt and when to try again."""
+        ...
+
+    def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None:
+        """Give up on the delivery: it leaves the queue but stays visible (`dead_deliveries`)."""
+        ...
+
+    def messages_sent(self, target: str, since: datetime) -> int:
+        """How many messages went to `target` since `since` (for its rate limit)."""
+        ...
+
+    def digest_covered_until(self, rule: str) -> datetime | None:
+        """The end of the last period the rule's digest covered, None before the first."""
+        ...
+
+    def matches_between(
+        self, rule: str, start: datetime, end: datetime
+    ) -> list[tuple[MatchRecord, Article]]:
+        """The rule's matches recorded in [start, end), with their articles, oldest first."""
+        ...
+
+    def save_digest(
+        self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
+    ) -> None:
+        """In one transaction: queue the digest's deliveries and move the rule's coverage
+        to `covered_until`."""
+        ...
+
+    def due_follow_ups(self, now: datetime) -> list[FollowUp]:
+        """Follow-ups ("also reported by") whose quiet time has passed at `now`."""
+        ...
+
+    def story_copies(self, rule: str, story_id: str) -> list[StoryCopy]:
+        """The copies of a story recorded for a rule, in the order they were seen."""
+        ...
+
+    def queue_follow_up(
+        self, follow_up: FollowUp, delivery: Delivery | None, now: datetime
+    ) -> bool:
+        """Settle the follow-up: queue `delivery` (None: nothing to send) unless a newer
+        copy put it off since it was read; True if it was settled."""
+        ...
+
+    def drop_follow_up(self, follow_up: FollowUp) -> None:
+        """Forget the follow-up without sending anything."""
+        ...
+
+
+class PollStore(Protocol):
+    """The store as one poll sees it: source state, seen articles, stories."""
+
+    def source_state(self, name: str) -> SourceState | None:
+        """The source's stored state (validators, backoff, next poll), None if never polled."""
+        ...
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` that are stored articles."""
+        ...
+
+    def known_links(self, ids: Iterable[str], now: datetime) -> set[str]:
+        """Those of `ids` that are stored articles or settled links not expired at `now`."""
+        ...
+
+    def save_poll(
+        self,
+        state: SourceState,
+        articles: Sequence[Article],
+        matches: Sequence[MatchRecord],
+        deliveries: Sequence[Delivery],
+        now: datetime,
+        settled_links: Sequence[tuple[str, datetime]] = (),
+        follow_ups: Sequence[FollowUp] = (),
+    ) -> None:
+        """Record a whole poll in one transaction, all or nothing: the source's state, its
+        new articles, matches, deliveries (a delivery id already queued is kept, not
+        doubled), settled links and follow-ups. Raises StoreError on a fault."""
+        ...
+
+    def save_state(self, state: SourceState) -> None:
+        """Record only the source's state (a poll that found nothing new, or failed)."""
+        ...
+
+    def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]:
+        """(story id, fingerprint) of the rule's stories seen since `since`."""
+        ...
+
+    def recent_articles(self, source: str, since: datetime, limit: int) -> list[Article]:
+        """At most `limit` of the source's articles stored since `since`, newest first."""
+        ...
+
+
+class Store(OutboxStore, PollStore, Protocol):
+    """What a store backend implements for the service (monitor.adapters.store.sqlite)."""
