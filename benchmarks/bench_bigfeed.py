@@ -89,8 +89,8 @@ def child(url: str, database: str) -> dict[str, float]:
     from monitor.adapters.fetch import HttpFetcher
     from monitor.adapters.store.sqlite import SqliteStore
     from monitor.config.schema import Config, Rule, Settings, Source, Target
+    from monitor.daemon import build_service
     from monitor.rules import compile_query
-    from monitor.service.poll import Service
     from monitor.state import SendResult
 
     class Quiet:
@@ -116,7 +116,7 @@ def child(url: str, database: str) -> dict[str, float]:
         ticking = asyncio.create_task(ticker())
         await asyncio.sleep(0)
         try:
-            service = Service(config, fetcher, store, Quiet())
+            service = build_service(config, fetcher, store, Quiet())
             reports = await service.poll_all(ignore_interval=True)
             assert all(r.ok for r in reports), reports
             await service.deliver(due_only=False)

@@ -27,8 +27,10 @@ from monitor.config.schema import Config, Rule, Source, default_user_agent
 from monitor.errors import ConfigError, StoreError
 from monitor.matching.decide import Matcher
 from monitor.model import Article
-from monitor.ports import utc_now
+from monitor.ports import Clock, Fetcher, Notifier, Store, utc_now
 from monitor.rules import Document, lint_query, mark_snippet
+from monitor.service.collect import Collector
+from monitor.service.outbox import Outbox
 from monitor.service.poll import DeliveryReport, Service, read_document
 from monitor.sources.identity import is_http_url
 from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, SourceState
@@ -79,9 +81,18 @@ def _open_store_for_run(config: Config) -> SqliteStore:
     return store
 
 
+def build_service(
+    config: Config, fetcher: Fetcher, store: Store, notifier: Notifier, clock: Clock = utc_now
+) -> Service:
+    """The Service over these adapters: its Outbox and Collector are built here."""
+    return Service(
+        config, store, Outbox(config, store, notifier, clock), Collector(fetcher, clock), clock
+    )
+
+
 def _service(config: Config, store: SqliteStore, fetcher: HttpFetcher) -> Service:
     notifier = AppriseNotifier({name: t.url for name, t in config.targets.items()})
-    return Service(config, fetcher, store, notifier)
+    return build_service(config, fetcher, store, notifier)
 
 
 def run(config: Config, *, once: bool) -> int:

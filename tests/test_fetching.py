@@ -18,6 +18,7 @@ import pytest
 from monitor.adapters.fetch import FetchError, HttpFetcher
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.schema import Config, Rule, Settings, Source, Target
+from monitor.daemon import build_service
 from monitor.rules import compile_query
 from monitor.service.poll import Service
 from monitor.state import FetchResponse, SendResult
@@ -72,7 +73,7 @@ class Harness:
         self.host_gap = host_gap
 
     def service(self, fetcher: HttpFetcher) -> Service:
-        return Service(self.config, fetcher, self.store, self.notices, self.clock)
+        return build_service(self.config, fetcher, self.store, self.notices, self.clock)
 
     def cycle(self) -> None:
         async def run() -> None:

@@ -20,9 +20,9 @@ from monitor import daemon
 from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.schema import Config, Rule, Settings, Source, Target
+from monitor.daemon import build_service
 from monitor.model import Article
 from monitor.rules import compile_query
-from monitor.service.poll import Service
 from monitor.sources import feeds as parse
 from monitor.state import SendResult, SourceState
 from tests.servers import FixtureServer, Page
@@ -64,7 +64,7 @@ def poll(store: SqliteStore, sources: list[Source], query: str = "Japan") -> Rec
     async def cycle() -> None:
         fetcher = HttpFetcher("t/1", host_gap=0)
         try:
-            service = Service(config, fetcher, store, recorder, clock=lambda: NOW)
+            service = build_service(config, fetcher, store, recorder, clock=lambda: NOW)
             reports = await service.poll_all(ignore_interval=True)
             assert all(report.ok for report in reports), reports
             await service.deliver(due_only=False)

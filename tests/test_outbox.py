@@ -14,6 +14,7 @@ from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.notify import AppriseNotifier
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.schema import Config, Digest, QuietHours, Rule, Settings, Source, Target
+from monitor.daemon import build_service
 from monitor.matching.decide import plan_sends
 from monitor.rules import compile_query
 from monitor.service.poll import Service
@@ -58,7 +59,7 @@ class Bench:
     def service(self, fetcher: HttpFetcher) -> Service:
         urls = {name: target.url for name, target in self.config.targets.items()}
         notifier = AppriseNotifier(urls, min_gap=0)
-        return Service(self.config, fetcher, self.store, notifier, self.clock)
+        return build_service(self.config, fetcher, self.store, notifier, self.clock)
 
     def cycle(self, *, digest: bool = False) -> None:
         async def run() -> None:

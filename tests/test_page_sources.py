@@ -13,8 +13,8 @@ import pytest
 from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.schema import Config, Rule, Settings, Source, SourceKind, Target
+from monitor.daemon import build_service
 from monitor.rules import compile_query
-from monitor.service.poll import Service
 from monitor.state import SendResult, SourceState
 from tests.servers import FixtureServer, Page
 
@@ -63,7 +63,7 @@ def poll(
     async def cycle() -> None:
         fetcher = HttpFetcher("t/1", host_gap=0)
         try:
-            service = Service(config, fetcher, store, recorder, clock=lambda: now)
+            service = build_service(config, fetcher, store, recorder, clock=lambda: now)
             await service.poll_all(ignore_interval=True)
             await service.deliver(due_only=False)
         finally:

@@ -13,6 +13,7 @@ import pytest
 from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.schema import Config, Rule, Settings, Source, Target
+from monitor.daemon import build_service
 from monitor.rules import compile_query
 from monitor.service.poll import Service
 from monitor.state import SendResult
@@ -47,7 +48,7 @@ def run(service: Service, *, deliver: bool = True) -> None:
             if deliver:
                 await service.deliver(due_only=False)
         finally:
-            await service.fetcher.aclose()  # type: ignore[attr-defined]
+            await service.collector.fetcher.aclose()  # type: ignore[attr-defined]
 
     asyncio.run(cycle())
 
@@ -55,7 +56,7 @@ def run(service: Service, *, deliver: bool = True) -> None:
 def service_for(
     config: Config, store: SqliteStore, notifier: RecordingNotifier, **fetch: float
 ) -> Service:
-    return Service(config, HttpFetcher("test/1", **fetch), store, notifier, clock=lambda: NOW)  # type: ignore[arg-type]
+    return build_service(config, HttpFetcher("test/1", **fetch), store, notifier, clock=lambda: NOW)  # type: ignore[arg-type]
 
 
 def source(server: FixtureServer, path: str, name: str = "asia") -> Source:
@@ -207,7 +208,7 @@ def test_a_delivery_failing_past_the_give_up_age_is_dead(
     feed_server.pages["/asia.rss"] = Page((seeds / "feeds" / "asia.rss").read_bytes())
     config = make_config(tmp_path, [source(feed_server, "/asia.rss")])
     run(service_for(config, store, RecordingNotifier(failing=frozenset({"a"}))))
-    late = Service(
+    late = build_service(
         config, HttpFetcher("t"), store, RecordingNotifier(frozenset({"a"})),
         clock=lambda: NOW + timedelta(hours=24),
     )  # fmt: skip

@@ -31,7 +31,7 @@ from monitor.matching.decide import (
 )
 from monitor.matching.stories import Fingerprint, boilerplate, find_story, fingerprint
 from monitor.model import Article, format_time
-from monitor.ports import Clock, Fetcher, Notifier, Store, utc_now
+from monitor.ports import Clock, PollStore, utc_now
 from monitor.rules import Explanation
 from monitor.service.collect import Collector, Reading, read_document
 from monitor.service.outbox import DeliveryReport, Outbox
@@ -91,21 +91,21 @@ class Service:
     def __init__(
         self,
         config: Config,
-        fetcher: Fetcher,
-        store: Store,
-        notifier: Notifier,
+        store: PollStore,
+        outbox: Outbox,
+        collector: Collector,
         clock: Clock = utc_now,
     ) -> None:
+        """The collaborators come built (daemon.build_service wires them): the store, the
+        outbox over the same store and a notifier, the collector over a fetcher."""
         self.config = config
-        self.fetcher = fetcher
         self.store = store
-        self.notifier = notifier
         self.clock = clock
-        self.outbox = Outbox(config, store, notifier, clock)
+        self.outbox = outbox
         # Held from a poll's story grouping to the end of its save (which runs in a thread),
         # so another source's copy of a story is grouped only after the first is stored.
         self._recording = asyncio.Lock()
-        self.collector = Collector(fetcher, clock)
+        self.collector = collector
         self.matcher = Matcher(config.rules)
         # Sources whose last poll the store refused: their backoff lives here until it takes one.
         self.unsaved: dict[str, SourceState] = {}
@@ -187,7 +187,7 @@ class Service:
         if state.disabled:
             return PollReport(source.name, False, detail=state.disabled)
         try:
-            response = await self.fetcher.fetch(
+            response = await self.collector.fetcher.fetch(
                 state.fetch_url or source.url,
                 etag=state.etag,
                 last_modified=state.last_modified,
