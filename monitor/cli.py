@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -15,8 +16,10 @@ from monitor.config.files import default_config_path, load_config, load_rules_fi
 from monitor.config.schema import Config, Rule, Source
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import Article, format_time
+from monitor.ports import QueryStore, utc_now
 from monitor.rules import RuleSyntaxError, compile_query
 from monitor.rules.presearch import COMPILED as PRESEARCH_COMPILED
+from monitor.service import queries
 from monitor.state import SourceState
 
 __all__ = ["main"]
@@ -95,13 +98,13 @@ def _check(args: argparse.Namespace) -> int:
             f"  {source.name}: {source.url} every {format_duration(source.interval)}{state}\n"
         )
     out.write(f"targets ({len(config.targets)}):\n")
-    for name, described in daemon.describe_targets(config).items():
+    for name, described in queries.describe_targets(daemon.notifier(config), config).items():
         out.write(f"  {name}: {described}\n")
     out.write(f"rules ({len(config.rules)}):\n")
     for rule in config.rules:
         out.write(f"  {rule.name}: {rule.query.canonical()}\n")
         out.write(f"    -> {', '.join(rule.notify)}  ({rule.file})\n")
-    for name, warning in daemon.rule_warnings(config):
+    for name, warning in queries.rule_warnings(config):
         sys.stderr.write(f"warning: rule {name}: {warning}\n")
     if not PRESEARCH_COMPILED:
         sys.stderr.write(
@@ -115,14 +118,15 @@ def _match(args: argparse.Namespace) -> int:
     rules = _rules_for_match(args)
     if not args.locations and not args.since:
         raise ConfigError("give PATH or URL arguments, or --since to match stored articles")
-    articles = daemon.load_articles(args.locations) if args.locations else []
-    found = daemon.match_articles(articles, rules)
+    articles = _load(args.locations) if args.locations else []
+    found = queries.match_articles(articles, rules)
     total = len(articles)
     if args.since:
         since = parse_duration(args.since)
-        with daemon.stored_articles(_config(args), since) as (count, stored):
+        with contextlib.closing(daemon.open_store(_config(args))) as store:
+            count, stored = queries.stored_articles(store, since, utc_now())
             progress = _Progress(count, sys.stderr) if sys.stderr.isatty() else None
-            found += daemon.match_articles(stored, rules, progress)
+            found += queries.match_articles(stored, rules, progress)
             total += count
             if progress is not None:
                 progress.done()
@@ -133,7 +137,7 @@ def _match(args: argparse.Namespace) -> int:
     return EXIT_OK if found else EXIT_NOTHING
 
 
-def _match_json(match: daemon.MatchFound) -> str:
+def _match_json(match: queries.MatchFound) -> str:
     line = {
         "rule": match.rule,
         "url": match.article.url,
@@ -148,7 +152,7 @@ def _match_json(match: daemon.MatchFound) -> str:
     return json.dumps(line, ensure_ascii=False) + "\n"
 
 
-def _match_text(match: daemon.MatchFound) -> str:
+def _match_text(match: queries.MatchFound) -> str:
     return (
         f"{match.rule}: {match.article.title}\n  {match.article.url}\n"
         f"  matched: {match.matched}\n  {match.snippet}\n"
@@ -188,8 +192,16 @@ def _rules_for_match(args: argparse.Namespace) -> list[Rule]:
     return [Rule("query", query, ())]
 
 
+def _load(
+    locations: list[str], *, source: str | None = None, saved_from: str | None = None
+) -> list[Article]:
+    return queries.load_articles(
+        locations, source=source, saved_from=saved_from, fetcher_factory=daemon.new_fetcher
+    )
+
+
 def _preview(args: argparse.Namespace) -> int:
-    articles = daemon.load_articles(args.locations, source=args.source, saved_from=args.saved_from)
+    articles = _load(args.locations, source=args.source, saved_from=args.saved_from)
     for article in articles:
         if args.json:
             sys.stdout.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
@@ -228,7 +240,7 @@ def _notify_test(args: argparse.Namespace) -> int:
     if args.target not in config.targets:
         known = ", ".join(sorted(config.targets)) or "none"
         raise ConfigError(f"unknown target {args.target!r} (targets: {known})", file=config.file)
-    result = daemon.send_test(config, args.target)
+    result = queries.send_test(daemon.notifier(config), args.target, utc_now())
     if result.ok:
         print(f"sent a test message to {args.target}")
         return EXIT_OK
@@ -238,7 +250,12 @@ def _notify_test(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     config = _config(args)
-    states = {state.name: state for state in daemon.source_states(config)}
+    with contextlib.closing(daemon.open_store(config)) as store:
+        return _print_status(args, config, store)
+
+
+def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -> int:
+    states = {state.name: state for state in queries.source_states(store)}
     pairs = [(source, states.get(source.name)) for source in config.sources]
     pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
     rows = [_status_row(source, state) for source, state in pairs]
@@ -251,7 +268,7 @@ def _status(args: argparse.Namespace) -> int:
     widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
     for line in [list(columns), *table]:
         sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) + "\n")
-    dead = daemon.dead_deliveries(config)
+    dead = queries.dead_deliveries(store)
     if dead:
         sys.stdout.write("\nundelivered (gave up):\n")
         for delivery in dead:
@@ -259,7 +276,7 @@ def _status(args: argparse.Namespace) -> int:
                 f"  {delivery.target}: {delivery.title}\n    {delivery.last_error}"
                 f" after {delivery.attempts} attempts\n"
             )
-    recent = daemon.recent_matches(config)
+    recent = queries.recent_matches(store)
     if recent:
         sys.stdout.write("\nrecent matches:\n")
         for record, title, url in recent:

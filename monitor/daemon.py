@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import json
 import logging
 import random
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -25,27 +21,17 @@ from monitor.adapters.notify import AppriseNotifier
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.schema import Config, Rule, Source, default_user_agent
 from monitor.errors import ConfigError, StoreError
-from monitor.matching.decide import Matcher
-from monitor.model import Article
 from monitor.ports import Clock, Fetcher, Notifier, Store, utc_now
-from monitor.rules import Document, lint_query, mark_snippet
 from monitor.service.collect import Collector
 from monitor.service.outbox import Outbox
-from monitor.service.poll import DeliveryReport, Service, read_document
-from monitor.sources.identity import is_http_url
-from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, SourceState
+from monitor.service.poll import DeliveryReport, Service
 
 __all__ = [
-    "MatchFound",
-    "dead_deliveries",
-    "describe_targets",
-    "load_articles",
-    "match_articles",
-    "recent_matches",
+    "build_service",
+    "new_fetcher",
+    "notifier",
+    "open_store",
     "run",
-    "send_test",
-    "source_states",
-    "stored_articles",
     "validate",
 ]
 
@@ -91,8 +77,7 @@ def build_service(
 
 
 def _service(config: Config, store: SqliteStore, fetcher: HttpFetcher) -> Service:
-    notifier = AppriseNotifier({name: t.url for name, t in config.targets.items()})
-    return build_service(config, fetcher, store, notifier)
+    return build_service(config, fetcher, store, notifier(config))
 
 
 def run(config: Config, *, once: bool) -> int:
@@ -348,161 +333,15 @@ def validate(config: Config) -> None:
         raise ConfigError(problem, file=config.file, key=f"targets.{name}")
 
 
-def rule_warnings(config: Config) -> list[tuple[str, str]]:
-    """(rule, warning) for rules that look like mistakes or cannot be indexed."""
-    warnings = [(rule.name, text) for rule in config.rules for text in lint_query(rule.query)]
-    for rule in config.rules:
-        if rule.sources and not any(rule.applies_to(s.name, None) for s in config.sources):
-            globs = ", ".join(rule.sources)
-            warnings.append((rule.name, f"sources {globs} match no source: it never applies"))
-    for name in Matcher(config.rules).index.always_evaluated:
-        warnings.append((name, "cannot be indexed: it is evaluated for every article"))
-    return warnings
-
-
 def _target_problems(config: Config) -> dict[str, str]:
-    return AppriseNotifier({n: t.url for n, t in config.targets.items()}).problems()
+    return notifier(config).problems()
 
 
-def describe_targets(config: Config) -> dict[str, str]:
-    notifier = AppriseNotifier({n: t.url for n, t in config.targets.items()})
-    return {name: notifier.describe(name) for name in config.targets}
+def notifier(config: Config) -> AppriseNotifier:
+    """The notifier over the configured targets (also their directory, for `check`)."""
+    return AppriseNotifier({n: t.url for n, t in config.targets.items()})
 
 
-def send_test(config: Config, target: str) -> SendResult:
-    notifier = AppriseNotifier({n: t.url for n, t in config.targets.items()})
-    body = (
-        "**news-monitor test message**\n\nIf you can read this, alerts for this target will "
-        f"arrive here.\n\nSent at {utc_now():%Y-%m-%d %H:%M UTC} by {default_user_agent()}"
-    )
-    return notifier.send(target, f"news-monitor test: {target}", body)
-
-
-async def _fetch_document(fetcher: HttpFetcher, url: str) -> FetchResponse:
-    response = await fetcher.fetch(url)
-    if response.status != 200:
-        raise OSError(f"{url}: HTTP {response.status}")
-    return response
-
-
-_MEDIA_TYPES = {".html": "text/html", ".htm": "text/html", ".json": "application/feed+json"}
-
-
-def load_articles(
-    locations: Iterable[str], *, source: str | None = None, saved_from: str | None = None
-) -> list[Article]:
-    """Articles from files (feeds, pages, Article JSON Lines) and http(s) URLs.
-
-    Each article's `source` is `source`, else the file's name or the URL's host. A saved
-    file is read as if fetched from `saved_from` (for its links and page URL).
-    """
-    return asyncio.run(_load_articles(list(locations), source, saved_from))
-
-
-async def _load_articles(
-    locations: list[str], source_name: str | None, saved_from: str | None
-) -> list[Article]:
-    articles: list[Article] = []
-    fetcher: HttpFetcher | None = None
-    try:
-        for location in locations:
-            if is_http_url(location):
-                fetcher = fetcher or HttpFetcher(default_user_agent())
-                response = await _fetch_document(fetcher, location)
-                source = source_name or urlsplit(location).hostname or location
-            else:
-                response = _file_response(location, saved_from)
-                source = source_name or Path(location).name
-                if _is_article_json_lines(response.content):
-                    articles.extend(_article_json_lines(response.content))
-                    continue
-            reading = await asyncio.to_thread(read_document, response, source)
-            articles.extend(reading.articles)
-    finally:
-        if fetcher is not None:
-            await fetcher.aclose()
-    return articles
-
-
-def _file_response(path: str, saved_from: str | None) -> FetchResponse:
-    file = Path(path)
-    content_type = _MEDIA_TYPES.get(file.suffix.lower(), "")
-    return FetchResponse(
-        url=saved_from or file.resolve().as_uri(),
-        status=200,
-        headers={"content-type": content_type} if content_type else {},
-        content=file.read_bytes(),
-    )
-
-
-def _is_article_json_lines(content: bytes) -> bool:
-    head = content.lstrip()[:2000]
-    return head.startswith(b"{") and b'"body"' in head and b'"section"' in head
-
-
-def _article_json_lines(content: bytes) -> list[Article]:
-    return [
-        Article.from_json(json.loads(line))
-        for line in content.decode("utf-8").splitlines()
-        if line.strip()
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class MatchFound:
-    rule: str
-    article: Article
-    terms: tuple[str, ...]
-    matched: str
-    snippet: str
-
-
-def match_articles(
-    articles: Iterable[Article],
-    rules: list[Rule],
-    progress: Callable[[int], None] | None = None,
-) -> list[MatchFound]:
-    """Every (rule, article) match, explained, with a snippet marking the matched words."""
-    matcher = Matcher(rules)
-    found = []
-    for count, article in enumerate(articles, 1):
-        for rule, why in matcher.match(article):
-            quote = mark_snippet(Document.from_article(article), why)
-            found.append(MatchFound(rule.name, article, why.terms, why.summary(), quote))
-        if progress is not None:
-            progress(count)
-    return found
-
-
-@contextlib.contextmanager
-def stored_articles(config: Config, since: timedelta) -> Iterator[tuple[int, Iterator[Article]]]:
-    """How many articles the store kept from the last `since`, and the articles themselves."""
-    with _store(config) as store:
-        start = utc_now() - since
-        yield store.count_articles_since(start), iter(store.articles_since(start))
-
-
-def source_states(config: Config) -> list[SourceState]:
-    """For `status`, which reports a damaged database rather than a healthy-looking table."""
-    with _store(config) as store:
-        store.check_integrity()
-        return store.source_states()
-
-
-def recent_matches(config: Config, limit: int = 10) -> list[tuple[MatchRecord, str, str]]:
-    with _store(config) as store:
-        return store.recent_matches(limit)
-
-
-def dead_deliveries(config: Config, limit: int = 20) -> list[Delivery]:
-    with _store(config) as store:
-        return store.dead_deliveries(limit)
-
-
-@contextlib.contextmanager
-def _store(config: Config) -> Iterator[SqliteStore]:
-    store = open_store(config)
-    try:
-        yield store
-    finally:
-        store.close()
+def new_fetcher() -> HttpFetcher:
+    """A fetcher for the CLI's `preview` and `match` of URLs (the caller closes it)."""
+    return HttpFetcher(default_user_agent())

@@ -29,7 +29,18 @@ from monitor.state import (
     StoryCopy,
 )
 
-__all__ = ["Clock", "Fetcher", "Notifier", "OutboxStore", "PollStore", "Store", "utc_now"]
+__all__ = [
+    "Clock",
+    "ClosingFetcher",
+    "Fetcher",
+    "Notifier",
+    "OutboxStore",
+    "PollStore",
+    "QueryStore",
+    "Store",
+    "TargetDirectory",
+    "utc_now",
+]
 
 
 Clock = Callable[[], datetime]
@@ -59,6 +70,14 @@ class Fetcher(Protocol):
         ...
 
 
+class ClosingFetcher(Fetcher, Protocol):
+    """A fetcher its user owns and closes (the daemon's, the one `load_articles` makes)."""
+
+    async def aclose(self) -> None:
+        """Close the connections; the fetcher is not used afterwards."""
+        ...
+
+
 class Notifier(Protocol):
     """Sends one message to one target (monitor.adapters.notify.AppriseNotifier)."""
 
@@ -66,6 +85,18 @@ class Notifier(Protocol):
         """Send `title`/`body` (in `body_format`: markdown, html or text) to the target named
         `target`; blocking (the outbox calls it in a worker thread). Never raises for a
         failed send: the result says whether it went and, if not, why."""
+        ...
+
+
+class TargetDirectory(Protocol):
+    """The configured targets as the notifier reads them (for `monitor check`)."""
+
+    def describe(self, name: str) -> str:
+        """The target's service in words (e.g. "Slack webhook"), never its URL or secrets."""
+        ...
+
+    def problems(self) -> dict[str, str]:
+        """Target name -> why its URL cannot be used; empty when all can."""
         ...
 
 
@@ -174,6 +205,35 @@ class PollStore(Protocol):
 
     def recent_articles(self, source: str, since: datetime, limit: int) -> list[Article]:
         """At most `limit` of the source's articles stored since `since`, newest first."""
+        ...
+
+
+class QueryStore(Protocol):
+    """The store as the CLI's queries (and the web) read it."""
+
+    def check_integrity(self) -> None:
+        """Raise StoreError if the database is damaged."""
+        ...
+
+    def source_states(self) -> list[SourceState]:
+        """Every stored source state."""
+        ...
+
+    def recent_matches(self, limit: int = 20) -> list[tuple[MatchRecord, str, str]]:
+        """The newest `limit` matches, newest first, with their article's title and URL."""
+        ...
+
+    def dead_deliveries(self, limit: int = 20) -> list[Delivery]:
+        """At most `limit` deliveries given up on (see `OutboxStore.mark_dead`)."""
+        ...
+
+    def articles_since(self, since: datetime) -> Iterable[Article]:
+        """The stored articles first seen at or after `since` whose text was not pruned, oldest
+        first (may be read lazily, while the store is open)."""
+        ...
+
+    def count_articles_since(self, since: datetime) -> int:
+        """How many articles `articles_since(since)` gives."""
         ...
 
 
