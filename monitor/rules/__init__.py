@@ -7,6 +7,10 @@ query.explain(doc)  # None, or an Explanation: the terms and where they matched
 
 Many rules at once: `RuleIndex([(name, query), ...]).match(doc)` evaluates only the rules
 whose required terms occur in the article; `mark_snippet` quotes the article around a match.
+
+Modules: syntax (parser), text (normalizing, tokens), document (Document, FieldIndex),
+evaluate (Query), explain, index (RuleIndex), presearch (+ the C _presearch), lint. Pure;
+may import monitor.model only.
 """
 
 from monitor.rules.document import Document, FieldIndex
