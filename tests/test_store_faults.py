@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from monitor.errors import StoreError
-from monitor.state import SourceState
+from monitor.state import FollowUp, SourceState
 from monitor.store import SCHEMA_VERSION, SqliteStore
 from tests.servers import FixtureServer, Page, Request, SmtpServer, WebhookReceiver
 from tests.test_end_to_end import RULES, run_once, serve_feed, start_daemon, write_config
@@ -408,6 +408,10 @@ class FullStore(SqliteStore):
         self._refuse("mark_delivered")
         super().mark_delivered(delivery_id, now)
 
+    def due_follow_ups(self, now: datetime) -> list[FollowUp]:
+        self._refuse("due_follow_ups")
+        return super().due_follow_ups(now)
+
 
 def test_a_poll_the_store_refuses_backs_off_in_memory(
     tmp_path: Path, seeds: Path, feed_server: FixtureServer
@@ -448,3 +452,20 @@ def test_a_send_the_store_cannot_record_is_not_sent_again_and_recorded_later(
     assert len(refused) == 1
     assert store.pending_deliveries(NOW, due_only=False) == []
     assert service.outbox.unrecorded == {}
+
+
+def test_follow_ups_the_store_refuses_do_not_hold_up_queued_alerts(
+    tmp_path: Path, seeds: Path, feed_server: FixtureServer
+) -> None:
+    feed_server.pages["/asia.rss"] = Page((seeds / "feeds" / "asia.rss").read_bytes())
+    config = make_config(tmp_path, [source(feed_server, "/asia.rss")])
+    store = FullStore(str(tmp_path / "m.db"))
+    notifier = RecordingNotifier()
+    service = service_for(config, store, notifier)
+    run(service, deliver=False)
+
+    store.full_for = frozenset({"due_follow_ups"})
+    report = asyncio.run(service.deliver(due_only=False))
+
+    assert report.sent == len(notifier.sent) == 1
+    assert store.pending_deliveries(NOW, due_only=False) == []
