@@ -469,3 +469,42 @@ def test_follow_ups_the_store_refuses_do_not_hold_up_queued_alerts(
 
     assert report.sent == len(notifier.sent) == 1
     assert store.pending_deliveries(NOW, due_only=False) == []
+
+
+def test_a_database_reached_through_a_symlink_has_the_same_run_lock(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "other").mkdir()
+    first = SqliteStore(str(tmp_path / "data" / "m.db"), exclusive=True)
+    (tmp_path / "other" / "m.db").symlink_to(tmp_path / "data" / "m.db")
+    try:
+        with pytest.raises(StoreError, match="another monitor"):
+            SqliteStore(str(tmp_path / "other" / "m.db"), exclusive=True)
+    finally:
+        first.close()
+
+
+def test_closing_waits_for_a_transaction_another_thread_has_open(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "m.db"))
+    in_transaction, finish = threading.Event(), threading.Event()
+
+    def save() -> None:
+        with store._transaction():
+            store.db.execute("INSERT INTO sources (name, url) VALUES ('a', 'http://a/')")
+            in_transaction.set()
+            finish.wait(timeout=10)
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    assert in_transaction.wait(timeout=10)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(timeout=0.2)
+    still_open = closer.is_alive()
+    finish.set()
+    writer.join(timeout=10)
+    closer.join(timeout=10)
+
+    assert still_open
+    reopened = SqliteStore(str(tmp_path / "m.db"))
+    assert reopened.source_state("a") is not None
+    reopened.close()
