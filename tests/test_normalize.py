@@ -235,7 +235,9 @@ def test_json_feed_items_sharing_an_id_under_different_urls_are_known_by_their_u
     feed = read_feed(json.dumps(document).encode(), source="e", url=FEED_URL)
 
     assert len({entry.id for entry in feed.entries}) == 3
-    assert feed.collisions == ("3 items share the guid '1'; each is known by its link instead",)
+    assert feed.collisions == (
+        "3 items share the guid '1'; the oldest keeps it, the others are known by their links",
+    )
 
 
 def test_different_items_sharing_a_guid_without_links_stay_one_and_are_reported() -> None:

@@ -239,6 +239,35 @@ def shared_guid_feed(server: FixtureServer) -> bytes:
     return f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
 
 
+def test_an_item_keeps_its_id_when_a_newer_one_starts_sharing_its_guid(
+    tmp_path: Path, store: SqliteStore, feed_server: FixtureServer
+) -> None:
+    """The stored item is not stored (nor alerted) again under its link; the newcomer
+    alerts once."""
+
+    def item(n: int, day: int) -> str:
+        return (f"<item><title>Dispatch {n}</title><link>{feed_server.url(f'/story/{n}')}</link>"
+                "<guid isPermaLink='false'>urn:cms:item</guid>"
+                f"<pubDate>Tue, 0{day} Jul 2024 11:00:00 GMT</pubDate></item>")  # fmt: skip
+
+    def feed(*items: str) -> bytes:
+        return (
+            f"<rss version='2.0'><channel><title>t</title>{''.join(items)}</channel></rss>".encode()
+        )
+
+    config = make_config(tmp_path, [source(feed_server, "/shared.rss", "cms")])
+    config = replace(config, rules=(Rule("dispatch", compile_query("Dispatch"), ("a",)),))
+    notifier = RecordingNotifier()
+    for items in ((item(1, 2),), (item(2, 3), item(1, 2)), (item(3, 4), item(2, 3))):
+        feed_server.pages["/shared.rss"] = Page(feed(*items))
+        run(service_for(config, store, notifier))
+
+    assert sorted(title for _, title in notifier.sent) == [
+        f"Dispatch {n} [dispatch]" for n in (1, 2, 3)
+    ]
+    assert store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 3
+
+
 def test_items_sharing_a_guid_under_different_links_each_alert_and_are_logged(
     tmp_path: Path,
     store: SqliteStore,
@@ -258,6 +287,6 @@ def test_items_sharing_a_guid_under_different_links_each_alert_and_are_logged(
         f"{title} [dispatch]" for title in SHARED_GUID_TITLES
     )
     assert (
-        "cms: identity collision: 5 items share the guid 'urn:cms:item'; each is known by its"
-        " link instead" in caplog.messages
+        "cms: identity collision: 5 items share the guid 'urn:cms:item'; the oldest keeps it,"
+        " the others are known by their links" in caplog.messages
     )

@@ -22,7 +22,7 @@ import pytest
 
 from monitor.adapters.store.sqlite import SCHEMA_VERSION, SqliteStore
 from monitor.errors import StoreError
-from monitor.state import SourceState
+from monitor.state import FollowUp, SourceState
 from tests.servers import FixtureServer, Page, Request, SmtpServer, WebhookReceiver
 from tests.test_end_to_end import RULES, run_once, serve_feed, start_daemon, write_config
 from tests.test_service import NOW, RecordingNotifier, make_config, run, service_for, source
@@ -408,6 +408,10 @@ class FullStore(SqliteStore):
         self._refuse("mark_delivered")
         super().mark_delivered(delivery_id, now)
 
+    def due_follow_ups(self, now: datetime) -> list[FollowUp]:
+        self._refuse("due_follow_ups")
+        return super().due_follow_ups(now)
+
 
 def test_a_poll_the_store_refuses_backs_off_in_memory(
     tmp_path: Path, seeds: Path, feed_server: FixtureServer
@@ -448,3 +452,59 @@ def test_a_send_the_store_cannot_record_is_not_sent_again_and_recorded_later(
     assert len(refused) == 1
     assert store.pending_deliveries(NOW, due_only=False) == []
     assert service.outbox.unrecorded == {}
+
+
+def test_follow_ups_the_store_refuses_do_not_hold_up_queued_alerts(
+    tmp_path: Path, seeds: Path, feed_server: FixtureServer
+) -> None:
+    feed_server.pages["/asia.rss"] = Page((seeds / "feeds" / "asia.rss").read_bytes())
+    config = make_config(tmp_path, [source(feed_server, "/asia.rss")])
+    store = FullStore(str(tmp_path / "m.db"))
+    notifier = RecordingNotifier()
+    service = service_for(config, store, notifier)
+    run(service, deliver=False)
+
+    store.full_for = frozenset({"due_follow_ups"})
+    report = asyncio.run(service.deliver(due_only=False))
+
+    assert report.sent == len(notifier.sent) == 1
+    assert store.pending_deliveries(NOW, due_only=False) == []
+
+
+def test_a_database_reached_through_a_symlink_has_the_same_run_lock(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "other").mkdir()
+    first = SqliteStore(str(tmp_path / "data" / "m.db"), exclusive=True)
+    (tmp_path / "other" / "m.db").symlink_to(tmp_path / "data" / "m.db")
+    try:
+        with pytest.raises(StoreError, match="another monitor"):
+            SqliteStore(str(tmp_path / "other" / "m.db"), exclusive=True)
+    finally:
+        first.close()
+
+
+def test_closing_waits_for_a_transaction_another_thread_has_open(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "m.db"))
+    in_transaction, finish = threading.Event(), threading.Event()
+
+    def save() -> None:
+        with store._transaction():
+            store.db.execute("INSERT INTO sources (name, url) VALUES ('a', 'http://a/')")
+            in_transaction.set()
+            finish.wait(timeout=10)
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    assert in_transaction.wait(timeout=10)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(timeout=0.2)
+    still_open = closer.is_alive()
+    finish.set()
+    writer.join(timeout=10)
+    closer.join(timeout=10)
+
+    assert still_open
+    reopened = SqliteStore(str(tmp_path / "m.db"))
+    assert reopened.source_state("a") is not None
+    reopened.close()

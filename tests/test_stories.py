@@ -242,3 +242,16 @@ def test_copies_of_one_story_under_two_titles_are_not_boilerplate() -> None:
 def test_boilerplate_is_deterministic_and_order_free() -> None:
     items = [load(name) for name in RECENT_ITEMS["daily-ledger"]]
     assert boilerplate(items) == boilerplate(reversed(items)) == source_boilerplate("daily-ledger")
+
+
+def test_blurb_stories_arriving_one_a_poll_are_each_a_new_story() -> None:
+    """A blurb is boilerplate from a source's second item on: the first two blurb-only
+    items are not one story because the blurb had not yet been seen under three titles."""
+    names = ["blurb-drills.json", "blurb-fishing.json", "blurb-football.json",
+             "blurb-missile.json"]  # fmt: skip
+    items = [load(name) for name in names]
+    stored: list[tuple[str, Fingerprint]] = []
+    for n, item in enumerate(items):
+        story_print = fingerprint(item, boilerplate(items[: n + 1]))
+        assert find_story(story_print, stored) is None, item.title
+        stored.append((item.id, story_print))

@@ -63,6 +63,7 @@ SHORT_SHINGLES = 20
 SHORT_THRESHOLD = 0.9
 CONTAINMENT_MIN_JACCARD = 0.1
 BOILERPLATE_TITLES = 3
+SHORT_BOILERPLATE_TITLES = 2
 
 _FORMAT_VERSION = 1
 _HEADER = struct.Struct("<BI")
@@ -96,12 +97,25 @@ class Fingerprint:
 
 def boilerplate(items: Iterable[Article]) -> frozenset[str]:
     """The shingles of lede and body that one source's `items` carry under at least
-    `BOILERPLATE_TITLES` different titles."""
+    `BOILERPLATE_TITLES` different titles, or under two where the items' text is short
+    (a blurb standing in for a description: already on a source's second item, it must
+    not make the first two one story)."""
     by_title: defaultdict[str, set[str]] = defaultdict(set)
+    short_by_title: defaultdict[str, set[str]] = defaultdict(set)
     for item in items:
-        by_title[" ".join(tokenize(item.title))] |= _shingles(_text_tokens(item))
+        title = " ".join(tokenize(item.title))
+        tokens = _text_tokens(item)
+        shingles = _shingles(tokens)
+        by_title[title] |= shingles
+        if len(tokens) < TITLE_BELOW_TOKENS:
+            short_by_title[title] |= shingles
     titles = Counter(chain.from_iterable(by_title.values()))
-    return frozenset(shingle for shingle, count in titles.items() if count >= BOILERPLATE_TITLES)
+    short_titles = Counter(chain.from_iterable(short_by_title.values()))
+    return frozenset(
+        shingle
+        for shingle, count in titles.items()
+        if count >= BOILERPLATE_TITLES or short_titles[shingle] >= SHORT_BOILERPLATE_TITLES
+    )
 
 
 def fingerprint(article: Article, repeated: Set[str] = frozenset()) -> Fingerprint:

@@ -59,7 +59,10 @@ class Outbox:
         target delays only itself. Follow-ups whose story has gone quiet are queued first
         (`due_only=False` sends what is queued, but never a story's follow-up early)."""
         self.record_sent()
-        self.queue_follow_ups()
+        try:
+            self.queue_follow_ups()
+        except StoreError as exc:  # they stay due; what is queued already still goes out
+            log.error("follow-ups not queued: %s", exc)
         pending = [
             delivery
             for delivery in self.store.pending_deliveries(self.clock(), due_only=due_only)

@@ -9,7 +9,7 @@ import io
 import json
 import re
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -208,7 +208,10 @@ def _feed_entries(
         if entry.get("title") or entry.get("link") or entry.get("summary") or entry.get("content")
     ]
     by_link, collisions = _guid_collisions(
-        ((entry.get("id", ""), entry.get("link", ""), entry.get("title", "")) for entry in kept),
+        (
+            (entry.get("id", ""), entry.get("link", ""), entry.get("title", ""), _entry_time(entry))
+            for entry in kept
+        ),
         url,
     )
     entries = tuple(
@@ -220,37 +223,54 @@ def _feed_entries(
 
 
 def _guid_collisions(
-    items: Iterable[tuple[str, str, str]], base: str
+    items: Iterable[tuple[str, str, str, float | None]], base: str
 ) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Guids that several different items carry, from (guid, link, title) triples.
+    """Guids that several different items carry, from (guid, link, title, time) tuples in
+    document order.
 
-    A guid shared by items with different links identifies none of them: those items are
-    known by their links instead (the guids returned first). Items that differ but share
-    a guid and a link (or have none) stay one article. Either way, a line saying so.
+    A guid shared by items with different links stays with the oldest of them (the
+    earliest dated, else the last listed), which is the one a past poll stored under it;
+    the others are known by their links instead. So an item keeps its id when a newer one
+    starts sharing its guid, and a new one never takes the id of one already stored. The
+    links returned are the items' that give the guid up. Items that differ but share a
+    guid and a link (or have none) stay one article. Either way, a line saying so.
     """
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for guid, link, title in items:
+    groups: dict[str, list[tuple[str, str, float | None]]] = {}
+    for guid, link, title, when in items:
         if guid.strip():
-            groups.setdefault(guid.strip(), []).append((link, title))
+            url = canonical_url(_absolute(base, link)) if link.strip() else ""
+            groups.setdefault(guid.strip(), []).append((url, title, when))
     by_link: set[str] = set()
     collisions = []
     for guid, group in groups.items():
         if len(group) < 2:
             continue
-        links = {canonical_url(_absolute(base, link)) for link, _ in group if link.strip()}
+        links = {link for link, _, _ in group if link}
         if len(links) > 1:
-            by_link.add(guid)
-            collisions.append(f"{len(group)} items share the guid {guid!r}; each is known by "
-                              "its link instead")  # fmt: skip
-        elif len({title for _, title in group}) > 1:
+            keeper = _oldest(group)
+            by_link.update(_guid_key(guid, link) for link in links - {keeper})
+            collisions.append(f"{len(group)} items share the guid {guid!r}; the oldest keeps "
+                              "it, the others are known by their links")  # fmt: skip
+        elif len({title for _, title, _ in group}) > 1:
             collisions.append(f"{len(group)} different items share the guid {guid!r} and no "
                               "link tells them apart; only the first counts")  # fmt: skip
     return frozenset(by_link), tuple(collisions)
 
 
+def _oldest(group: Sequence[tuple[str, str, float | None]]) -> str:
+    """The link of the group's earliest dated item, else of its last listed."""
+    dated = [(when, link) for link, _, when in group if when is not None and link]
+    return min(dated)[1] if dated else next(link for link, _, _ in reversed(group) if link)
+
+
+def _guid_key(guid: str, link: str) -> str:
+    return f"{guid.strip()}\n{canonical_url(link)}"
+
+
 def _item_guid(guid: str, link: str, by_link: frozenset[str]) -> str:
-    """The guid that identifies an item: none when other items share it under other links."""
-    return "" if link and guid.strip() in by_link else guid
+    """The guid that identifies an item: none when it gave the guid up to an older item
+    sharing it under another link."""
+    return "" if link and _guid_key(guid, link) in by_link else guid
 
 
 def _xml_entry(
@@ -371,7 +391,8 @@ def _read_json_feed(content: bytes, *, source: str, url: str, max_items: int | N
     items = [item for item in document["items"] if isinstance(item, dict)]
     kept = newest(items, max_items, _json_item_time)
     by_link, collisions = _guid_collisions(
-        ((str(item.get("id") or ""), _json_link(item, url), str(item.get("title") or ""))
+        ((str(item.get("id") or ""), _json_link(item, url), str(item.get("title") or ""),
+          _json_item_time(item))
          for item in kept),
         url,
     )  # fmt: skip

@@ -55,7 +55,9 @@ def _lock_for_run(path: str) -> TextIO:
     The kernel frees a flock when its process dies, so a killed monitor's lock is free at once.
     """
     try:
-        lock = Path(f"{path}.lock").open("a+", encoding="utf-8")  # noqa: SIM115 (held until close)
+        # The resolved path, so a database reached through a symlink has one lock.
+        lock_path = Path(f"{Path(path).resolve()}.lock")
+        lock = lock_path.open("a+", encoding="utf-8")  # held until close
     except OSError as exc:
         raise StoreError(f"cannot open database {path} for writing: {exc.strerror}") from None
     try:
@@ -154,8 +156,11 @@ class SqliteStore:
             )
 
     def close(self) -> None:
+        """Close after any transaction a worker thread still has open (a save that outlived
+        the shutdown grace) has ended, and only then free the run lock."""
         try:
-            self.db.close()
+            with self.db.lock:
+                self.db.close()
         finally:
             self._unlock()
 
