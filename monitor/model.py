@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["Article", "Block", "BlockKind", "Link", "article_id", "format_time", "parse_time"]
+__all__ = [
+    "Article",
+    "Block",
+    "BlockKind",
+    "Link",
+    "article_id",
+    "clean_text",
+    "format_time",
+    "parse_time",
+]
 
 BlockKind = Literal["paragraph", "heading", "quote", "list"]
 BLOCK_KINDS: tuple[BlockKind, ...] = ("paragraph", "heading", "quote", "list")
@@ -86,6 +96,28 @@ class Article:
             language=data.get("language"),
             tags=tuple(data.get("tags", [])),
         )
+
+
+# Removed from all text, read or sent: C0 and C1 controls and DEL (tab, line feed and carriage
+# return count as white space), the Arabic letter mark, the zero-width space, the left-to-right
+# and right-to-left marks, bidi embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069: they can make text display other than it reads), the BOM / zero-width
+# no-break space and the interlinear annotation characters. Kept: ZWJ and ZWNJ (U+200D,
+# U+200C), which Persian, Indic scripts and emoji need, and the soft hyphen.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e"
+    "\u2066-\u2069\ufeff\ufff9-\ufffb]"
+)
+# Every white space run (including NBSP and the line and paragraph separators U+2028,
+# U+2029) becomes one space.
+_SPACE = re.compile(r"\s+")
+
+
+def clean_text(text: str) -> str:
+    """`text` on one line: control, bidi-override and invisible characters dropped, white
+    space runs collapsed to one space, ends stripped. The one cleaner of untrusted text, on
+    the way in (feeds, pages, identity keys) and on the way out (messages, URLs)."""
+    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
 
 
 def article_id(identity: str) -> str:

@@ -63,7 +63,7 @@ def test_good_config_is_typed_and_resolved() -> None:
     assert main.settings.user_agent.startswith("news-monitor/")
     assert main.targets["hook"].url == "json://127.0.0.1:9/alerts"
     assert [s.interval for s in main.sources] == [timedelta(minutes=10), timedelta(hours=1)]
-    assert main.sources[1].kind == "feed"
+    assert main.sources[1].read_as == "feed"
 
 
 def test_max_items_defaults_to_1000_and_a_source_may_set_its_own() -> None:
@@ -254,7 +254,7 @@ body_template = "{{ title }} {{ url }}"
 
     desk = parse_main(text, "c.toml", {"HOOK_PATH": "x"}).targets["desk"]
 
-    assert desk.max_per_hour == 5 and desk.kind == "html"
+    assert desk.max_per_hour == 5 and desk.markup == "html"
     assert desk.quiet_hours is not None and desk.quiet_hours.zone == "Europe/London"
     assert desk.templates.body is not None and desk.templates.title is None
 

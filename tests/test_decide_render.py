@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitor.config.schema import Rule, Target, Templates
-from monitor.delivery.markup import MarkupKind, measure
+from monitor.delivery.markup import Markup, measure
+from monitor.delivery.policy import delivery_id, retry_delay
 from monitor.delivery.render import (
     Folded,
     Message,
-    neutralize,
     render_alert,
+    render_digest,
     render_fold,
     render_follow_up,
+    render_source_failure,
     snippet,
 )
 from monitor.delivery.templates import compile_template
-from monitor.matching.decide import (
-    Matcher,
+from monitor.matching.intake import Matcher, triage
+from monitor.model import Article, Block
+from monitor.rules import Document, Explanation, compile_query
+from monitor.sources.manners import (
     cache_floor,
-    delivery_id,
     fetch_retry_delay,
     next_poll,
     retry_after,
-    retry_delay,
     skip_to_allowed,
-    triage,
 )
-from monitor.model import Article, Block
-from monitor.rules import Explanation, compile_query
 from monitor.state import FeedHints, StoryCopy
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -100,15 +100,50 @@ def test_rules_filter_by_source_glob_and_language() -> None:
     assert [rule.name for rule, _ in Matcher(rules).match(item)] == ["any"]
 
 
-def test_untrusted_text_cannot_ping_link_or_inject_markup() -> None:
-    hostile = "<!channel> @everyone see <http://evil.example|here> [x](http://evil) <b>hi</b>"
+HOSTILE = "<!channel> @everyone see <http://evil.example|here> [x](http://evil) <b>hi</b>"
 
-    safe = neutralize(hostile + "\x07\x1b")
 
-    assert "<" not in safe and ">" not in safe
-    assert "@everyone" not in safe
-    assert "](" not in safe.replace("\\]", "")
-    assert "\x07" not in safe and "\x1b" not in safe
+def _digest_and_notice(markup: Markup) -> list[str]:
+    item = article("x", NOW, title=HOSTILE + "\x07\x1b", url="https://e.example/a")
+    digest = render_digest("r", [(item, [HOSTILE])], markup)
+    notice = render_source_failure(HOSTILE, "https://e.example/f", HOSTILE, timedelta(hours=30),
+                                   markup)  # fmt: skip
+    return [digest.title, digest.body, notice.title, notice.body]
+
+
+@pytest.mark.parametrize("markup", ["slack", "markdown"])
+def test_untrusted_text_cannot_ping_link_or_inject_markup(markup: Markup) -> None:
+    """Digests and failure notices escape as alerts do (delivery.markup), in chat markup.
+    (Slack titles are plain text, which Apprise escapes itself.)"""
+    texts = _digest_and_notice(markup)
+    for safe in texts if markup == "markdown" else texts[1::2]:
+        live = re.sub(r"\\.", "", safe)  # what is left once the escaped characters are out
+        assert "<!" not in live and "<http://evil" not in live and "<b>" not in live
+        assert "@everyone" not in safe
+        assert "](" not in live
+        assert "\x07" not in safe and "\x1b" not in safe
+
+
+def test_untrusted_text_stays_text_in_html_digests_and_notices() -> None:
+    for safe in _digest_and_notice("html")[1::2]:  # the bodies (Apprise escapes e-mail titles)
+        assert "<b>" not in safe and "<!channel>" not in safe and "&lt;b&gt;hi" in safe
+        assert "@everyone" not in safe
+        assert "\x07" not in safe and "\x1b" not in safe
+
+
+def test_digests_and_notices_to_a_text_target_are_plain_text() -> None:
+    """Before, they were markdown with entities whatever the target: `&amp;`, `\\*`."""
+    item = article("x", NOW, title="Tom & Jerry *live* <now>", url="https://e.example/a")
+
+    digest = render_digest("r", [(item, ["desk"])], "text")
+    notice = render_source_failure("a_b", "https://e.example/f", "HTTP 500 & <x>",
+                                   timedelta(hours=30), "text")  # fmt: skip
+
+    assert "- Tom & Jerry *live* <now>" in digest.body.splitlines()
+    assert "  https://e.example/a" in digest.body.splitlines()
+    assert notice.body.startswith("a_b has been failing for 30 h.")
+    assert "Last result: HTTP 500 & <x>" in notice.body
+    assert "&amp;" not in digest.body + notice.body and "\\" not in digest.body + notice.body
 
 
 @pytest.mark.parametrize(
@@ -163,8 +198,10 @@ def test_a_rules_template_wins_over_its_targets() -> None:
 def test_snippet_falls_back_to_the_text_around_the_first_matched_term() -> None:
     words = " ".join(f"word{n}" for n in range(200))
     item = article("x", None, body=(Block("paragraph", f"{words} the abduction issue {words}"),))
+    why = compile_query("abduction").explain(Document.from_article(item))
+    assert why is not None
 
-    text = snippet(item, ["abduction"])
+    text = snippet(item, why)
 
     assert "abduction" in text
     assert text.startswith("…")
@@ -210,35 +247,35 @@ def test_next_poll_takes_the_largest_floor_and_keeps_the_interval() -> None:
     )
 
 
-@pytest.mark.parametrize("kind", ["slack", "markdown", "html"])
-def test_follow_up_notes_keep_article_text_inert(kind: MarkupKind) -> None:
+@pytest.mark.parametrize("markup", ["slack", "markdown", "html"])
+def test_follow_up_notes_keep_article_text_inert(markup: Markup) -> None:
     story = StoryCopy("x", "dispatch", "<!channel> @everyone <b>hi</b>", "https://e.com/x")
     copy = StoryCopy("y", "<b>@here</b>", "<!channel> @everyone <b>hi</b>", "https://e.com/a")
 
-    note = render_follow_up(story, [copy], "jnk", kind)
+    note = render_follow_up(story, [copy], "jnk", markup)
 
     assert "<!channel>" not in note.body and "@everyone" not in note.body
     assert "@here" not in note.body and "<b>hi</b>" not in note.body
     assert "https://e.com/a" in note.body and "not a new alert" in note.body
 
 
-@pytest.mark.parametrize("kind", ["slack", "markdown", "html", "text"])
-def test_a_follow_up_lists_each_outlet_once_with_its_headline_and_link(kind: MarkupKind) -> None:
+@pytest.mark.parametrize("markup", ["slack", "markdown", "html", "text"])
+def test_a_follow_up_lists_each_outlet_once_with_its_headline_and_link(markup: Markup) -> None:
     story = StoryCopy("s", "dispatch", "Japan, North Korea met", "https://dispatch.example/s")
     copies = [
         StoryCopy(f"c{n}", f"outlet-{n}", f"Headline {n}", f"https://o{n}.example/c")
         for n in range(4)
     ]
 
-    note = render_follow_up(story, copies, "jnk", kind)
+    note = render_follow_up(story, copies, "jnk", markup)
 
     assert note.title.startswith("Also reported by 4 outlets: Japan, North Korea met")
     assert "outlet-0, outlet-1, outlet-2, outlet-3" in note.body
     for n in range(4):
-        assert note.body.count(f"https://o{n}.example/c") == (2 if kind == "html" else 1)
+        assert note.body.count(f"https://o{n}.example/c") == (2 if markup == "html" else 1)
         assert f"Headline {n}" in note.body
     assert "dispatch.example" not in note.body
-    assert render_follow_up(story, copies[:1], "jnk", kind).title.startswith(
+    assert render_follow_up(story, copies[:1], "jnk", markup).title.startswith(
         "Also reported by 1 outlet: "
     )
 
@@ -256,12 +293,12 @@ def test_a_long_follow_up_is_cut_to_the_limit_and_keeps_its_note() -> None:
     assert note.body.endswith("not a new alert.") and "Also reported by 40 outlets" in note.body
 
 
-@pytest.mark.parametrize("kind", ["slack", "markdown", "html", "text"])
-def test_a_folded_entry_without_a_link_is_listed_by_its_title_alone(kind: MarkupKind) -> None:
+@pytest.mark.parametrize("markup", ["slack", "markdown", "html", "text"])
+def test_a_folded_entry_without_a_link_is_listed_by_its_title_alone(markup: Markup) -> None:
     first = Message("First [jnk]", "body")
     rest = [Folded("Also reported by 2 outlets: Story", ""), Folded("B", "https://e.com/b")]
 
-    folded = render_fold(first, rest, kind)
+    folded = render_fold(first, rest, markup)
 
     assert "Also reported by 2 outlets: Story:" not in folded.body
     assert "Also reported by 2 outlets: Story" in folded.body

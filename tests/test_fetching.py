@@ -522,3 +522,34 @@ def test_a_changed_config_url_starts_the_source_afresh(
     Harness(config(replace(source, url=feed_server.url("/other"))), store).cycle()
 
     assert "if-none-match" not in feed_server.gets("/other")[0].headers
+
+
+def test_a_failure_notice_is_written_in_its_targets_markup(
+    feed_server: FixtureServer, store: SqliteStore
+) -> None:
+    """Failure notices were queued as markdown whatever the target; e-mail reads HTML."""
+
+    class Formats(Notices):
+        def __init__(self) -> None:
+            super().__init__()
+            self.formats: list[str] = []
+
+        def send(
+            self, target: str, title: str, body: str, body_format: str = "markdown"
+        ) -> SendResult:
+            self.formats.append(body_format)
+            return super().send(target, title, body, body_format)
+
+    feed_server.pages["/feed"] = Page(b"gone", status=410, content_type="text/plain")
+    cfg = config(feed(feed_server, name="a&b <feed>"))
+    email = Target("ops", "mailto://127.0.0.1:25?from=m@example.com&to=d@example.com")
+    harness = Harness(replace(cfg, targets={"ops": email}), store)
+    harness.notices = Formats()
+
+    harness.cycle()
+
+    assert harness.notices.formats == ["html"]
+    [(_, title, body)] = harness.notices.sent
+    assert title == "news-monitor: source a&b <feed> is failing"  # Apprise escapes e-mail titles
+    assert body.startswith("<p><strong>a&amp;b &lt;feed&gt;</strong> has been failing")
+    assert "<p>Last result: 410 Gone</p>" in body

@@ -1,4 +1,4 @@
-"""Markup kinds, escaping and size limits (delivery.markup), checked against Apprise itself."""
+"""Markups, escaping and size limits (delivery.markup), checked against Apprise itself."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from apprise.plugins.discord import USER_ROLE_DETECTION_RE
 from apprise.plugins.slack import NotifySlack
 
 from monitor.delivery.markup import (
-    KINDS,
-    MarkupKind,
-    clean,
+    MARKUPS,
+    Markup,
     escape,
     escape_title,
     fit,
@@ -58,7 +57,7 @@ def slack_mrkdwn(commonmark: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("url", "kind"),
+    ("url", "markup"),
     [
         ("slack://T1/B1/abc", "slack"),
         ("https://hooks.slack.com/services/T1/B1/abc", "slack"),
@@ -78,8 +77,8 @@ def slack_mrkdwn(commonmark: str) -> str:
         ("slack://T1/B1/abc?format=text", "text"),
     ],
 )
-def test_markup_for_picks_the_kind_by_scheme_or_host(url: str, kind: MarkupKind) -> None:
-    assert markup_for(url) == kind
+def test_markup_for_picks_the_markup_by_scheme_or_host(url: str, markup: Markup) -> None:
+    assert markup_for(url) == markup
 
 
 @pytest.mark.parametrize(
@@ -98,20 +97,16 @@ def test_markup_for_picks_the_kind_by_scheme_or_host(url: str, kind: MarkupKind)
         ("text", 4000),
     ],
 )
-def test_limit_for_kinds_schemes_and_urls(target: str, limit: int) -> None:
+def test_limit_for_markups_schemes_and_urls(target: str, limit: int) -> None:
     assert limit_for(target) == limit
 
 
-def test_clean_drops_controls_and_bidi_overrides_and_folds_space() -> None:
-    assert clean("a\x00b\x1b[1m \u202eevil\u202c\n\n\tc\u2028d") == "ab[1m evil c d"
-
-
 @pytest.mark.parametrize("text", HOSTILE)
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("markup", MARKUPS)
 def test_escaped_text_has_no_control_characters_or_live_broadcasts(
-    text: str, kind: MarkupKind
+    text: str, markup: Markup
 ) -> None:
-    out = escape(text, kind)
+    out = escape(text, markup)
     assert not CONTROL.search(out)
     for word in ("@everyone", "@here", "@channel"):
         assert word not in out
@@ -167,7 +162,7 @@ def test_safe_url_encodes_markup_breaking_characters() -> None:
     assert safe_url("http://[::1]:8080/p") == "http://[::1]:8080/p"
 
 
-def test_link_line_per_kind() -> None:
+def test_link_line_per_markup() -> None:
     url = "https://ex.com/a?x=1&y=2"
     assert link_line(url, "slack") == f"<{url}>"
     assert link_line(url, "markdown") == f"<{url}>"
@@ -201,7 +196,7 @@ def test_fit_cuts_at_word_boundary_and_ends_with_the_link() -> None:
 def test_fit_for_slack_counts_apprise_entity_expansion() -> None:
     link = link_line("https://ex.com/story", "slack")
     body = escape("Tom & Jerry <b> " * 400, "slack")
-    out = fit(body, 3000, link, kind="slack")
+    out = fit(body, 3000, link, markup="slack")
     sent = slack_mrkdwn(out)
     assert len(sent) <= 3000
     assert sent.endswith("<https://ex.com/story>")
@@ -210,7 +205,7 @@ def test_fit_for_slack_counts_apprise_entity_expansion() -> None:
 
 def test_fit_for_markdown_allows_telegram_escaping() -> None:
     body = escape("a.b-c! " * 1000, "markdown")
-    out = fit(body, 2000, "<https://ex.com>", kind="markdown")
+    out = fit(body, 2000, "<https://ex.com>", markup="markdown")
     assert measure(out, "markdown") <= 2000
     assert out.endswith("<https://ex.com>")
 
@@ -218,7 +213,7 @@ def test_fit_for_markdown_allows_telegram_escaping() -> None:
 def test_fit_for_html_never_cuts_inside_a_tag_and_closes_open_ones() -> None:
     link = link_line("https://ex.com/s", "html")
     paragraph = '<p class="x y z">' + " ".join(["text"] * 30) + "</p>\n"
-    out = fit("<div>" + paragraph * 20 + "</div>", 500, link, kind="html")
+    out = fit("<div>" + paragraph * 20 + "</div>", 500, link, markup="html")
     assert len(out) <= 500
     assert out.endswith(link)
     head = out.removesuffix(link)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.model import Article
-from monitor.sources.feeds import FeedError, detect_kind, parse_feed, read_feed
+from monitor.sources.feeds import FeedError, document_type, parse_feed, read_feed
 from monitor.sources.pages import decode_html, extract_article
 
 FEED_URL = "https://asiadispatch.example/world/asia/feed/"
@@ -129,12 +129,12 @@ def test_garbage_is_not_a_feed() -> None:
         parse_feed(b"\x00\x01 definitely not xml", source="s", url="https://example.com/x")
 
 
-def test_document_kind_is_told_by_content_before_media_type(seeds: Path) -> None:
-    assert detect_kind((seeds / "feeds" / "asia.rss").read_bytes(), "text/html") == "feed"
-    assert detect_kind((seeds / "feeds" / "asia.atom").read_bytes()) == "feed"
-    assert detect_kind((seeds / "feeds" / "asia.json").read_bytes()) == "json"
+def test_document_type_is_told_by_content_before_media_type(seeds: Path) -> None:
+    assert document_type((seeds / "feeds" / "asia.rss").read_bytes(), "text/html") == "feed"
+    assert document_type((seeds / "feeds" / "asia.atom").read_bytes()) == "feed"
+    assert document_type((seeds / "feeds" / "asia.json").read_bytes()) == "json"
     page = (seeds / "pages" / "japan-north-korea-meeting.html").read_bytes()
-    assert detect_kind(page, "application/xml") == "html"
+    assert document_type(page, "application/xml") == "html"
 
 
 def test_html_is_decoded_with_the_declared_charset() -> None:
@@ -148,7 +148,7 @@ def test_html_is_decoded_with_the_declared_charset() -> None:
 TITLES = ["北朝鮮、拉致問題で日本と協議", "Corée du Nord : l’enlèvement évoqué", "Ñandú “quoted”"]
 
 
-def feed_with_a_bad_byte(kind: str) -> bytes:
+def feed_with_a_bad_byte(flavour: str) -> bytes:
     """A UTF-8 feed (RSS 2.0, read by fastfeed, or RSS 0.91, read by feedparser) whose last
     item has one byte that is not UTF-8 (a windows-1252 é pasted into it)."""
     items = "".join(
@@ -156,15 +156,15 @@ def feed_with_a_bad_byte(kind: str) -> bytes:
         for n, title in enumerate(TITLES)
     )
     bad = "<item><title>Caf@ bad</title><link>https://example.com/bad</link></item>"
-    version = "2.0" if kind == "rss2" else "0.91"
+    version = "2.0" if flavour == "rss2" else "0.91"
     document = f'<?xml version="1.0" encoding="utf-8"?><rss version="{version}"><channel>'
     document += f"<title>t</title>{items}{bad}</channel></rss>"
     return document.encode().replace(b"Caf@", b"Caf\xe9")
 
 
-@pytest.mark.parametrize("kind", ["rss2", "rss091"])
-def test_one_bad_byte_spoils_only_its_own_character(kind: str) -> None:
-    content = feed_with_a_bad_byte(kind)
+@pytest.mark.parametrize("flavour", ["rss2", "rss091"])
+def test_one_bad_byte_spoils_only_its_own_character(flavour: str) -> None:
+    content = feed_with_a_bad_byte(flavour)
 
     feed = parse_feed(content, source="s", url="https://example.com/feed",
                       headers={"Content-Type": "application/rss+xml; charset=utf-8"})  # fmt: skip

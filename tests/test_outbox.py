@@ -15,11 +15,11 @@ from monitor.adapters.notify import AppriseNotifier
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.schema import Config, Digest, QuietHours, Rule, Settings, Source, Target
 from monitor.daemon import build_service
-from monitor.matching.decide import plan_sends
+from monitor.delivery.policy import plan_sends
 from monitor.rules import compile_query
 from monitor.service.poll import Service
 from monitor.state import Delivery
-from tests.servers import FixtureServer, Page, WebhookReceiver
+from tests.servers import FixtureServer, Page, SmtpServer, WebhookReceiver
 
 START = datetime(2026, 11, 28, 21, 0, tzinfo=UTC)
 
@@ -363,3 +363,41 @@ def test_a_digest_lists_each_story_once_with_every_source(
         == 1
     )
     assert sum(line.strip().startswith("ledger ·") for line in lines) == 1
+
+
+def test_a_digest_reaches_each_target_in_its_own_markup(
+    store: SqliteStore, feed_server: FixtureServer, webhook: WebhookReceiver, smtp: SmtpServer
+) -> None:
+    """Digests were queued as markdown whatever the target: a json:// (text) target got
+    `**Japan &amp; North Korea \\*summit\\* \\[live\\]**`, an e-mail the same markdown."""
+    items = "".join(
+        f"<item><guid>s{n}</guid><title>Japan &amp; North Korea *summit* [live] {n}</title>"
+        f"<link>https://wire.example/{n}</link>"
+        "<pubDate>Sat, 28 Nov 2026 20:00:00 GMT</pubDate></item>"
+        for n in range(2)
+    )
+    feed_server.pages["/wire.rss"] = Page(
+        f'<rss version="2.0"><channel><title>w</title>{items}</channel></rss>'.encode()
+    )
+    bench = Bench(store, feed_server, webhook, Target("hook", ""), Digest("0 8 * * *"))
+    desk = Target("desk", f"mailto://127.0.0.1:{smtp.port}?from=m@example.com&to=d@example.com")
+    bench.rule = replace(bench.rule, notify=("hook", "desk"))
+    targets = {**bench.config.targets, "desk": desk}
+    bench.config = replace(bench.config, targets=targets, rules=(bench.rule,))
+    asyncio.run(_start_digest(bench))
+    bench.clock.now += timedelta(minutes=1)
+
+    bench.cycle(digest=True)
+
+    [post] = webhook.posts
+    assert post["title"] == "2 stories for jnk"
+    lines = post["message"].splitlines()
+    assert "- Japan & North Korea *summit* [live] 0" in lines
+    assert "  https://wire.example/1" in lines
+    [mail] = smtp.messages
+    html_part = next(p for p in mail.walk() if p.get_content_type() == "text/html")
+    sent = html_part.get_content()
+    assert "<li><strong>Japan &amp; North Korea *summit* [live] 0</strong>" in sent
+    assert '<a href="https://wire.example/1">' in sent
+    assert "**" not in sent and "&amp;amp;" not in sent
+    assert store.pending_deliveries(bench.clock.now, due_only=False) == []

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.store.sqlite import SqliteStore
-from monitor.config.schema import Config, Rule, Settings, Source, SourceKind, Target
+from monitor.config.schema import Config, ReadAs, Rule, Settings, Source, Target
 from monitor.daemon import build_service
 from monitor.rules import compile_query
 from monitor.state import SendResult, SourceState
@@ -73,8 +73,8 @@ def poll(
     return recorder
 
 
-def source(server: FixtureServer, path: str, kind: SourceKind, full_text: bool = False) -> Source:
-    return Source("asia", server.url(path), timedelta(minutes=15), kind, True, full_text)
+def source(server: FixtureServer, path: str, read_as: ReadAs, full_text: bool = False) -> Source:
+    return Source("asia", server.url(path), timedelta(minutes=15), read_as, True, full_text)
 
 
 def test_a_page_source_fetches_new_article_links_once(

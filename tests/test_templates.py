@@ -13,7 +13,7 @@ from apprise.plugins.discord import USER_ROLE_DETECTION_RE
 from apprise.plugins.slack import NotifySlack
 from jinja2.exceptions import SecurityError
 
-from monitor.delivery.markup import KINDS, MarkupKind, limit_for, measure
+from monitor.delivery.markup import MARKUPS, Markup, limit_for, measure
 from monitor.delivery.templates import (
     DEFAULT_BODIES,
     DEFAULT_TITLE,
@@ -87,8 +87,8 @@ def parse_html(text: str) -> _Tags:
 
 def test_default_templates_compile() -> None:
     compile_template(DEFAULT_TITLE)
-    for kind in KINDS:
-        compile_template(DEFAULT_BODIES[kind], name=kind)
+    for markup in MARKUPS:
+        compile_template(DEFAULT_BODIES[markup], name=markup)
 
 
 def test_slack_default_has_no_live_ping_or_foreign_link() -> None:
@@ -160,10 +160,10 @@ def test_text_default_is_plain_and_safe() -> None:
     assert not CONTROL.search(message.body + message.title)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_feed_text_is_never_a_template(kind: MarkupKind) -> None:
+@pytest.mark.parametrize("markup", MARKUPS)
+def test_feed_text_is_never_a_template(markup: Markup) -> None:
     context = hostile_context(title="Result {{ 7*7 }} {% if 1 %}x{% endif %}", lede="{{ lede }}")
-    message = render_message(context, kind)
+    message = render_message(context, markup)
     assert "49" not in message.title and "49" not in message.body
     plain = message.title.replace("\\", "")
     assert "{{ 7*7 }}" in plain and "{% if 1 %}" in plain
@@ -193,16 +193,16 @@ def test_trusted_links_and_lists_expose_no_methods(template: str) -> None:
         render_message(hostile_context(), "slack", body_template=template)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_template_filters_cannot_unescape(kind: MarkupKind) -> None:
+@pytest.mark.parametrize("markup", MARKUPS)
+def test_template_filters_cannot_unescape(markup: Markup) -> None:
     template = "{{ title | safe }}|{{ title_link | string }}|{{ title | e }}|{{ title ~ '' }}"
-    body = render_message(hostile_context(), kind, body_template=template).body
-    if kind == "slack":
+    body = render_message(hostile_context(), markup, body_template=template).body
+    if markup == "slack":
         assert "<!" not in slack_mrkdwn(body)
         assert "<http" not in slack_mrkdwn(body)
-    elif kind == "markdown":
+    elif markup == "markdown":
         assert "<a" not in markdown.markdown(body)
-    elif kind == "html":
+    elif markup == "html":
         assert "<" not in body
     assert "@everyone" not in body
 
@@ -224,6 +224,12 @@ def test_custom_templates_get_documented_variables() -> None:
         "Wire <!channel> | 2024-05-01 09:30 UTC | 2024 | World/Asia <b> | 2 | "
         f"Japan AND summit | Reuters, @\u2060everyone Inc | text | {URL}"
     )
+
+
+@pytest.mark.parametrize("markup", MARKUPS)
+def test_the_markup_variable_names_the_targets_markup_as_kind_did(markup: Markup) -> None:
+    body = render_message(hostile_context(), markup, body_template="{{ markup }}/{{ kind }}").body
+    assert body == f"{markup}/{markup}"
 
 
 def test_compile_reports_syntax_errors_with_line() -> None:

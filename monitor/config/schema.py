@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from fnmatch import fnmatchcase
-from typing import Literal, cast
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor import __version__
 from monitor.config.toml import TomlContext, TomlTable, load_toml
-from monitor.delivery.markup import KINDS, MarkupKind, markup_for
+from monitor.delivery.markup import MARKUPS, Markup, markup_for
 from monitor.delivery.templates import CompiledTemplate, TemplateError, compile_template
 from monitor.errors import ConfigError
 from monitor.rules import Query, RuleSyntaxError, compile_query
@@ -24,10 +24,10 @@ __all__ = [
     "HOMEPAGE",
     "Config",
     "MainConfig",
+    "ReadAs",
     "Rule",
     "Settings",
     "Source",
-    "SourceKind",
     "Target",
     "build_config",
     "default_user_agent",
@@ -36,8 +36,9 @@ __all__ = [
 ]
 
 HOMEPAGE = "https://github.com/news-monitor/news-monitor"
-SourceKind = Literal["auto", "feed", "page"]
-SOURCE_KINDS: tuple[SourceKind, ...] = ("auto", "feed", "page")
+ReadAs = Literal["auto", "feed", "page"]
+"""How a source is read (its `kind` key): by its content, as a feed, or as a front page."""
+READ_AS: tuple[ReadAs, ...] = ("auto", "feed", "page")
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_ITEMS = 1000  # a feed's items read per poll, the newest, unless `max_items` says otherwise
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -101,12 +102,13 @@ class Target:
     max_per_hour: int | None = None
     quiet_hours: QuietHours | None = None
     templates: Templates = field(default_factory=Templates)
-    markup: MarkupKind | None = None
+    markup_override: Markup | None = None  # the `markup` key; None: by the URL's scheme
 
     @property
-    def kind(self) -> MarkupKind:
-        """The markup this target's messages are written in (by its Apprise scheme)."""
-        return self.markup or markup_for(self.url)
+    def markup(self) -> Markup:
+        """The markup this target's messages are written in (the `markup` key, else by its
+        Apprise scheme)."""
+        return self.markup_override or markup_for(self.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ class Source:
     name: str
     url: str
     interval: timedelta
-    kind: SourceKind = "auto"
+    read_as: ReadAs = "auto"  # the `kind` key
     enabled: bool = True
     full_text: bool = False
     max_items: int = MAX_ITEMS
@@ -291,8 +293,8 @@ def _parse_target_table(
         quiet = QuietHours(window[0], window[1], zone)
     templates = _templates(table)
     markup = table.string("markup", "") if "markup" in table.data else None
-    if markup is not None and markup not in KINDS:
-        raise table.error("markup", f"must be one of {', '.join(KINDS)}, not {markup!r}")
+    if markup is not None and markup not in MARKUPS:
+        raise table.error("markup", f"must be one of {', '.join(MARKUPS)}, not {markup!r}")
     table.finish()
     url = _check_apprise_url(table, "url", url)
     return Target(name, url, max_per_hour, quiet, templates, markup)
@@ -342,14 +344,14 @@ def _parse_source(raw: object, key: str, context: TomlContext, settings: Setting
     own_interval = table.duration("interval", settings.interval)
     if own_interval < MIN_INTERVAL:
         raise table.error("interval", "must be at least 1m (be polite to publishers)")
-    kind = table.string("kind", "auto")
-    if kind not in ("auto", "feed", "page"):
-        raise table.error("kind", f"must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
+    read_as = table.string("kind", "auto")
+    if read_as not in READ_AS:
+        raise table.error("kind", f"must be one of {', '.join(READ_AS)}, not {read_as!r}")
     enabled = table.get("enabled", bool, True)
     full_text = table.get("full_text", bool, False)
     max_items = _max_items(table, settings.max_items)
     table.finish()
-    return Source(name, url, own_interval, cast(SourceKind, kind), enabled, full_text, max_items)
+    return Source(name, url, own_interval, read_as, enabled, full_text, max_items)
 
 
 def parse_rules(text: str, file: str, targets: Mapping[str, Target] | None) -> list[Rule]:

@@ -14,7 +14,7 @@ from monitor.errors import ConfigError
 __all__ = ["TomlContext", "TomlTable", "load_toml"]
 
 T = TypeVar("T")
-_KIND_NAMES: dict[type, str] = {
+_TYPE_NAMES: dict[type, str] = {
     bool: "a boolean",
     int: "an integer",
     float: "a number",
@@ -103,7 +103,7 @@ class TomlTable:
 
     def __init__(self, data: Any, key: str, context: TomlContext) -> None:
         if not isinstance(data, dict):
-            raise context.error(key, f"must be a table, not {_kind(data)}")
+            raise context.error(key, f"must be a table, not {_type_name(data)}")
         self.data: dict[str, Any] = dict(data)
         self.key = key
         self.context = context
@@ -115,15 +115,15 @@ class TomlTable:
     def error(self, name: str, message: str) -> ConfigError:
         return self.context.error(self.path(name), message)
 
-    def get(self, name: str, kind: type[T], default: T | None = None) -> T:
+    def get(self, name: str, expected: type[T], default: T | None = None) -> T:
         self.allowed.append(name)
         if name not in self.data:
             if default is None:
                 raise self.error(name, "is required")
             return default
         value = self.data.pop(name)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.error(name, f"must be {_kind_name(kind)}, not {_kind(value)}")
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise self.error(name, f"must be {_type_label(expected)}, not {_type_name(value)}")
         return value
 
     def string(self, name: str, default: str | None = None) -> str:
@@ -160,12 +160,12 @@ class TomlTable:
             raise self.error(name, f"unknown key{hint}")
 
 
-def _kind(value: object) -> str:
-    return _KIND_NAMES.get(type(value), type(value).__name__)
+def _type_name(value: object) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-def _kind_name(kind: type) -> str:
-    return _KIND_NAMES.get(kind, kind.__name__)
+def _type_label(expected: type) -> str:
+    return _TYPE_NAMES.get(expected, expected.__name__)
 
 
 def load_toml(text: str, file: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Messages: per-target markup and escaping, templates, rendering.
+"""Messages and the outbox policy: per-target markup, templates, rendering, when to send.
 
-markup (markup kinds, escaping, size limits) and templates (sandboxed Jinja2) import
-monitor.model only, because config builds on them; render (alerts, digests, failure
-notices) may also import monitor.config, monitor.rules, monitor.state and
-monitor.sources.htmltext. Pure: no I/O.
+markup (the four markups, escaping, size limits, Apprise body formats) and templates
+(sandboxed Jinja2) import monitor.model and monitor.errors only, because config builds on
+them; render (alerts, folds, digests, follow-ups, failure notices) and policy (building an
+outbox entry, retry backoff, quiet hours and rate limits) may also import monitor.config,
+monitor.rules and monitor.state. Pure: no I/O, `now` passed in.
 """

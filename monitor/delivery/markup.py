@@ -1,6 +1,6 @@
 """Markup per delivery target: which markup a target reads, escaping, size limits. Pure.
 
-Four kinds, each the *source* format we hand to Apprise (see docs/templates.md):
+Four markups, each the *source* format we hand to Apprise (see docs/templates.md):
 
 - ``slack``: CommonMark, declared to Apprise as ``NotifyFormat.MARKDOWN``. Apprise's Slack
   plugin converts CommonMark to Slack mrkdwn (``[t](u)`` -> ``<u|t>``, ``\\<`` -> ``&lt;``,
@@ -25,10 +25,13 @@ from collections.abc import Sequence
 from typing import Literal, get_args
 from urllib.parse import quote, urlsplit
 
+from monitor.model import clean_text
+
 __all__ = [
-    "KINDS",
-    "MarkupKind",
-    "clean",
+    "MARKUPS",
+    "BodyFormat",
+    "Markup",
+    "body_format",
     "escape",
     "escape_title",
     "fit",
@@ -41,13 +44,15 @@ __all__ = [
     "shorten",
 ]
 
-MarkupKind = Literal["slack", "markdown", "html", "text"]
-KINDS: tuple[MarkupKind, ...] = get_args(MarkupKind)
+Markup = Literal["slack", "markdown", "html", "text"]
+MARKUPS: tuple[Markup, ...] = get_args(Markup)
+BodyFormat = Literal["markdown", "html", "text"]
+"""What Apprise is told a body is (its NotifyFormat)."""
 
 ELLIPSIS = "…"
 WORD_JOINER = "\u2060"
 
-_SCHEME_KINDS: dict[str, MarkupKind] = {
+_SCHEME_MARKUPS: dict[str, Markup] = {
     "slack": "slack",
     **dict.fromkeys(
         ("mailto", "mailtos", "mailgun", "sendgrid", "ses", "sparkpost", "smtp2go", "resend"),
@@ -65,7 +70,7 @@ _NATIVE_HOSTS = {
     "discordapp.com": "discord",
     "api.telegram.org": "tgram",
 }
-_KIND_LIMITS: dict[str, int] = {
+_MARKUP_LIMITS: dict[str, int] = {
     "slack": 3000,
     "markdown": 4000,
     "html": 100_000,
@@ -84,15 +89,8 @@ _SCHEME_LIMITS: dict[str, int] = {
     "rockets": 1000,
     "pover": 1024,
 }
-_TITLE_LIMITS: dict[MarkupKind, int] = {"slack": 150, "markdown": 250, "html": 250, "text": 250}
+_TITLE_LIMITS: dict[Markup, int] = {"slack": 150, "markdown": 250, "html": 250, "text": 250}
 
-# C0/C1 controls, DEL, bidi embeddings/overrides/isolates, zero-width space, BOM, line
-# separators, interlinear annotation: removed. White space runs become one space.
-_CONTROL = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e"
-    "\u2066-\u2069\ufeff\ufff9-\ufffb]"
-)
-_SPACE = re.compile(r"[\s\u2028\u2029]+")
 _ANY_MENTION = re.compile("@")  # also <@&role>, <@!id>: every @ gets a joiner
 _BROADCAST = re.compile(r"@(?=(?:everyone|here|channel|all|room)\b)", re.IGNORECASE)
 _MD_SPECIAL = re.compile(r"([\\`*_\[\](){}<>#~|!])|&(?=#?\w+;)")
@@ -102,25 +100,30 @@ _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)\b[^<>]*?(/?)>")
 _VOID = frozenset(("br", "hr", "img", "meta", "link", "input", "wbr", "col", "area", "base"))
 
 
-def markup_for(apprise_url: str) -> MarkupKind:
-    """The markup kind we render for an Apprise URL (after ``${VAR}`` expansion).
+def markup_for(apprise_url: str) -> Markup:
+    """The markup we render for an Apprise URL (after ``${VAR}`` expansion).
 
     By scheme; ``https://hooks.slack.com/...`` and Discord/Telegram webhook URLs by host.
     A ``?format=text`` override on the URL selects plain text. Unknown: ``text``.
     """
     if re.search(r"[?&]format=text(?:&|$)", apprise_url, re.IGNORECASE):
         return "text"
-    return _SCHEME_KINDS.get(_scheme(apprise_url), "text")
+    return _SCHEME_MARKUPS.get(_scheme(apprise_url), "text")
+
+
+def body_format(markup: Markup) -> BodyFormat:
+    """What Apprise is told the body is: Slack's messages are CommonMark it converts."""
+    return "html" if markup == "html" else "text" if markup == "text" else "markdown"
 
 
 def limit_for(target: str) -> int:
-    """Body size limit for a kind (``"slack"``), a scheme (``"discord"``) or an Apprise URL."""
-    if target in _KIND_LIMITS:
-        return _KIND_LIMITS[target]
+    """Body size limit for a markup (``"slack"``), a scheme (``"discord"``) or an Apprise URL."""
+    if target in _MARKUP_LIMITS:
+        return _MARKUP_LIMITS[target]
     scheme = _scheme(target) if "://" in target else target.lower()
     if scheme in _SCHEME_LIMITS:
         return _SCHEME_LIMITS[scheme]
-    return _KIND_LIMITS[_SCHEME_KINDS.get(scheme, "text")]
+    return _MARKUP_LIMITS[_SCHEME_MARKUPS.get(scheme, "text")]
 
 
 def _scheme(apprise_url: str) -> str:
@@ -132,29 +135,24 @@ def _scheme(apprise_url: str) -> str:
     return scheme
 
 
-def fit_title(title: str, kind: MarkupKind) -> str:
-    """An (escaped) title cut at a word boundary to the kind's title limit, measured after
+def fit_title(title: str, markup: Markup) -> str:
+    """An (escaped) title cut at a word boundary to the markup's title limit, measured after
     Apprise's own escaping of Slack titles (``&`` -> ``&amp;``, ``<`` -> ``&lt;``)."""
-    limit = _TITLE_LIMITS[kind]
+    limit = _TITLE_LIMITS[markup]
     fitted = shorten(title, limit)
-    while _title_size(fitted, kind) > limit:
-        fitted = shorten(fitted, len(fitted) - (_title_size(fitted, kind) - limit))
+    while _title_size(fitted, markup) > limit:
+        fitted = shorten(fitted, len(fitted) - (_title_size(fitted, markup) - limit))
     return fitted
 
 
-def _title_size(title: str, kind: MarkupKind) -> int:
-    if kind != "slack":
+def _title_size(title: str, markup: Markup) -> int:
+    if markup != "slack":
         return len(title)
     return len(title) + 4 * title.count("&") + 3 * (title.count("<") + title.count(">"))
 
 
-def clean(text: str) -> str:
-    """Drop control and bidi-override characters; collapse white space to single spaces."""
-    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
-
-
-def escape(text: str, kind: MarkupKind) -> str:
-    """Untrusted text as inert data in `kind`'s markup (always on one line).
+def escape(text: str, markup: Markup) -> str:
+    """Untrusted text as inert data in `markup`'s markup (always on one line).
 
     - slack: CommonMark escapes for what Apprise's Slack converter honours (``\\<`` becomes
       ``&lt;``, so ``<!channel>`` and ``<http://x|y>`` stay text); every ``@`` gets a word joiner.
@@ -163,34 +161,34 @@ def escape(text: str, kind: MarkupKind) -> str:
       ``@everyone``, ``@here``, ``@user``, ``<@&role>`` can ping.
     - html: ``html.escape`` (quotes too, so it is safe in attributes).
     - text: control characters only.
-    All kinds put a word joiner in ``@everyone``-style broadcasts (everyone, here, channel,
+    All markups put a word joiner in ``@everyone``-style broadcasts (everyone, here, channel,
     all, room).
     """
-    text = clean(text)
-    if kind == "html":
+    text = clean_text(text)
+    if markup == "html":
         return html.escape(_BROADCAST.sub("@" + WORD_JOINER, text), quote=True)
-    if kind == "text":
+    if markup == "text":
         return _BROADCAST.sub("@" + WORD_JOINER, text)
-    if kind == "slack":
+    if markup == "slack":
         text = _SLACK_SPECIAL.sub(r"\\\1", text)
     else:
         text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
     return _ANY_MENTION.sub("@" + WORD_JOINER, text)
 
 
-def escape_title(text: str, kind: MarkupKind) -> str:
-    """A message title for `kind`: markdown titles are escaped (plugins fold them into the
+def escape_title(text: str, markup: Markup) -> str:
+    """A message title for `markup`: markdown titles are escaped (plugins fold them into the
     body); Slack and e-mail titles are plain text, which Apprise escapes itself (with word
     joiners in Slack ``@mentions`` and in broadcasts); text titles are escaped as text."""
-    if kind in ("markdown", "text"):
-        return escape(text, kind)
-    mention = _ANY_MENTION if kind == "slack" else _BROADCAST
-    return mention.sub("@" + WORD_JOINER, clean(text))
+    if markup in ("markdown", "text"):
+        return escape(text, markup)
+    mention = _ANY_MENTION if markup == "slack" else _BROADCAST
+    return mention.sub("@" + WORD_JOINER, clean_text(text))
 
 
 def safe_url(url: str) -> str:
     """An http(s) URL with markup-breaking characters percent-encoded; "" for other schemes."""
-    url = _SPACE.sub("", _CONTROL.sub("", url))
+    url = clean_text(url).replace(" ", "")
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return ""
@@ -203,36 +201,36 @@ def _encode(text: str, unsafe: frozenset[str]) -> str:
     return "".join(quote(ch, safe="") if ch in unsafe else ch for ch in text)
 
 
-def link_line(url: str, kind: MarkupKind) -> str:
+def link_line(url: str, markup: Markup) -> str:
     """The bare article link, as the last line of a message: an autolink in (Slack)
     markdown, an anchor showing the URL in HTML (so the plain-text part keeps it)."""
     url = safe_url(url)
     if not url:
         return ""
-    if kind in ("slack", "markdown"):
+    if markup in ("slack", "markdown"):
         return f"<{url}>"
-    if kind == "html":
+    if markup == "html":
         attr = html.escape(url, quote=True)
         return f'<p><a href="{attr}">{attr}</a></p>'
     return url
 
 
-def measure(text: str, kind: MarkupKind) -> int:
+def measure(text: str, markup: Markup) -> int:
     """An upper bound on the size of `text` once Apprise has converted it for the target.
 
     Slack: ``&`` becomes ``&amp;`` and ``\\<``/``\\>`` become entities. Markdown: Telegram's
     MarkdownV2 may backslash-escape any ASCII punctuation.
     """
-    if kind == "slack":
+    if markup == "slack":
         return len(text) + 4 * text.count("&") + 2 * (text.count("\\<") + text.count("\\>"))
-    if kind == "markdown":
+    if markup == "markdown":
         return len(text) + sum(1 for ch in text if ch.isascii() and not ch.isalnum() and ch > " ")
     return len(text)
 
 
 def shorten(text: str, width: int) -> str:
     """Plain `text` cut at a word boundary to at most `width` characters, ending in "…"."""
-    text = clean(text)
+    text = clean_text(text)
     if len(text) <= width:
         return text
     if width < 2:
@@ -247,7 +245,7 @@ def fit(
     limit: int,
     link: str,
     *,
-    kind: MarkupKind = "text",
+    markup: Markup = "text",
     sep: str = "\n",
 ) -> str:
     """`parts` joined by `sep`, cut at a word boundary if over `limit`, then ending with `link`.
@@ -256,39 +254,39 @@ def fit(
     entity (they contain no spaces) nor, in HTML, a tag; unclosed HTML tags are closed.
     """
     text = parts if isinstance(parts, str) else sep.join(parts)
-    if measure(text, kind) <= limit:
+    if measure(text, markup) <= limit:
         return text
-    joint = "\n" if kind == "html" else "\n\n"
-    budget = limit - measure(f" {ELLIPSIS}{joint}{link}", kind)
-    head = _cut(text, budget, kind) if budget > 0 else ""
-    if kind == "html":
+    joint = "\n" if markup == "html" else "\n\n"
+    budget = limit - measure(f" {ELLIPSIS}{joint}{link}", markup)
+    head = _cut(text, budget, markup) if budget > 0 else ""
+    if markup == "html":
         head = head + f" {ELLIPSIS}" + _closing_tags(head) if head else ""
-        while head and measure(f"{head}{joint}{link}", kind) > limit:
-            head = _cut(head, len(head) - 16, kind)
+        while head and measure(f"{head}{joint}{link}", markup) > limit:
+            head = _cut(head, len(head) - 16, markup)
             head = head + _closing_tags(head) if head else ""
     elif head:
         head += f" {ELLIPSIS}"
     if not head:
-        return link if measure(link, kind) <= limit else link[:limit]
+        return link if measure(link, markup) <= limit else link[:limit]
     return f"{head}{joint}{link}"
 
 
-def _cut(text: str, budget: int, kind: MarkupKind) -> str:
+def _cut(text: str, budget: int, markup: Markup) -> str:
     """The longest prefix measuring at most `budget`, backed off to a word boundary."""
     low, high = 0, len(text)
     while low < high:
         mid = (low + high + 1) // 2
-        if measure(text[:mid], kind) <= budget:
+        if measure(text[:mid], markup) <= budget:
             low = mid
         else:
             high = mid - 1
     if low == len(text):
         return text.rstrip()
     head = text[:low]
-    if kind == "html":
+    if markup == "html":
         head = _outside_tag(head)
     space = max(head.rfind(" "), head.rfind("\n"))
-    if kind == "html":
+    if markup == "html":
         while space > 0 and _outside_tag(head[:space]) != head[:space]:
             space = max(head.rfind(" ", 0, space), head.rfind("\n", 0, space))
     if space > 0:

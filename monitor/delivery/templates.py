@@ -3,7 +3,7 @@
 Design: templates run in an immutable Jinja2 sandbox with ``StrictUndefined``. Variables
 hold *raw* (control-character-free) text, so filters such as ``truncate`` or ``join`` work
 on real text; every ``{{ ... }}`` output then passes through a ``finalize`` hook that
-escapes it for the target's markup (`monitor.markup.escape`). The only values that
+escapes it for the target's markup (`monitor.delivery.markup.escape`). The only values that
 bypass escaping are the two links we build ourselves (``title_link``, ``link``); they are
 opaque objects, not strings, so any template operation on them (filters, slicing, ``~``,
 ``|safe``) produces a plain string, which is escaped again. The literal text of a
@@ -26,8 +26,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from monitor.delivery.markup import (
-    MarkupKind,
-    clean,
+    Markup,
     escape,
     escape_title,
     fit,
@@ -38,7 +37,8 @@ from monitor.delivery.markup import (
     safe_url,
     shorten,
 )
-from monitor.model import Article
+from monitor.errors import MonitorError
+from monitor.model import Article, clean_text
 
 __all__ = [
     "DEFAULT_BODIES",
@@ -68,7 +68,8 @@ VARIABLES: dict[str, str] = {
     "story_sources": 'list of other sources with the same story ("also reported by")',
     "title_link": "the title as a link to the article, built for the target's markup",
     "link": "the bare article link for the target's markup (the standard last line)",
-    "kind": "the target's markup: slack, markdown, html or text",
+    "markup": "the target's markup: slack, markdown, html or text",
+    "kind": "the same as markup (its older name)",
 }
 
 DEFAULT_TITLE = "{{ title }} [{{ rule }}]"
@@ -123,7 +124,7 @@ Matched: {{ matched }} · rule {{ rule }}
 {{ link }}
 """
 
-DEFAULT_BODIES: dict[MarkupKind, str] = {
+DEFAULT_BODIES: dict[Markup, str] = {
     "slack": _CHAT_BODY,
     "markdown": _CHAT_BODY,
     "html": _HTML_BODY,
@@ -135,7 +136,7 @@ _MAX_REPEAT = 100_000
 _BLANK_LINES = re.compile(r"[ \t]+\n|\n{3,}")
 
 
-class TemplateError(Exception):
+class TemplateError(MonitorError):
     """A template that does not compile or render; `line` is the template line if known."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
@@ -257,7 +258,7 @@ def compile_template(text: str, *, name: str = "template") -> CompiledTemplate:
 
 def render_message(
     context: AlertContext,
-    kind: MarkupKind,
+    markup: Markup,
     title_template: str | CompiledTemplate | None = None,
     body_template: str | CompiledTemplate | None = None,
     *,
@@ -266,14 +267,14 @@ def render_message(
     """Title and body for one target. Over-long bodies lose snippet/lede text first, then
     are cut at a word boundary; either way they end with the article link.
 
-    `limit` defaults to the kind's (pass `limit_for(url)` for per-service limits).
+    `limit` defaults to the markup's (pass `limit_for(url)` for per-service limits).
     """
     title = _compiled(title_template, DEFAULT_TITLE, "title_template")
-    body = _compiled(body_template, DEFAULT_BODIES[kind], "body_template")
-    rendered_title = clean(_render(title, _variables(context, kind), kind, title=True))
-    rendered_title = fit_title(rendered_title, kind)
-    limit = limit_for(kind) if limit is None else limit
-    return Message(rendered_title, _fitted_body(body, context, kind, limit))
+    body = _compiled(body_template, DEFAULT_BODIES[markup], "body_template")
+    rendered_title = clean_text(_render(title, _variables(context, markup), markup, title=True))
+    rendered_title = fit_title(rendered_title, markup)
+    limit = limit_for(markup) if limit is None else limit
+    return Message(rendered_title, _fitted_body(body, context, markup, limit))
 
 
 def _compiled(template: str | CompiledTemplate | None, default: str, name: str) -> CompiledTemplate:
@@ -285,30 +286,30 @@ def _compiled(template: str | CompiledTemplate | None, default: str, name: str) 
 
 
 def _fitted_body(
-    template: CompiledTemplate, context: AlertContext, kind: MarkupKind, limit: int
+    template: CompiledTemplate, context: AlertContext, markup: Markup, limit: int
 ) -> str:
     """The body within `limit`: first the longest snippet/lede that fits (binary search),
     else the body cut at a word boundary; either way it ends with the article link."""
 
     def body_at(width: int | None) -> str:
         shorter = context if width is None else _shrink(context, width)
-        return _render(template, _variables(shorter, kind), kind, title=False)
+        return _render(template, _variables(shorter, markup), markup, title=False)
 
     body = body_at(None)
-    if measure(body, kind) <= limit:
+    if measure(body, markup) <= limit:
         return body
-    link = link_line(context.url, kind)
+    link = link_line(context.url, markup)
     low, high, best = 0, max(len(context.snippet), len(context.lede)) - 1, None
     while low <= high:
         middle = (low + high) // 2
         candidate = body_at(middle)
-        if measure(candidate, kind) <= limit:
+        if measure(candidate, markup) <= limit:
             low, best = middle + 1, candidate
         else:
             high = middle - 1
     if best is not None and best.endswith(link):
         return best
-    return fit(body, limit, link, kind=kind)
+    return fit(body, limit, link, markup=markup)
 
 
 def _shrink(context: AlertContext, width: int) -> AlertContext:
@@ -319,10 +320,10 @@ def _shrink(context: AlertContext, width: int) -> AlertContext:
 
 
 def _render(
-    template: CompiledTemplate, variables: Mapping[str, Any], kind: MarkupKind, *, title: bool
+    template: CompiledTemplate, variables: Mapping[str, Any], markup: Markup, *, title: bool
 ) -> str:
     try:
-        text = _template(template.source, kind, title=title).render(variables)
+        text = _template(template.source, markup, title=title).render(variables)
     except SecurityError as exc:
         raise TemplateError(f"{template.name}: unsafe operation: {exc}", _line(exc)) from exc
     except UndefinedError as exc:
@@ -337,51 +338,52 @@ def _render(
     ).strip()
 
 
-def _variables(context: AlertContext, kind: MarkupKind) -> dict[str, Any]:
+def _variables(context: AlertContext, markup: Markup) -> dict[str, Any]:
     url = safe_url(context.url)
     title = shorten(context.title, BODY_TITLE_WIDTH)
     published = (
         f"{context.published.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if context.published else ""
     )
-    section = tuple(clean(part) for part in context.section if clean(part))
+    section = tuple(clean_text(part) for part in context.section if clean_text(part))
     byline = " · ".join(
-        part for part in (clean(context.source), published, " › ".join(section)) if part
+        part for part in (clean_text(context.source), published, " › ".join(section)) if part
     )
-    terms = tuple(clean(term) for term in context.terms)
+    terms = tuple(clean_text(term) for term in context.terms)
     return {
         "title": title,
         "url": url,
-        "source": clean(context.source),
+        "source": clean_text(context.source),
         "published": published,
         "published_at": context.published.astimezone(UTC) if context.published else None,
         "section": section,
         "byline": byline,
-        "lede": clean(context.lede),
-        "snippet": clean(context.snippet) or clean(context.lede),
+        "lede": clean_text(context.lede),
+        "snippet": clean_text(context.snippet) or clean_text(context.lede),
         "terms": terms,
-        "matched": clean(context.matched) or ", ".join(terms),
-        "rule": clean(context.rule),
-        "story_sources": tuple(clean(name) for name in context.story_sources),
-        "title_link": _Trusted(_title_link(title, url, kind)),
-        "link": _Trusted(link_line(url, kind)),
-        "kind": kind,
+        "matched": clean_text(context.matched) or ", ".join(terms),
+        "rule": clean_text(context.rule),
+        "story_sources": tuple(clean_text(name) for name in context.story_sources),
+        "title_link": _Trusted(_title_link(title, url, markup)),
+        "link": _Trusted(link_line(url, markup)),
+        "markup": markup,
+        "kind": markup,  # the older name of `markup`, kept for templates written with it
     }
 
 
-def _title_link(title: str, url: str, kind: MarkupKind) -> str:
-    label = escape(title, kind)
+def _title_link(title: str, url: str, markup: Markup) -> str:
+    label = escape(title, markup)
     if not url:
         return label
-    if kind in ("slack", "markdown"):
+    if markup in ("slack", "markdown"):
         return f"[{label}]({url})"
-    if kind == "html":
+    if markup == "html":
         return f'<a href="{escape(url, "html")}">{label}</a>'
     return label
 
 
 @lru_cache(maxsize=8)
-def _environment(kind: MarkupKind, *, title: bool) -> _Sandbox:
-    escaper = partial(escape_title if title else escape, kind=kind)
+def _environment(markup: Markup, *, title: bool) -> _Sandbox:
+    escaper = partial(escape_title if title else escape, markup=markup)
     return _Sandbox(
         undefined=StrictUndefined,
         autoescape=False,  # finalize escapes every output for the target's markup instead
@@ -392,8 +394,8 @@ def _environment(kind: MarkupKind, *, title: bool) -> _Sandbox:
 
 
 @lru_cache(maxsize=256)
-def _template(source: str, kind: MarkupKind, *, title: bool) -> Template:
-    return _environment(kind, title=title).from_string(source)
+def _template(source: str, markup: Markup, *, title: bool) -> Template:
+    return _environment(markup, title=title).from_string(source)
 
 
 def _finalizer(escaper: Callable[[str], str]) -> Callable[[Any], str]:

@@ -1,8 +1,8 @@
 """Which new articles alert and which rules match them.
 
-decide (intake/triage, the Matcher over the rule index, fetch backoff and cache floors,
-delivery ids, retry and quiet hours), stories (grouping copies of one story). Pure: `now`
-is passed in.
+intake (Intake and triage: which items are new and may alert; the Matcher over the rule
+index), stories (fingerprints, boilerplate, grouping copies of one story). Pure: `now` is
+passed in.
 
 May import monitor.rules, monitor.config, monitor.model and monitor.state.
 """

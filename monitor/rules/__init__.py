@@ -10,7 +10,7 @@ whose required terms occur in the article; `mark_snippet` quotes the article aro
 
 Modules: syntax (parser), text (normalizing, tokens), document (Document, FieldIndex),
 evaluate (Query), explain, index (RuleIndex), presearch (+ the C _presearch), lint. Pure;
-may import monitor.model only.
+may import monitor.model and monitor.errors only.
 """
 
 from monitor.rules.document import Document, FieldIndex

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from monitor.errors import MonitorError
 from monitor.rules.text import has_unspaced, normalize, tokens_of_normalized
 
 __all__ = [
@@ -66,7 +67,7 @@ _CHUNK = re.compile(r"\S+")
 _LEXEME = re.compile(rf"([()|])|[{_QUOTES}]([^{_QUOTES}]*)([{_QUOTES}]?)|([^\s()|{_QUOTES}]+)")
 
 
-class RuleSyntaxError(ValueError):
+class RuleSyntaxError(MonitorError, ValueError):
     """A rule that cannot be read; `column` is 1-based within the query text."""
 
     def __init__(self, message: str, column: int) -> None:

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 
 from monitor.config.schema import Source
 from monitor.errors import MonitorError
-from monitor.model import Article, article_id
+from monitor.model import Article
 from monitor.ports import Clock, Fetcher
 from monitor.sources.charset import decode
-from monitor.sources.feeds import FeedError, detect_kind, parse_feed, read_feed
-from monitor.sources.identity import canonical_url
+from monitor.sources.feeds import FeedError, document_type, parse_feed, read_feed
+from monitor.sources.identity import link_id
 from monitor.sources.newest import newest
 from monitor.sources.pages import article_links, extract_article, feed_links
 from monitor.state import FeedHints, FetchResponse
@@ -54,7 +54,7 @@ class Reading:
 
 def read_document(response: FetchResponse, source: str, now: datetime | None = None) -> Reading:
     """A feed's items, or a page as one article (CPU-bound: run it off the event loop)."""
-    if detect_kind(response.content, response.content_type) == "html":
+    if document_type(response.content, response.content_type) == "html":
         html = _page_html(source, response)
         return Reading([extract_article(html, url=response.url, source=source, now=now)], response)
     return _read_feed(response, source)
@@ -115,16 +115,16 @@ class Collector:
         """`known` tells which item ids are stored (it is called from a worker thread);
         `known_links`, which page links need no fetch now (stored articles and settled
         links); `may_alert`, whether a new item could alert (only those get full text)."""
-        if detect_kind(response.content, response.content_type) != "html":
+        if document_type(response.content, response.content_type) != "html":
             reading = await _read_new_items(response, source, known)
             if source.full_text:
                 articles = await self._full_text(source, reading.articles, known, may_alert)
                 reading = replace(reading, articles=articles)
             return reading
-        if source.kind == "feed":
+        if source.read_as == "feed":
             raise FeedError('expected a feed, got an HTML page (kind = "feed")')
         html = _page_html(source.name, response)
-        if source.kind == "auto":
+        if source.read_as == "auto":
             followed = await self._advertised_feed(source, html, response.url, known)
             if followed is not None:
                 return followed
@@ -140,7 +140,7 @@ class Collector:
             except MonitorError as exc:
                 log.warning("%s: advertised feed %s failed: %s", source.name, feed_url, exc)
                 return None
-            if response.status != 200 or detect_kind(response.content) == "html":
+            if response.status != 200 or document_type(response.content) == "html":
                 return None
             log.info("%s: following the page's advertised feed %s", source.name, feed_url)
             reading = await _read_new_items(response, source, known)
@@ -154,7 +154,7 @@ class Collector:
         the articles, and the links settled without an article of their id, with the time
         to look at them again."""
         links = await asyncio.to_thread(article_links, html, url)
-        ids = {link: article_id("url:" + canonical_url(link)) for link in links}
+        ids = {link: link_id(link) for link in links}
         seen = known(ids.values())
         new = [link for link in links if ids[link] not in seen][:MAX_NEW_PAGES]
         pages = await asyncio.gather(*(self._article_page(source, link) for link in new))
@@ -178,7 +178,7 @@ class Collector:
         if response.status != 200:
             log.info("%s: %s gave HTTP %d", source.name, url, response.status)
             return _NOTHING if response.status in (404, 410) else _RETRY
-        if detect_kind(response.content, response.content_type) != "html":
+        if document_type(response.content, response.content_type) != "html":
             log.info("%s: %s is not a page", source.name, url)
             return _NOTHING
         html = _page_html(source.name, response)

@@ -11,16 +11,9 @@ from datetime import datetime, timedelta
 
 from monitor.config.schema import Config, Rule, Target
 from monitor.delivery.markup import limit_for
-from monitor.delivery.render import (
-    Folded,
-    Message,
-    body_format,
-    render_digest,
-    render_fold,
-    render_follow_up,
-)
+from monitor.delivery.policy import plan_sends, queued, retry_delay
+from monitor.delivery.render import Folded, Message, render_digest, render_fold, render_follow_up
 from monitor.errors import StoreError
-from monitor.matching.decide import delivery_id, plan_sends, retry_delay
 from monitor.model import Article, format_time
 from monitor.ports import Clock, Notifier, OutboxStore
 from monitor.state import Delivery, FollowUp, MatchRecord, StoryCopy
@@ -99,10 +92,8 @@ class Outbox:
         first, rest = group[0], group[1:]
         message = Message(first.title, first.body)
         if rest:
-            target = self.config.targets.get(first.target)
-            kind = target.kind if target is not None else "text"
             folded = [Folded(d.article_title or d.title, d.url) for d in rest]
-            message = render_fold(message, folded, kind)
+            message = render_fold(message, folded, self._target(first.target).markup)
         result = await asyncio.to_thread(
             self.notifier.send, first.target, message.title, message.body, first.body_format
         )
@@ -168,19 +159,13 @@ class Outbox:
     def _follow_up(
         self, due: FollowUp, story: StoryCopy, outlets: Sequence[StoryCopy], now: datetime
     ) -> Delivery:
-        target = self.config.targets.get(due.target) or Target(due.target, "")
-        message = render_follow_up(story, outlets, due.rule, target.kind, limit_for(target.url))
-        key = f"{due.story_id}:also"
-        return Delivery(
-            id=delivery_id(key, due.rule, due.target),
-            article_id=key,
-            rule=due.rule,
-            target=due.target,
-            title=message.title,
-            body=message.body,
-            created_at=now,
-            body_format=body_format(target.kind),
-        )
+        target = self._target(due.target)
+        message = render_follow_up(story, outlets, due.rule, target.markup, limit_for(target.url))
+        return queued(f"{due.story_id}:also", due.rule, target, message, now)
+
+    def _target(self, name: str) -> Target:
+        """The configured target (one unknown to the config is written for as plain text)."""
+        return self.config.targets.get(name) or Target(name, "")
 
     def start_digest(self, rule: Rule) -> datetime:
         """When the rule's current digest period began (a new digest rule begins now)."""
@@ -198,20 +183,13 @@ class Outbox:
         if not matches:
             self.store.save_digest(rule.name, now, [])
             return 0
-        message = render_digest(rule.name, _by_story(matches))
+        stories = _by_story(matches)
         key = f"digest:{rule.name}:{format_time(now)}"
-        deliveries = [
-            Delivery(
-                id=delivery_id(key, rule.name, target),
-                article_id=key,
-                rule=rule.name,
-                target=target,
-                title=message.title,
-                body=message.body,
-                created_at=now,
-            )
-            for target in rule.notify
-        ]
+        deliveries = []
+        for name in rule.notify:
+            target = self._target(name)
+            message = render_digest(rule.name, stories, target.markup)
+            deliveries.append(queued(key, rule.name, target, message, now))
         self.store.save_digest(rule.name, now, deliveries)
         log.info("%s: digest of %d matches queued", rule.name, len(matches))
         return len(matches)

@@ -11,31 +11,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.config.schema import Config, Rule, Source, Target, Templates
-from monitor.delivery.render import (
-    Message,
-    body_format,
-    render_alert,
-    render_source_failure,
-)
+from monitor.delivery.policy import queued
+from monitor.delivery.render import Message, render_alert, render_source_failure
 from monitor.delivery.templates import TemplateError
 from monitor.errors import MonitorError, StoreError
-from monitor.matching.decide import (
-    Intake,
-    Matcher,
-    delivery_id,
-    fetch_retry_delay,
-    may_alert,
-    next_poll,
-    retry_after,
-    triage,
-)
+from monitor.matching.intake import Intake, Matcher, may_alert, triage
 from monitor.matching.stories import Fingerprint, boilerplate, find_story, fingerprint
 from monitor.model import Article, format_time
 from monitor.ports import Clock, PollStore, utc_now
 from monitor.rules import Explanation
 from monitor.service.collect import Collector, Reading, read_document
 from monitor.service.outbox import DeliveryReport, Outbox
-from monitor.sources.feeds import FeedError
+from monitor.sources.manners import fetch_retry_delay, next_poll, retry_after
 from monitor.state import (
     Delivery,
     FeedHints,
@@ -219,7 +206,7 @@ class Service:
                 known_links=lambda ids: self.store.known_links(ids, self.clock()),
                 may_alert=self._may_alert(state),
             )
-        except (FeedError, MonitorError) as exc:
+        except MonitorError as exc:  # FeedError among them
             return self._failed(source, state, str(exc))
         now = self.clock()
         known = self.store.known_ids(a.id for a in reading.articles)
@@ -275,7 +262,7 @@ class Service:
         return PollReport(source.name, True, len(intake), matched)
 
     def _may_alert(self, state: SourceState) -> Callable[[Article], bool]:
-        """Whether a new item of this poll could alert (see `decide.may_alert`)."""
+        """Whether a new item of this poll could alert (see `intake.may_alert`)."""
         return functools.partial(
             may_alert,
             first_fetch=state.never_fetched,
@@ -371,19 +358,12 @@ class Service:
             self.store.save_state(state)
             return
         log.warning("%s: failing since %s: %s", source.name, state.failing_since, state.last_result)
+        target = self._target(settings.failures_to)
         message = render_source_failure(
-            source.name, source.url, state.last_result or "", failing_for
+            source.name, source.url, state.last_result or "", failing_for, target.markup
         )
         key = f"source:{source.name}:{format_time(state.failing_since)}"
-        delivery = Delivery(
-            id=delivery_id(key, "source-health", settings.failures_to),
-            article_id=key,
-            rule="source-health",
-            target=settings.failures_to,
-            title=message.title,
-            body=message.body,
-            created_at=now,
-        )
+        delivery = queued(key, "source-health", target, message, now)
         self.store.save_poll(replace(state, failure_reported=True), [], [], [delivery], now)
 
     async def _find(
@@ -462,21 +442,14 @@ class Service:
         """One message per target, each in its target's markup."""
         deliveries = []
         for name in rule.notify:
-            target = self.config.targets.get(name) or Target(name, "")
+            target = self._target(name)
             message = self._message(article, rule, why, source, target)
-            deliveries.append(
-                Delivery(
-                    id=delivery_id(article.id, rule.name, name),
-                    article_id=article.id,
-                    rule=rule.name,
-                    target=name,
-                    title=message.title,
-                    body=message.body,
-                    created_at=now,
-                    body_format=body_format(target.kind),
-                )
-            )
+            deliveries.append(queued(article.id, rule.name, target, message, now))
         return deliveries
+
+    def _target(self, name: str) -> Target:
+        """The configured target (one unknown to the config is written for as plain text)."""
+        return self.config.targets.get(name) or Target(name, "")
 
     def _message(
         self, article: Article, rule: Rule, why: Explanation, source: Source, target: Target

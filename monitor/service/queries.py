@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from monitor.config.schema import Config, Rule, default_user_agent
-from monitor.matching.decide import Matcher
+from monitor.matching.intake import Matcher
 from monitor.model import Article
 from monitor.ports import ClosingFetcher, Fetcher, Notifier, QueryStore, TargetDirectory
 from monitor.rules import Document, lint_query, mark_snippet

@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from monitor.errors import MonitorError
 from monitor.model import Article, Block, article_id, parse_time
 from monitor.sources import fastfeed
 from monitor.sources.charset import Decoded, decode_feed, utf8_xml
@@ -26,18 +27,19 @@ from monitor.sources.newest import newest
 from monitor.state import FeedHints
 
 __all__ = [
-    "DocumentKind",
+    "DocumentType",
     "Entry",
     "FeedEntries",
     "FeedError",
     "ParsedFeed",
-    "detect_kind",
+    "document_type",
     "parse_feed",
     "read_feed",
     "read_feed_with_feedparser",
 ]
 
-DocumentKind = Literal["feed", "json", "html"]
+DocumentType = Literal["feed", "json", "html"]
+"""What a fetched document is: an RSS/Atom/RDF feed, a JSON Feed, or an HTML page."""
 _FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf", b"<channel")
 
 
@@ -49,11 +51,11 @@ class ParsedFeed:
     hints: FeedHints = field(default_factory=FeedHints)
 
 
-class FeedError(ValueError):
+class FeedError(MonitorError, ValueError):
     """The document is not a feed we can read."""
 
 
-def detect_kind(content: bytes, content_type: str = "") -> DocumentKind:
+def document_type(content: bytes, content_type: str = "") -> DocumentType:
     """Tell a feed from a JSON Feed from an HTML page by the content, then the media type."""
     head = content[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(b"{"):
@@ -114,7 +116,7 @@ def read_feed(
     Plain RSS 2.0 and Atom 1.0 are read by monitor.sources.fastfeed; everything else, and anything
     it is unsure of, by feedparser (`read_feed_with_feedparser`), with the same result.
     """
-    if detect_kind(content, (headers or {}).get("content-type", "")) == "json":
+    if document_type(content, (headers or {}).get("content-type", "")) == "json":
         return _read_json_feed(content, source=source, url=url, max_items=max_items)
     response_headers = _response_headers(headers or {}, url)
     content, repair = _as_declared(content, response_headers)

@@ -7,20 +7,14 @@ import re
 import lxml.html
 from lxml import etree
 
-from monitor.model import Block, BlockKind
+from monitor.model import Block, BlockKind, clean_text
 
+# clean_text is monitor.model's (the one cleaner), re-exported for the sources modules.
 __all__ = ["clean_text", "html_to_blocks", "html_to_text"]
 
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCK_TAGS = {"p", "div", "section", "article", "blockquote", "ul", "ol", "li", "pre", "figure"}
 _SKIPPED = {"script", "style", "noscript", "template", "iframe", "svg", "button", "form"}
-_SPACE = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029]")
-
-
-def clean_text(text: str) -> str:
-    """Collapse white space and drop control characters."""
-    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
 
 
 def html_to_text(fragment: str) -> str:

@@ -5,9 +5,16 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from monitor.sources.htmltext import clean_text
+from monitor.model import article_id, clean_text
 
-__all__ = ["article_identity", "canonical_url", "is_http_url", "site_host"]
+__all__ = [
+    "article_identity",
+    "canonical_url",
+    "is_http_url",
+    "link_id",
+    "site_host",
+    "url_identity",
+]
 
 _TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid", "_ga", "igshid")
 
@@ -44,10 +51,21 @@ def article_identity(source: str, *, guid: str, guid_is_url: bool, link: str, te
     something within its own feed; with neither, the content decides.
     """
     if guid and guid_is_url:
-        return "url:" + canonical_url(guid)
+        return url_identity(guid)
     if guid:
         return f"guid:{source}:{guid.strip()}"
     if link:
-        return "url:" + canonical_url(link)
+        return url_identity(link)
     digest = hashlib.sha256(clean_text(text).encode("utf-8")).hexdigest()
     return f"hash:{source}:{digest}"
+
+
+def url_identity(url: str) -> str:
+    """The identity key of whatever article lives at `url` (its canonical form)."""
+    return "url:" + canonical_url(url)
+
+
+def link_id(url: str) -> str:
+    """The id an article found at `url` has (unless it names another canonical URL): what a
+    front page's link is looked up by before it is fetched."""
+    return article_id(url_identity(url))

@@ -212,14 +212,14 @@ def _linked_data(tree: Element) -> _LinkedData:
     index = {str(item["@id"]): item for item in items if isinstance(item.get("@id"), str)}
     data = _LinkedData({}, {}, {}, "", index)
     for item in items:
-        kinds = [str(kind) for kind in _as_list(item.get("@type"))]
-        if not data.article and any(kind.endswith(_ARTICLE_TYPES) for kind in kinds):
+        types = [str(name) for name in _as_list(item.get("@type"))]
+        if not data.article and any(name.endswith(_ARTICLE_TYPES) for name in types):
             data.article = item
-        elif not data.breadcrumbs and "BreadcrumbList" in kinds:
+        elif not data.breadcrumbs and "BreadcrumbList" in types:
             data.breadcrumbs = item
-        elif not data.webpage and "WebPage" in kinds:
+        elif not data.webpage and "WebPage" in types:
             data.webpage = item
-        elif not data.site_name and "WebSite" in kinds:
+        elif not data.site_name and "WebSite" in types:
             data.site_name = _text(item.get("name"))
     publisher = data.resolve(data.article.get("publisher"))
     data.site_name = data.site_name or _text(publisher)

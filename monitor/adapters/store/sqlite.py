@@ -582,9 +582,9 @@ class _Transaction:
             self.db.lock.release()
             raise
 
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
+    def __exit__(self, exc_type: object, error: object, trace: object) -> None:
         try:
-            if not kind:
+            if not exc_type:
                 self.db.execute("COMMIT")
             elif self.db.in_transaction:  # SQLite may have rolled back already (disk full)
                 self.db.execute("ROLLBACK")
