@@ -61,7 +61,7 @@ VARIABLES: dict[str, str] = {
     "section": "list of section names, e.g. World, Asia",
     "byline": "source · published · section path, the parts that exist",
     "lede": "the article's lede (standfirst), may be empty",
-    "snippet": "the body passage around the first match, else the lede",
+    "snippet": "the lede or body passage around the best match, else the start of either",
     "terms": "list of the query terms that matched",
     "matched": "explanation of the match (defaults to the terms, comma-separated)",
     "rule": "rule name",
