@@ -1,4 +1,4 @@
-"""Pure decisions and message rendering, on plain data."""
+"""Message rendering (delivery.render), on plain data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from monitor.config.schema import Rule, Target, Templates
 from monitor.delivery.markup import Markup, measure
-from monitor.delivery.policy import delivery_id, retry_delay
 from monitor.delivery.render import (
     Folded,
     Message,
@@ -22,17 +21,10 @@ from monitor.delivery.render import (
     snippet,
 )
 from monitor.delivery.templates import compile_template
-from monitor.matching.intake import Matcher, triage
+from monitor.matching.intake import Matcher
 from monitor.model import Article, Block
 from monitor.rules import Document, Explanation, compile_query
-from monitor.sources.manners import (
-    cache_floor,
-    fetch_retry_delay,
-    next_poll,
-    retry_after,
-    skip_to_allowed,
-)
-from monitor.state import FeedHints, StoryCopy
+from monitor.state import StoryCopy
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -40,64 +32,6 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 def article(id: str, published: datetime | None, **fields: object) -> Article:
     defaults: dict[str, object] = {"url": f"https://example.com/{id}", "source": "s", "title": id}
     return Article(id=id, published=published, **{**defaults, **fields})  # type: ignore[arg-type]
-
-
-def test_first_fetch_alerts_only_recent_items_and_never_undated_ones() -> None:
-    items = [
-        article("fresh", NOW - timedelta(hours=2)),
-        article("old", NOW - timedelta(days=3)),
-        article("undated", None),
-    ]
-
-    intake = triage(items, known=set(), first_fetch=True, now=NOW, backfill=timedelta(hours=24))
-
-    assert [(i.article.id, i.alert) for i in intake] == [
-        ("fresh", True),
-        ("old", False),
-        ("undated", False),
-    ]
-
-
-def test_later_fetches_alert_every_new_item_and_skip_known_and_repeated_ones() -> None:
-    items = [article("a", None), article("b", NOW - timedelta(days=30)), article("a", None)]
-
-    intake = triage(items, known={"b"}, first_fetch=False, now=NOW, backfill=timedelta(0))
-
-    assert [(i.article.id, i.alert) for i in intake] == [("a", True)]
-
-
-def test_delivery_backoff_doubles_from_30_seconds_to_an_hour() -> None:
-    delays = [retry_delay(n).total_seconds() for n in range(1, 10)]
-
-    assert delays[:4] == [30, 60, 120, 240]
-    assert delays[-1] == 3600
-    assert retry_delay(1000) == timedelta(hours=1)
-
-
-def test_fetch_backoff_is_capped_at_a_day() -> None:
-    assert fetch_retry_delay(0, timedelta(minutes=15)) == timedelta(minutes=15)
-    assert fetch_retry_delay(2, timedelta(minutes=15)) == timedelta(minutes=30)
-    assert fetch_retry_delay(50, timedelta(minutes=15)) == timedelta(hours=24)
-
-
-def test_delivery_ids_are_stable_and_distinct() -> None:
-    assert delivery_id("a", "r", "t") == delivery_id("a", "r", "t")
-    assert (
-        len({delivery_id("a", "r", "t"), delivery_id("a", "r", "u"), delivery_id("a", "rt", "")})
-        == 3
-    )
-
-
-def test_rules_filter_by_source_glob_and_language() -> None:
-    query = compile_query("Japan")
-    rules = [
-        Rule("any", query, ("console",)),
-        Rule("guardian", query, ("console",), sources=("guardian-*",)),
-        Rule("french", query, ("console",), languages=("fr",)),
-    ]
-    item = article("x", None, title="Japan", source="bbc-asia", language="en")
-
-    assert [rule.name for rule, _ in Matcher(rules).match(item)] == ["any"]
 
 
 HOSTILE = "<!channel> @everyone see <http://evil.example|here> [x](http://evil) <b>hi</b>"
@@ -206,45 +140,6 @@ def test_snippet_falls_back_to_the_text_around_the_first_matched_term() -> None:
     assert "abduction" in text
     assert text.startswith("…")
     assert len(text) <= 282
-
-
-def test_retry_after_reads_seconds_and_dates_and_defaults_to_an_hour() -> None:
-    assert retry_after("120", NOW) == timedelta(seconds=120)
-    assert retry_after("Sat, 28 Nov 2026 13:30:00 GMT", NOW) == timedelta(minutes=90)
-    assert retry_after("Sat, 28 Nov 2026 11:00:00 GMT", NOW) == timedelta(0)
-    assert retry_after(None, NOW) == timedelta(hours=1)
-    assert retry_after("soon", NOW) == timedelta(hours=1)
-    assert retry_after("86400000", NOW) == timedelta(hours=24)
-
-
-def test_cache_floor_from_max_age_or_expires() -> None:
-    assert cache_floor({"cache-control": "public, max-age=600"}, NOW) == timedelta(minutes=10)
-    assert cache_floor({"cache-control": "no-cache, max-age=600"}, NOW) == timedelta(0)
-    expires = {"expires": "Sat, 28 Nov 2026 14:00:00 GMT", "date": "Sat, 28 Nov 2026 12:00:00 GMT"}
-    assert cache_floor(expires, NOW) == timedelta(hours=2)
-    assert cache_floor({"expires": "0"}, NOW) == timedelta(0)
-    assert cache_floor({"cache-control": "max-age=99999999"}, NOW) == timedelta(hours=24)
-
-
-def test_skip_hours_and_days_push_the_next_fetch_out() -> None:
-    hints = FeedHints(skip_hours=frozenset({12, 13}), skip_days=frozenset({5}))  # Saturday
-    saturday_noon = NOW  # 2026-11-28 is a Saturday
-
-    assert skip_to_allowed(saturday_noon, hints) == datetime(2026, 11, 29, 0, tzinfo=UTC)
-    friday = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
-    assert skip_to_allowed(friday, hints) == datetime(2026, 11, 27, 14, tzinfo=UTC)
-
-
-def test_next_poll_takes_the_largest_floor_and_keeps_the_interval() -> None:
-    hints = FeedHints(ttl=timedelta(minutes=30), update_period=timedelta(hours=2))
-
-    scheduled, not_before = next_poll(NOW, timedelta(minutes=15), {}, hints)
-
-    assert (scheduled, not_before) == (NOW + timedelta(hours=2), NOW + timedelta(hours=2))
-    assert next_poll(NOW, timedelta(minutes=15), {}, FeedHints()) == (
-        NOW + timedelta(minutes=15),
-        None,
-    )
 
 
 @pytest.mark.parametrize("markup", ["slack", "markdown", "html"])
