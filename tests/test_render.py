@@ -198,3 +198,31 @@ def test_a_folded_entry_without_a_link_is_listed_by_its_title_alone(markup: Mark
     assert "Also reported by 2 outlets: Story:" not in folded.body
     assert "Also reported by 2 outlets: Story" in folded.body
     assert "B: " in folded.body and "https://e.com/b" in folded.body
+
+
+def test_an_alerts_snippet_is_where_the_rule_matched_as_monitor_match_shows_it() -> None:
+    """One snippet builder (rules.mark_snippet): the alert quotes the body passage that
+    matched, not the lede just because there is one (the old builder's choice)."""
+    filler = " ".join(f"word{n}" for n in range(80))
+    item = article(
+        "x", NOW, title="Talks", lede="A standfirst about something else.",
+        body=(Block("paragraph", f"{filler} Japan raised the abduction issue. {filler}"),),
+    )  # fmt: skip
+    rule = Rule("r", compile_query("Japan AND abduction"), ("t",))
+    why = Matcher([rule]).match(item)[0][1]
+
+    quoted = snippet(item, why)
+    body = render_alert(item, rule, why, "s", Target("t", "json://x")).body
+
+    assert "Japan raised the abduction issue." in quoted and "standfirst" not in quoted
+    assert quoted.startswith("…") and quoted.endswith("…") and len(quoted) <= 282
+    assert quoted in body
+
+
+def test_a_title_only_match_quotes_the_start_of_the_text_and_a_bare_item_nothing() -> None:
+    rule = Rule("r", compile_query("Japan"), ("t",))
+    item = article("x", NOW, title="Japan", lede="A standfirst.", body=(Block("paragraph", "B."),))
+    bare = article("y", NOW, title="Japan")
+
+    assert snippet(item, Matcher([rule]).match(item)[0][1]) == "A standfirst."
+    assert snippet(bare, Matcher([rule]).match(bare)[0][1]) == ""
