@@ -240,7 +240,7 @@ def _notify_test(args: argparse.Namespace) -> int:
     if args.target not in config.targets:
         known = ", ".join(sorted(config.targets)) or "none"
         raise ConfigError(f"unknown target {args.target!r} (targets: {known})", file=config.file)
-    result = queries.send_test(daemon.notifier(config), args.target, utc_now())
+    result = queries.send_test(daemon.notifier(config), config.targets[args.target], utc_now())
     if result.ok:
         print(f"sent a test message to {args.target}")
         return EXIT_OK

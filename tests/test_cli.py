@@ -231,6 +231,18 @@ def test_notify_test_reaches_the_target(
     assert webhook.posts[0]["title"] == "news-monitor test: hook"
 
 
+def test_notify_test_is_written_in_the_targets_markup(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    """It was markdown whatever the target; a json:// target reads plain text."""
+    config = write_config(tmp_path, f"json://127.0.0.1:{webhook.port}/alerts")
+
+    assert main(["notify-test", "hook", "-c", str(config)]) == 0
+    message = webhook.posts[0]["message"]
+    assert message.startswith("news-monitor test message\n\nIf you can read this")
+    assert "**" not in message
+
+
 def test_notify_test_failure_exits_1_without_the_secret(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -18,6 +18,7 @@ from monitor.delivery.render import (
     render_fold,
     render_follow_up,
     render_source_failure,
+    render_test,
     snippet,
 )
 from monitor.delivery.templates import compile_template
@@ -226,3 +227,20 @@ def test_a_title_only_match_quotes_the_start_of_the_text_and_a_bare_item_nothing
 
     assert snippet(item, Matcher([rule]).match(item)[0][1]) == "A standfirst."
     assert snippet(bare, Matcher([rule]).match(bare)[0][1]) == ""
+
+
+@pytest.mark.parametrize(
+    ("markup", "first"),
+    [
+        ("html", "<p><strong>news-monitor test message</strong></p>"),
+        ("text", "news-monitor test message"),
+        ("markdown", "**news-monitor test message**"),
+        ("slack", "**news-monitor test message**"),
+    ],
+)
+def test_the_test_message_is_written_in_each_markup(markup: Markup, first: str) -> None:
+    message = render_test("desk", "news-monitor/1 (+https://e.example)", NOW, markup)
+
+    assert message.body.splitlines()[0] == first
+    assert "2026-11-28 12:00 UTC" in message.body
+    assert message.title == "news-monitor test: desk"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from monitor.config.schema import Rule, Target
 from monitor.delivery.markup import (
@@ -33,6 +33,7 @@ __all__ = [
     "render_fold",
     "render_follow_up",
     "render_source_failure",
+    "render_test",
     "snippet",
 ]
 
@@ -96,6 +97,18 @@ def render_source_failure(
     else:
         body = "\n\n".join(part for part in (headline, result, link) if part)
     title = fit_title(escape_title(f"news-monitor: source {name} is failing", markup), markup)
+    return Message(title=title, body=body)
+
+
+def render_test(target: str, sender: str, now: datetime, markup: Markup) -> Message:
+    """The message `monitor notify-test` sends: proof that alerts reach `target`."""
+    lines = [
+        f"{_strong('news-monitor test message', markup)}",
+        escape("If you can read this, alerts for this target will arrive here.", markup),
+        escape(f"Sent at {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC by {sender}", markup),
+    ]
+    body = "\n".join(f"<p>{line}</p>" for line in lines) if markup == "html" else "\n\n".join(lines)
+    title = fit_title(escape_title(f"news-monitor test: {target}", markup), markup)
     return Message(title=title, body=body)
 
 

@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from monitor.config.schema import Config, Rule, default_user_agent
+from monitor.config.schema import Config, Rule, Target, default_user_agent
+from monitor.delivery.markup import body_format
+from monitor.delivery.render import render_test
 from monitor.matching.intake import Matcher
 from monitor.model import Article
 from monitor.ports import ClosingFetcher, Fetcher, Notifier, QueryStore, TargetDirectory
@@ -53,13 +55,10 @@ def describe_targets(directory: TargetDirectory, config: Config) -> dict[str, st
     return {name: directory.describe(name) for name in config.targets}
 
 
-def send_test(notifier: Notifier, target: str, now: datetime) -> SendResult:
-    """Send the test message of `monitor notify-test` to `target`."""
-    body = (
-        "**news-monitor test message**\n\nIf you can read this, alerts for this target will "
-        f"arrive here.\n\nSent at {now:%Y-%m-%d %H:%M UTC} by {default_user_agent()}"
-    )
-    return notifier.send(target, f"news-monitor test: {target}", body)
+def send_test(notifier: Notifier, target: Target, now: datetime) -> SendResult:
+    """Send the test message of `monitor notify-test` to `target`, in its markup."""
+    message = render_test(target.name, default_user_agent(), now, target.markup)
+    return notifier.send(target.name, message.title, message.body, body_format(target.markup))
 
 
 async def _fetch_document(fetcher: Fetcher, url: str) -> FetchResponse:
