@@ -8,11 +8,19 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from monitor import __version__, daemon
+from monitor.config import opml
 from monitor.config.durations import format_duration, parse_duration
-from monitor.config.files import default_config_path, load_config, load_rules_file
+from monitor.config.files import (
+    append_text,
+    default_config_path,
+    existing_sources,
+    load_config,
+    load_rules_file,
+)
 from monitor.config.schema import Config, Rule, Source
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import Article, format_time
@@ -58,7 +66,20 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("target", help="a target name from [targets]")
     status = with_config(commands.add_parser("status", help="sources' health, recent matches"))
     status.add_argument("--json", action="store_true", help="one JSON object a source")
+    _opml_parser(commands, with_config)
     return parser
+
+
+def _opml_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
+) -> None:
+    opml = commands.add_parser("opml", help="import or export OPML subscription lists")
+    actions = opml.add_subparsers(dest="opml_command", required=True, metavar="ACTION")
+    into = with_config(actions.add_parser("import", help="OPML to [[sources]] TOML"))
+    into.add_argument("file", metavar="FILE", help="an OPML export of a feed reader")
+    into.add_argument("-o", "--output", metavar="OUT.toml", help="append to this file")
+    with_config(actions.add_parser("export", help="the configured sources as OPML 2.0"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -311,6 +332,42 @@ def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
     }
 
 
+def _opml(args: argparse.Namespace) -> int:
+    if args.opml_command == "export":
+        config = _config(args)
+        sources = opml.export_sources(config.sources, config.settings)
+        sys.stdout.buffer.write(opml.export_opml(sources, utc_now(), "news-monitor sources"))
+        return EXIT_OK
+    return _opml_import(args)
+
+
+def _opml_import(args: argparse.Namespace) -> int:
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=args.file) from None
+    read = opml.read_opml(data)
+    if read.lenient:
+        sys.stderr.write(
+            f"{args.file}: not well-formed XML ({read.lenient}); outlines read leniently\n"
+        )
+    names, urls = existing_sources(args.config, os.environ, args.output)
+    imported, skipped = opml.plan_import(read, names, urls)
+    for item in [*read.skipped, *skipped]:
+        sys.stderr.write(f"{args.file}: {item}\n")
+    if not imported:
+        sys.stderr.write(f"{args.file}: nothing to import\n")
+        return EXIT_NOTHING
+    text = opml.sources_toml(imported, Path(args.file).name)
+    if args.output:
+        append_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    where = f" to {args.output}" if args.output else ""
+    sys.stderr.write(f"imported {len(imported)} sources{where}\n")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check": _check,
@@ -318,4 +375,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "preview": _preview,
     "notify-test": _notify_test,
     "status": _status,
+    "opml": _opml,
 }
