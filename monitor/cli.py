@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = with_config(commands.add_parser("run", help="run the daemon in the foreground"))
     run.add_argument("--once", action="store_true", help="one full cycle, then exit")
+    run.add_argument("--log-format", choices=("text", "json"), help="default: [monitor] log_format")
+    run.add_argument("--log-level", type=_log_level, metavar="LEVEL",
+                     help="debug, info (default), warning, error")  # fmt: skip
     with_config(commands.add_parser("check", help="validate config and rules"))
     match = with_config(commands.add_parser("match", help="test a query or rules on articles"))
     match.add_argument("query", nargs="?", help="a rule query, e.g. 'Japan AND North Korea'")
@@ -100,10 +103,20 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(args.config or default_config_path(os.environ))
 
 
+def _log_level(text: str) -> str:
+    if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a log level (debug, info, warning, error)"
+        )
+    return text.upper()
+
+
 def _run(args: argparse.Namespace) -> int:
-    config = _config(args)
+    path = args.config or default_config_path(os.environ)
+    config = load_config(path)
     daemon.validate(config)
-    return daemon.run(config, once=args.once)
+    options = daemon.LogOptions(args.log_format, args.log_level)
+    return daemon.run(config, once=args.once, path=path, log_options=options)
 
 
 def _check(args: argparse.Namespace) -> int:
