@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from monitor import __version__, daemon
+from monitor import __version__, daemon, logs
 from monitor.config import opml
 from monitor.config.durations import format_duration, parse_duration
 from monitor.config.files import (
@@ -90,13 +90,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
-        print(f"monitor: config error: {exc}", file=sys.stderr)
+        _fail(args, f"config error: {exc}", exc)
         return EXIT_USAGE
     except (MonitorError, OSError) as exc:
-        print(f"monitor: {exc}", file=sys.stderr)
+        _fail(args, str(exc), exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(args: argparse.Namespace, text: str, exc: Exception) -> None:
+    """The one line an error gives: a JSON log line when `run` logs JSON, else text."""
+    if args.command == "run" and (
+        getattr(args, "log_format", None) == "json" or logs.current_format() == "json"
+    ):
+        extra = {}
+        if isinstance(exc, ConfigError):
+            extra = {"file": exc.file, "key": exc.key, "line": exc.line}
+        logs.emit_json("error", "monitor", text, extra)
+        return
+    print(f"monitor: {text}", file=sys.stderr)
 
 
 def _config(args: argparse.Namespace) -> Config:

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
@@ -27,7 +27,9 @@ __all__ = [
     "CONTEXT_KEYS",
     "JsonFormatter",
     "configure",
+    "current_format",
     "default_instance",
+    "emit_json",
     "log_context",
     "secrets_of_urls",
     "set_secrets",
@@ -38,6 +40,21 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "***"
 _context: ContextVar[dict[str, object] | None] = ContextVar("monitor_log_context", default=None)
 _secrets: list[str] = []
+_format = ["text"]  # what the last configure() set up
+
+
+def current_format() -> str:
+    return _format[0]
+
+
+def emit_json(level: str, logger: str, message: str, extra: Mapping[str, object]) -> None:
+    """One JSON log line straight to stderr (for an error after logging has stopped)."""
+    record = logging.LogRecord(logger, logging.getLevelName(level.upper()), "", 0,
+                               _mask(message), None, None)  # fmt: skip
+    for key, value in extra.items():
+        if value is not None:
+            setattr(record, key, value)
+    sys.stderr.write(JsonFormatter().format(record) + "\n")
 
 
 @contextlib.contextmanager
@@ -160,6 +177,8 @@ def configure(
     handler._monitor = True  # type: ignore[attr-defined]
     handler.addFilter(_Context(instance))
     handler.addFilter(_Redact())
+    _format[0] = log_format
+    logging.captureWarnings(True)  # a library's warning is a log line too (JSON in JSON)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -234,3 +234,19 @@ def test_watch_reloads_when_a_rules_file_changes_and_keeps_running_on_a_bad_one(
         code = daemon.stop()
     assert code == 0
     assert daemon.count(reloaded) == 1
+
+
+def test_a_json_run_that_cannot_start_still_logs_one_json_line(daemon_dir: Path) -> None:
+    (daemon_dir / "rules" / "main.toml").write_text('[[rules]]\nname = "x"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--log-format", "json",
+         "-c", str(daemon_dir / "config.toml")],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "error" and record["key"] == "rules[0].query"
+    assert record["file"].endswith("main.toml") and "is required" in record["message"]
