@@ -71,12 +71,12 @@ def main(dirs: list[str]) -> int:
         if read.lenient is not None:
             cases.append((path.name, data, None))
             continue
-        expected = {url_key(s.url) for s in read.subscriptions}
-        cases.append((path.name, data, expected))
+        wanted = {url_key(s.url) for s in read.subscriptions}
+        cases.append((path.name, data, wanted))
         text = data.decode("utf-8", "replace")
         for name, variant in variants(text).items():
-            cases.append((f"{path.name}:{name}", variant.encode(), expected))
-        cases.append((f"{path.name}:utf-16", text.encode("utf-16"), expected))
+            cases.append((f"{path.name}:{name}", variant.encode(), wanted))
+        cases.append((f"{path.name}:utf-16", text.encode("utf-16"), wanted))
     print(f"{len(files)} files, {len(cases)} cases ({sum(c[2] is None for c in cases)} "
           "not well-formed, counted only)")  # fmt: skip
     for label, reader in readers.items():

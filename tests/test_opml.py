@@ -188,7 +188,8 @@ def test_cli_import_writes_valid_sources_and_reports_skips(
     out = tmp_path / "sources" / "imported.toml"
     out.parent.mkdir()
     (tmp_path / "config.toml").write_text(
-        '[monitor]\nrules = []\nsources = ["sources/*.toml"]\n\n[[sources]]\n'
+        '[monitor]\nrules = []\nsources = ["sources/*.toml"]\n\n'
+        '[targets]\nslack = "${NOT_SET_HERE_SLACK_URL}"\n\n[[sources]]\n'
         'name = "guardian"\nurl = "https://www.theguardian.com/world/rss"\n',
         encoding="utf-8",
     )
@@ -197,9 +198,9 @@ def test_cli_import_writes_valid_sources_and_reports_skips(
     err = capsys.readouterr().err
     again = main(["opml", "import", str(OPML / "hand-edited.opml"), "-o", str(out)])
     err_again = capsys.readouterr().err
-    config = load_config("config.toml", {})
+    config = load_config("config.toml", {"NOT_SET_HERE_SLACK_URL": "slack://a/b/c"})
 
-    assert code == 0
+    assert code == 0, err
     assert "not well-formed XML" in err and "line 6 (Guardian World): already configured" in err
     assert "line 13 (Podcast): not an http(s) URL" in err
     assert [s.name for s in config.sources] == [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from monitor.config.schema import (
@@ -87,7 +87,7 @@ def existing_sources(
     urls: list[str] = []
     path = config or default_config_path(env)
     if config or Path(path).exists():
-        loaded = load_config(path, env)
+        loaded = load_config(path, _AnyVariable(env))
         names += [source.name for source in loaded.sources]
         urls += [source.url for source in loaded.sources]
     if output and Path(output).exists():
@@ -100,6 +100,26 @@ def existing_sources(
                 names.append(str(table.get("name", "")))
                 urls.append(str(table.get("url", "")))
     return names, urls
+
+
+class _AnyVariable(Mapping[str, str]):
+    """The environment, with a stand-in for any variable it lacks: an import only needs
+    the config's sources, not the secrets its targets take from the environment."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def __getitem__(self, name: str) -> str:
+        return self.env.get(name) or f"unset://{name}"
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
 
 
 def append_text(path: str, text: str) -> None:
