@@ -10,7 +10,7 @@ file is also broken the ways real exports are (an unescaped `&`, raw quotes and 
 original's feeds. A file that is not well-formed to begin with is only counted (feeds
 found, exceptions). Prints, per reader: files read without an exception, variants whose
 feed set matches, feeds found/missed/extra, and the time to read everything.
-`pip install listparser` first (it is not a dependency).
+`pip install -e ".[bench]"` first (listparser is only a benchmark dependency).
 """
 
 from __future__ import annotations

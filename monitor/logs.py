@@ -110,7 +110,10 @@ class _Redact(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _secrets:
-            message = record.getMessage()
+            try:
+                message = record.getMessage()
+            except Exception:  # bad arguments: logging reports it when it formats
+                return True
             masked = _mask(message)
             if masked != message:
                 record.msg, record.args = masked, None
@@ -131,6 +134,18 @@ class _Context(logging.Filter):
         if self.instance and not hasattr(record, "instance"):
             record.instance = self.instance
         return True
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (a test's capture, a redirect)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
 
 
 class JsonFormatter(logging.Formatter):
@@ -170,10 +185,10 @@ def configure(
     """Send every log record to stderr (or `stream`) in `log_format`, replacing a handler
     an earlier call installed (a reload can switch formats)."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_monitor", False):
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    for old in list(root.handlers):
+        if getattr(old, "_monitor", False):
+            root.removeHandler(old)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler._monitor = True  # type: ignore[attr-defined]
     handler.addFilter(_Context(instance))
     handler.addFilter(_Redact())
