@@ -76,7 +76,10 @@ def configure_logging(config: Config | None = None, options: LogOptions = LogOpt
     logs.configure(log_format, options.log_level or logging.INFO,
                    instance=logs.default_instance())  # fmt: skip
     if config is not None:
-        logs.set_secrets(logs.secrets_of_urls(t.url for t in config.targets.values()))
+        secrets = logs.secrets_of_urls(t.url for t in config.targets.values())
+        if "://" in config.settings.database:  # postgresql://user:password@host/db
+            secrets += logs.secrets_of_urls([config.settings.database], paths=False)
+        logs.set_secrets(secrets)
 
 
 def open_store(config: Config) -> SqliteStore:
@@ -312,7 +315,7 @@ class _Daemon:
         changes = diff_configs(old, new)
         self.service.reconfigure(new, matcher, new_notifier)
         self._reschedule(old, new, changes)
-        if new.settings.log_format != old.settings.log_format or new.targets != old.targets:
+        if new.settings.log_format != old.settings.log_format or changes.targets:
             configure_logging(new, self.log_options)
         if new.settings.user_agent != old.settings.user_agent:
             log.warning("user_agent changes take effect at the next start")

@@ -73,28 +73,34 @@ def default_instance() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def secrets_of_urls(urls: Iterable[str]) -> list[str]:
-    """What of each URL could be a secret: the whole URL, its credentials, path and query
-    (a webhook path or token), and the host-position topic of `ntfy://topic`."""
+def secrets_of_urls(urls: Iterable[str], *, paths: bool = True) -> list[str]:
+    """What of each URL could be a secret: the whole URL, its password, a long user name,
+    its whole path and query (a webhook's path or token; not with `paths=False`, for a
+    database URL whose path is only its name), and the host-position topic of
+    `ntfy://topic`. Whole pieces only, so common words in log lines stay readable."""
     found: list[str] = []
     for url in urls:
         found.append(url)
         try:
             parts = urlsplit(url)
-            pieces = [parts.password, parts.username, parts.path.strip("/"), parts.query]
+            pieces = [parts.password]
+            if parts.username and len(parts.username) >= 8:
+                pieces.append(parts.username)
+            if paths:
+                pieces += [parts.path.strip("/"), parts.query]
             if parts.scheme in ("ntfy", "ntfys") and not parts.path.strip("/"):
                 pieces.append(parts.hostname)
         except ValueError:
             continue
         for piece in pieces:
-            if piece and len(piece) >= 6:
+            if piece and len(piece) >= 4:
                 found += [piece, unquote(piece)]
     return found
 
 
 def set_secrets(secrets: Iterable[str]) -> None:
     """Strings masked in every log record from now on (longest first)."""
-    unique = {s for s in secrets if s and len(s) >= 6}
+    unique = {s for s in secrets if s and len(s) >= 4}
     _secrets[:] = sorted(unique, key=len, reverse=True)
 
 

@@ -69,3 +69,14 @@ def test_text_lines_keep_their_format_and_secrets_are_masked(stream: io.StringIO
 
     assert lines[0].split(" ", 3)[2:] == ["ERROR", "monitor.test: failed to send to ***"]
     assert "my-private-topic" not in lines[1] and "hunter22" not in lines[1]
+
+
+def test_a_database_url_loses_its_password_but_common_words_stay(stream: io.StringIO) -> None:
+    logs.configure("json", "INFO", stream=stream)
+    database = "postgresql://monitor:pa55word@db.internal/monitor"
+    logs.set_secrets(logs.secrets_of_urls([database], paths=False))
+
+    logging.getLogger("monitor.test").error("monitor cannot reach %s (pa55word)", database)
+    (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    assert record["message"] == "monitor cannot reach *** (***)"
