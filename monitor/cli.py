@@ -374,15 +374,15 @@ def _opml_import(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=args.file) from None
     read = opml.read_opml(data)
     if read.lenient:
-        sys.stderr.write(
-            f"{args.file}: not well-formed XML ({read.lenient}); outlines read leniently\n"
-        )
+        sys.stderr.write(f"{args.file}: {read.lenient}; outlines read leniently\n")
     names, urls = existing_sources(args.config, os.environ, args.output)
     imported, skipped = opml.plan_import(read, names, urls)
     for item in [*read.skipped, *skipped]:
         sys.stderr.write(f"{args.file}: {item}\n")
     if not imported:
-        sys.stderr.write(f"{args.file}: nothing to import\n")
+        empty = not read.subscriptions and not read.skipped
+        why = " (no <outline> elements: is it an OPML file?)" if empty else ""
+        sys.stderr.write(f"{args.file}: nothing to import{why}\n")
         return EXIT_NOTHING
     text = opml.sources_toml(imported, Path(args.file).name)
     if args.output:

@@ -108,6 +108,8 @@ def read_opml(data: bytes) -> OpmlRead:
     except (etree.XMLSyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         reason = re.sub(r"\s*\(<string>, line \d+\)$", "", reason)
+        kind = "not well-formed XML" if isinstance(exc, etree.XMLSyntaxError) else "not OPML"
+        reason = f"{kind}: {reason}"
         result = _read_lenient(_decode(data))
         result.lenient = reason
         return result
