@@ -8,18 +8,26 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from monitor import __version__, daemon
+from monitor.config import opml
 from monitor.config.durations import format_duration, parse_duration
-from monitor.config.files import default_config_path, load_config, load_rules_file
+from monitor.config.files import (
+    append_text,
+    default_config_path,
+    existing_sources,
+    load_config,
+    load_rules_file,
+)
 from monitor.config.schema import Config, Rule, Source
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import Article, format_time
 from monitor.ports import QueryStore, utc_now
 from monitor.rules import RuleSyntaxError, compile_query
 from monitor.rules.presearch import COMPILED as PRESEARCH_COMPILED
-from monitor.service import queries
+from monitor.service import logs, queries
 from monitor.state import SourceState
 
 __all__ = ["main"]
@@ -42,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = with_config(commands.add_parser("run", help="run the daemon in the foreground"))
     run.add_argument("--once", action="store_true", help="one full cycle, then exit")
+    run.add_argument("--log-format", choices=("text", "json"), help="default: [monitor] log_format")
+    run.add_argument("--log-level", type=_log_level, metavar="LEVEL",
+                     help="debug, info (default), warning, error")  # fmt: skip
     with_config(commands.add_parser("check", help="validate config and rules"))
     match = with_config(commands.add_parser("match", help="test a query or rules on articles"))
     match.add_argument("query", nargs="?", help="a rule query, e.g. 'Japan AND North Korea'")
@@ -58,7 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("target", help="a target name from [targets]")
     status = with_config(commands.add_parser("status", help="sources' health, recent matches"))
     status.add_argument("--json", action="store_true", help="one JSON object a source")
+    _opml_parser(commands, with_config)
     return parser
+
+
+def _opml_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
+) -> None:
+    opml = commands.add_parser("opml", help="import or export OPML subscription lists")
+    actions = opml.add_subparsers(dest="opml_command", required=True, metavar="ACTION")
+    into = with_config(actions.add_parser("import", help="OPML to [[sources]] TOML"))
+    into.add_argument("file", metavar="FILE", help="an OPML export of a feed reader")
+    into.add_argument("-o", "--output", metavar="OUT.toml", help="append to this file")
+    with_config(actions.add_parser("export", help="the configured sources as OPML 2.0"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,23 +90,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
-        print(f"monitor: config error: {exc}", file=sys.stderr)
+        _fail(args, f"config error: {exc}", exc)
         return EXIT_USAGE
     except (MonitorError, OSError) as exc:
-        print(f"monitor: {exc}", file=sys.stderr)
+        _fail(args, str(exc), exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(args: argparse.Namespace, text: str, exc: Exception) -> None:
+    """The one line an error gives: a JSON log line when `run` logs JSON, else text."""
+    if args.command == "run" and (
+        getattr(args, "log_format", None) == "json" or logs.current_format() == "json"
+    ):
+        extra = {}
+        if isinstance(exc, ConfigError):
+            extra = {"file": exc.file, "key": exc.key, "line": exc.line}
+        logs.emit_json("error", "monitor", text, extra)
+        return
+    print(f"monitor: {text}", file=sys.stderr)
 
 
 def _config(args: argparse.Namespace) -> Config:
     return load_config(args.config or default_config_path(os.environ))
 
 
+def _log_level(text: str) -> str:
+    if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a log level (debug, info, warning, error)"
+        )
+    return text.upper()
+
+
 def _run(args: argparse.Namespace) -> int:
-    config = _config(args)
+    path = args.config or default_config_path(os.environ)
+    config = load_config(path)
     daemon.validate(config)
-    return daemon.run(config, once=args.once)
+    options = daemon.LogOptions(args.log_format, args.log_level)
+    return daemon.run(config, once=args.once, path=path, log_options=options)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -311,6 +358,42 @@ def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
     }
 
 
+def _opml(args: argparse.Namespace) -> int:
+    if args.opml_command == "export":
+        config = _config(args)
+        sources = opml.export_sources(config.sources, config.settings)
+        sys.stdout.buffer.write(opml.export_opml(sources, utc_now(), "news-monitor sources"))
+        return EXIT_OK
+    return _opml_import(args)
+
+
+def _opml_import(args: argparse.Namespace) -> int:
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=args.file) from None
+    read = opml.read_opml(data)
+    if read.lenient:
+        sys.stderr.write(f"{args.file}: {read.lenient}; outlines read leniently\n")
+    names, urls = existing_sources(args.config, os.environ, args.output)
+    imported, skipped = opml.plan_import(read, names, urls)
+    for item in [*read.skipped, *skipped]:
+        sys.stderr.write(f"{args.file}: {item}\n")
+    if not imported:
+        empty = not read.subscriptions and not read.skipped
+        why = " (no <outline> elements: is it an OPML file?)" if empty else ""
+        sys.stderr.write(f"{args.file}: nothing to import{why}\n")
+        return EXIT_NOTHING
+    text = opml.sources_toml(imported, Path(args.file).name)
+    if args.output:
+        append_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    where = f" to {args.output}" if args.output else ""
+    sys.stderr.write(f"imported {len(imported)} sources{where}\n")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check": _check,
@@ -318,4 +401,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "preview": _preview,
     "notify-test": _notify_test,
     "status": _status,
+    "opml": _opml,
 }

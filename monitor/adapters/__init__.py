@@ -1,7 +1,8 @@
 """The only importers of their libraries; each implements a service Protocol.
 
 fetch (httpx/aiohttp: the Fetcher), notify (apprise: the Notifier), store/ (sqlite3: the
-Store). They never import each other, the service, daemon or cli.
+Store), watch (watchfiles: config files changing, for the daemon's reload). They never
+import each other, the service, daemon or cli.
 
 May import monitor.model, monitor.state, monitor.errors and monitor.sources.identity.
 """

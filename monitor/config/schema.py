@@ -33,6 +33,7 @@ __all__ = [
     "default_user_agent",
     "parse_main",
     "parse_rules",
+    "parse_sources",
 ]
 
 HOMEPAGE = "https://github.com/news-monitor/news-monitor"
@@ -62,6 +63,14 @@ class Settings:
     story_window: timedelta = timedelta(hours=48)
     retention: timedelta = timedelta(days=30)
     max_items: int = MAX_ITEMS
+    source_files: tuple[str, ...] = ()
+    """`sources`: globs of more files of `[[sources]]` tables, relative to the config."""
+    log_format: str = "text"
+    watch: bool = False
+    """Reload when a config, rules or sources file changes (as SIGHUP does)."""
+
+
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,8 @@ class Source:
     enabled: bool = True
     full_text: bool = False
     max_items: int = MAX_ITEMS
+    group: str | None = None
+    """The folder it came from (an OPML import's folders, "News/Asia"); OPML export uses it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +246,13 @@ def _parse_settings(
     story_window = table.duration("story_window", timedelta(hours=48))
     retention = table.duration("retention", timedelta(days=30))
     max_items = _max_items(table, MAX_ITEMS)
+    source_files = tuple(
+        posixpath.normpath(posixpath.join(base_dir, glob)) for glob in table.strings("sources", [])
+    )
+    log_format = table.string("log_format", "text")
+    if log_format not in LOG_FORMATS:
+        raise table.error("log_format", f"must be text or json, not {log_format!r}")
+    watch = table.get("watch", bool, False)
     table.finish()
     return Settings(
         database,
@@ -248,6 +266,9 @@ def _parse_settings(
         story_window,
         retention,
         max_items,
+        source_files,
+        log_format,
+        watch,
     )
 
 
@@ -350,8 +371,30 @@ def _parse_source(raw: object, key: str, context: TomlContext, settings: Setting
     enabled = table.get("enabled", bool, True)
     full_text = table.get("full_text", bool, False)
     max_items = _max_items(table, settings.max_items)
+    group = table.string("group", "") if "group" in table.data else None
     table.finish()
-    return Source(name, url, own_interval, read_as, enabled, full_text, max_items)
+    return Source(name, url, own_interval, read_as, enabled, full_text, max_items, group)
+
+
+def parse_sources(
+    text: str, file: str, settings: Settings, taken: Mapping[str, str] | None = None
+) -> list[Source]:
+    """One file of `[[sources]]` tables (`[monitor] sources`), read like the main file's;
+    `taken` maps names already configured to their file (a clash is an error)."""
+    context = TomlContext(file, text)
+    root = TomlTable(load_toml(text, file), "", context)
+    raw_sources = root.get("sources", list, [])
+    root.finish()
+    sources = [
+        _parse_source(raw, f"sources[{index}]", context, settings)
+        for index, raw in enumerate(raw_sources)
+    ]
+    _reject_duplicates((s.name for s in sources), "sources[{}].name", context)
+    for index, source in enumerate(sources):
+        if taken and source.name in taken:
+            message = f"duplicate source name {source.name!r} (also in {taken[source.name]})"
+            raise context.error(f"sources[{index}].name", message)
+    return sources
 
 
 def parse_rules(text: str, file: str, targets: Mapping[str, Target] | None) -> list[Rule]:
@@ -420,8 +463,12 @@ def _reject_duplicates(names: Iterable[str], key: str, context: TomlContext) -> 
         seen.add(name)
 
 
-def build_config(main: MainConfig, rules: Sequence[Rule]) -> Config:
-    """Join the main config with the rules of every rules file."""
+def build_config(
+    main: MainConfig, rules: Sequence[Rule], more_sources: Sequence[Source] = ()
+) -> Config:
+    """Join the main config with the rules of every rules file and the sources of every
+    sources file (`parse_sources` has checked their names)."""
+    sources = [*main.sources, *more_sources]
     seen: dict[str, str] = {}
     for rule in rules:
         if rule.name in seen:
@@ -431,4 +478,4 @@ def build_config(main: MainConfig, rules: Sequence[Rule]) -> Config:
                 key="rules",
             )
         seen[rule.name] = rule.file
-    return Config(main.file, main.settings, main.targets, main.sources, tuple(rules))
+    return Config(main.file, main.settings, main.targets, tuple(sources), tuple(rules))

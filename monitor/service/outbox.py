@@ -16,6 +16,7 @@ from monitor.delivery.render import Folded, Message, render_digest, render_fold,
 from monitor.errors import StoreError
 from monitor.model import Article, format_time
 from monitor.ports import Clock, Notifier, OutboxStore
+from monitor.service.logs import log_context
 from monitor.state import Delivery, FollowUp, MatchRecord, StoryCopy
 
 __all__ = ["DeliveryReport", "Outbox"]
@@ -65,9 +66,13 @@ class Outbox:
         for delivery in pending:
             by_target[delivery.target].append(delivery)
         results = await asyncio.gather(
-            *(self._deliver_target(name, queue) for name, queue in by_target.items())
+            *(self._deliver_logged(name, queue) for name, queue in by_target.items())
         )
         return DeliveryReport(sum(r.sent for r in results), sum(r.failed for r in results))
+
+    async def _deliver_logged(self, name: str, queue: Sequence[Delivery]) -> DeliveryReport:
+        with log_context(target=name):
+            return await self._deliver_target(name, queue)
 
     async def _deliver_target(self, name: str, queue: Sequence[Delivery]) -> DeliveryReport:
         """Send in order; a target failing several times in a row waits for the next pass."""
@@ -82,7 +87,9 @@ class Outbox:
         for group in plan_sends(queue, now=now, allowance=allowance, quiet=quiet):
             if failed_in_row == MAX_FAILURES_IN_ROW:
                 break
-            if await self._send(group):
+            with log_context(delivery=group[0].id, rule=group[0].rule):
+                delivered = await self._send(group)
+            if delivered:
                 sent, failed_in_row = sent + 1, 0
             else:
                 failed, failed_in_row = failed + 1, failed_in_row + 1

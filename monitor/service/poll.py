@@ -18,9 +18,10 @@ from monitor.errors import MonitorError, StoreError
 from monitor.matching.intake import Intake, Matcher, may_alert, triage
 from monitor.matching.stories import Fingerprint, boilerplate, find_story, fingerprint
 from monitor.model import Article, format_time
-from monitor.ports import Clock, PollStore, utc_now
+from monitor.ports import Clock, Notifier, PollStore, utc_now
 from monitor.rules import Explanation
 from monitor.service.collect import Collector, Reading, read_document
+from monitor.service.logs import log_context
 from monitor.service.outbox import DeliveryReport, Outbox
 from monitor.sources.manners import fetch_retry_delay, next_poll, retry_after
 from monitor.state import (
@@ -99,6 +100,15 @@ class Service:
         self.store_failures = 0  # polls in a row, across sources, that the store refused
         self.store_error: StoreError | None = None
 
+    def reconfigure(self, config: Config, matcher: Matcher, notifier: Notifier) -> None:
+        """Swap in a reloaded config at once (its rules compiled into `matcher` and its
+        targets into `notifier` beforehand, off the event loop); work in flight finishes
+        with what it holds."""
+        self.config = config
+        self.matcher = matcher
+        self.outbox.config = config
+        self.outbox.notifier = notifier
+
     def state_of(self, source: Source) -> SourceState:
         state = self.unsaved.get(source.name) or self.store.source_state(source.name)
         if state is None or state.url != source.url:
@@ -141,7 +151,8 @@ class Service:
     async def _poll_safely(self, source: Source) -> PollReport:
         """One source's bug must not stop the others: log it and count it as a failure."""
         try:
-            return await self.poll(source)
+            with log_context(source=source.name):
+                return await self.poll(source)
         except Exception as exc:
             log.exception("%s: poll failed unexpectedly", source.name)
             return self._failed(source, self.state_of(source), f"internal error: {exc!r}")
