@@ -21,6 +21,7 @@ from monitor.rules import RuleSyntaxError, compile_query
 from monitor.rules.presearch import COMPILED as PRESEARCH_COMPILED
 from monitor.service import queries
 from monitor.state import SourceState
+from monitor.web.probe import probe, readyz_url
 
 __all__ = ["main"]
 
@@ -58,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("target", help="a target name from [targets]")
     status = with_config(commands.add_parser("status", help="sources' health, recent matches"))
     status.add_argument("--json", action="store_true", help="one JSON object a source")
+    health = with_config(
+        commands.add_parser("healthcheck", help="exit 0 if the running daemon is ready")
+    )
+    health.add_argument("--url", help="the daemon's /readyz (default: from [web] listen)")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
     return parser
 
 
@@ -311,6 +317,20 @@ def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
     }
 
 
+def _healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when the daemon's /readyz says ready, 1 when not (or unreachable)."""
+    config = _config(args)
+    if config.web is None:
+        raise ConfigError("no [web] section: the daemon serves no /readyz", file=config.file)
+    if args.url is None and config.web.port == 0:
+        raise ConfigError("[web] listen has port 0: give --url", file=config.file, key="web.listen")
+    ready, why = probe(args.url or readyz_url(config.web), config.web.auth_token, args.timeout)
+    if not ready:
+        print(f"monitor: not ready: {why}", file=sys.stderr)
+        return EXIT_NOTHING
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check": _check,
@@ -318,4 +338,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "preview": _preview,
     "notify-test": _notify_test,
     "status": _status,
+    "healthcheck": _healthcheck,
 }

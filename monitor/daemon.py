@@ -24,7 +24,10 @@ from monitor.errors import ConfigError, StoreError
 from monitor.ports import Clock, Fetcher, Notifier, Store, utc_now
 from monitor.service.collect import Collector
 from monitor.service.outbox import Outbox
-from monitor.service.poll import DeliveryReport, Service
+from monitor.service.poll import DeliveryReport, PollReport, Service
+from monitor.web.app import WebContext
+from monitor.web.metrics import MeasuredFetcher, MeasuredNotifier, Metrics
+from monitor.web.server import WebServer
 
 __all__ = [
     "build_service",
@@ -76,8 +79,13 @@ def build_service(
     )
 
 
-def _service(config: Config, store: SqliteStore, fetcher: HttpFetcher) -> Service:
-    return build_service(config, fetcher, store, notifier(config))
+def _service(
+    config: Config, store: SqliteStore, fetcher: HttpFetcher, metrics: Metrics | None = None
+) -> Service:
+    if metrics is None:
+        return build_service(config, fetcher, store, notifier(config))
+    measured = MeasuredNotifier(notifier(config), metrics)
+    return build_service(config, MeasuredFetcher(fetcher, metrics), store, measured)
 
 
 def run(config: Config, *, once: bool) -> int:
@@ -121,6 +129,8 @@ class _Daemon:
     in_flight: set[asyncio.Task[object]]
     stop: asyncio.Event
     fatal: StoreError | None = None
+    metrics: Metrics | None = None
+    """Set with [web]; a config reload reports to `metrics.record_reload(ok, at)`."""
 
     def track(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
         """Run `work` as a task that a shutdown waits for instead of cancelling."""
@@ -167,6 +177,7 @@ class _Daemon:
     async def poll(self, source: Source) -> None:
         try:
             report = await self.service.poll(source)
+            self.observe(report)
             if report.alerts:
                 self.deliver_soon()
         except StoreError as exc:
@@ -184,6 +195,10 @@ class _Daemon:
             self.schedule_source(source)
         except StoreError as exc:  # its due time cannot even be read
             self.stop_for(StoreError(f"stopped: {exc}"))
+
+    def observe(self, report: PollReport) -> None:
+        if self.metrics is not None:
+            self.metrics.record_poll(report.new, report.alerts)
 
     def stop_for(self, error: StoreError) -> None:
         """Stop the daemon, which then exits 2 with `error` (one line)."""
@@ -220,7 +235,9 @@ async def _run_forever(config: Config) -> int:
     fetcher = HttpFetcher(config.settings.user_agent)
     scheduler = AsyncIOScheduler(timezone=UTC)
     stop = asyncio.Event()
-    daemon = _Daemon(_service(config, store, fetcher), scheduler, set(), stop)
+    metrics = Metrics(config.targets) if config.web is not None else None
+    daemon = _Daemon(_service(config, store, fetcher, metrics), scheduler, set(), stop)
+    daemon.metrics = metrics
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -255,6 +272,14 @@ async def _run_forever(config: Config) -> int:
         coalesce=True,
     )
     scheduler.start()
+    web = None
+    try:
+        web = await _start_web(config, store, daemon)
+    except BaseException:
+        scheduler.shutdown(wait=False)
+        await fetcher.aclose()
+        store.close()
+        raise
     log.info(
         "watching %d sources with %d rules; SIGTERM or Ctrl-C stops",
         len(sources),
@@ -264,6 +289,8 @@ async def _run_forever(config: Config) -> int:
         await stop.wait()
     finally:
         log.info("stopping: finishing work in flight")
+        if web is not None:
+            await web.stop()
         scheduler.pause()
         await daemon.finish_in_flight(SHUTDOWN_GRACE)
         daemon.service.outbox.record_sent()  # a last try, or the next start sends them again
@@ -273,6 +300,26 @@ async def _run_forever(config: Config) -> int:
     if daemon.fatal is not None:
         raise daemon.fatal
     return 0
+
+
+async def _start_web(config: Config, store: SqliteStore, daemon: _Daemon) -> WebServer | None:
+    """The [web] server in this event loop: health, metrics, dashboard."""
+    if config.web is None or daemon.metrics is None:
+        return None
+    daemon.metrics.record_reload(True, utc_now())
+    user_agent = config.settings.user_agent
+    context = WebContext(
+        config=config,
+        store=store,
+        directory=notifier(config),
+        metrics=daemon.metrics,
+        scheduler_running=lambda: bool(daemon.scheduler.running),
+        wake_outbox=daemon.deliver_soon,
+        tester_fetcher=lambda: HttpFetcher(user_agent, concurrency=4, public_only=True),
+    )
+    server = WebServer(context, config.web.host, config.web.port)
+    await server.start()
+    return server
 
 
 def _prune(config: Config, store: SqliteStore) -> None:

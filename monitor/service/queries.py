@@ -19,20 +19,58 @@ from monitor.model import Article
 from monitor.ports import ClosingFetcher, Fetcher, Notifier, QueryStore, TargetDirectory
 from monitor.rules import Document, lint_query, mark_snippet
 from monitor.service.collect import read_document
+
+# The dashboard's reads (the web's queries) live in their own module.
+from monitor.service.dashboard import (
+    MARK,
+    MatchRow,
+    OutboxView,
+    Readiness,
+    RuleTest,
+    SourceRow,
+    StoryRow,
+    fetch_articles,
+    masked_targets,
+    match_rows,
+    outbox_view,
+    readiness,
+    retry_delivery,
+    source_rows,
+    story_rows,
+    text_article,
+    try_rule,
+)
 from monitor.sources.identity import is_http_url
 from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, SourceState
 
 __all__ = [
+    "MARK",
     "MatchFound",
+    "MatchRow",
+    "OutboxView",
+    "Readiness",
+    "RuleTest",
+    "SourceRow",
+    "StoryRow",
     "dead_deliveries",
     "describe_targets",
+    "fetch_articles",
     "load_articles",
+    "masked_targets",
     "match_articles",
+    "match_rows",
+    "outbox_view",
+    "readiness",
     "recent_matches",
+    "retry_delivery",
     "rule_warnings",
     "send_test",
+    "source_rows",
     "source_states",
     "stored_articles",
+    "story_rows",
+    "text_article",
+    "try_rule",
 ]
 
 

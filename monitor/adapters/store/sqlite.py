@@ -24,6 +24,7 @@ from monitor.adapters.store.sqlite_schema import (
     _parse,
     _time,
 )
+from monitor.adapters.store.sqlite_views import SqliteViews
 from monitor.errors import StoreError
 from monitor.model import Article
 from monitor.state import Delivery, FollowUp, MatchRecord, SourceState, StoryCopy
@@ -91,7 +92,7 @@ class _SharedConnection(sqlite3.Connection):
             return super().executemany(sql, parameters)
 
 
-class SqliteStore:
+class SqliteStore(SqliteViews):
     """With `exclusive`, the process is the one that polls and delivers on this database
     (`monitor run`); others may still read it."""
 

@@ -1,0 +1,265 @@
+"""The dashboard's and health checks' reads (re-exported by monitor.service.queries):
+source rows failing first, recent matches with snippets, stories, the outbox, readiness,
+and the rule tester. Pure over a DashboardStore; `now` is passed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.config.schema import Config
+from monitor.model import Article, Block
+from monitor.ports import DashboardStore, Fetcher, TargetDirectory
+from monitor.rules import Document, Explanation, RuleSyntaxError, compile_query, mark_snippet
+from monitor.service.collect import read_document
+from monitor.state import Delivery, SourceState, StoryCopy
+
+__all__ = [
+    "MARK",
+    "MatchRow",
+    "OutboxView",
+    "Readiness",
+    "RuleTest",
+    "SourceRow",
+    "StoryRow",
+    "fetch_articles",
+    "masked_targets",
+    "match_rows",
+    "outbox_view",
+    "readiness",
+    "retry_delivery",
+    "source_rows",
+    "story_rows",
+    "text_article",
+    "try_rule",
+]
+
+MARK = ("\ue000", "\ue001")
+"""What a snippet's matched words are wrapped in (private-use characters; the web turns
+them into <mark> after escaping the text)."""
+OVERDUE_AFTER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    name: str
+    url: str
+    enabled: bool
+    failing: bool
+    result: str
+    last_fetch_at: datetime | None
+    last_ok_at: datetime | None
+    next_check: datetime | None
+    errors: int
+    failing_since: datetime | None
+    items_seen: int
+
+
+def source_rows(store: DashboardStore, config: Config) -> list[SourceRow]:
+    """Every configured source with its stored state: failing (or disabled) first, the
+    longest error streak first, then by name."""
+    states = {state.name: state for state in store.source_states()}
+    rows = [_source_row(source.name, source.url, source.enabled, states.get(source.name))
+            for source in config.sources]  # fmt: skip
+    rows.sort(key=lambda row: (not row.failing, -row.errors, row.name))
+    return rows
+
+
+def _source_row(name: str, url: str, enabled: bool, state: SourceState | None) -> SourceRow:
+    if state is None:
+        state = SourceState(name, url, last_result="never fetched")
+    due = [t for t in (state.next_fetch_at, state.not_before) if t is not None]
+    active = enabled and not state.disabled
+    return SourceRow(
+        name=name,
+        url=state.fetch_url or url,
+        enabled=active,
+        failing=bool(state.disabled) or state.error_count > 0,
+        result=state.disabled or state.last_result or "",
+        last_fetch_at=state.last_fetch_at,
+        last_ok_at=state.last_ok_at,
+        next_check=max(due, default=None) if active else None,
+        errors=state.error_count,
+        failing_since=state.failing_since,
+        items_seen=state.items_seen,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRow:
+    rule: str
+    title: str
+    url: str
+    source: str
+    matched_at: datetime
+    terms: tuple[str, ...]
+    explanation: str
+    snippet: str
+    """With matched words wrapped in MARK."""
+
+
+def match_rows(store: DashboardStore, config: Config, limit: int = 50) -> list[MatchRow]:
+    """The newest matches, each with the words that matched quoted in context."""
+    queries = {rule.name: rule.query for rule in config.rules}
+    rows = []
+    for rule, explanation, matched_at, article in store.recent_match_articles(limit):
+        if article is None:
+            continue
+        query = queries.get(rule)
+        why = query.explain(Document.from_article(article)) if query is not None else None
+        terms = why.terms if why is not None else ()
+        snippet = _snippet(article, why)
+        summary = explanation or (why.summary() if why is not None else "")
+        rows.append(MatchRow(rule, article.title, article.url, article.source, matched_at,
+                             terms, summary, snippet))  # fmt: skip
+    return rows
+
+
+def _snippet(article: Article, why: Explanation | None) -> str:
+    doc = Document.from_article(article)
+    return mark_snippet(doc, why or Explanation(()), mark=MARK)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRow:
+    rule: str
+    title: str
+    copies: tuple[StoryCopy, ...]
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(copy.source for copy in self.copies))
+
+
+def story_rows(store: DashboardStore, limit: int = 20) -> list[StoryRow]:
+    """The newest stories, each with every source that carried it."""
+    return [
+        StoryRow(rule, copies[0].title, tuple(copies))
+        for rule, copies in store.recent_stories(limit)
+        if copies
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxView:
+    pending: list[Delivery]
+    dead: list[Delivery]
+    pending_total: int
+    dead_total: int
+    targets: dict[str, str] = field(default_factory=dict)
+    """Target name -> its service and masked URL."""
+
+
+def masked_targets(directory: TargetDirectory, config: Config) -> dict[str, str]:
+    """Each target as "service (scheme://•••)": never its address or secrets."""
+    shown = {}
+    for name, target in config.targets.items():
+        scheme = target.url.split("://", 1)[0]
+        shown[name] = f"{directory.describe(name)} ({scheme}://•••)"
+    return shown
+
+
+def outbox_view(
+    store: DashboardStore, directory: TargetDirectory, config: Config, limit: int = 50
+) -> OutboxView:
+    pending_total, dead_total = store.outbox_counts()
+    return OutboxView(
+        store.pending_page(limit),
+        store.dead_deliveries(limit),
+        pending_total,
+        dead_total,
+        masked_targets(directory, config),
+    )
+
+
+def retry_delivery(store: DashboardStore, delivery_id: str, now: datetime) -> bool:
+    """Queue a dead delivery again, due now; False if no dead delivery has that id."""
+    return store.retry_dead(delivery_id, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    reasons: tuple[str, ...] = ()
+    overdue: tuple[str, ...] = ()
+
+
+def readiness(
+    store: DashboardStore,
+    config: Config,
+    *,
+    scheduler_running: bool,
+    started_at: datetime,
+    now: datetime,
+    overdue_after: timedelta = OVERDUE_AFTER,
+) -> Readiness:
+    """Ready when the store answers, the scheduler runs and no enabled source's poll is
+    overdue by more than `overdue_after` (counted from the start for polls due before it)."""
+    reasons = []
+    overdue: list[str] = []
+    if not scheduler_running:
+        reasons.append("scheduler not running")
+    try:
+        store.ping()
+        states = {state.name: state for state in store.source_states()}
+    except Exception as exc:  # any failure of the store is the answer, not a crash
+        reasons.append(f"store not answering: {exc}")
+        states = {}
+    for source in config.sources:
+        state = states.get(source.name)
+        if not source.enabled or state is None or state.disabled:
+            continue
+        due = max([t for t in (state.next_fetch_at, state.not_before) if t], default=None)
+        if due is not None and now - max(due, started_at) > overdue_after:
+            overdue.append(source.name)
+    if overdue:
+        names = ", ".join(overdue[:5]) + (" …" if len(overdue) > 5 else "")
+        reasons.append(f"{len(overdue)} polls overdue by more than {overdue_after}: {names}")
+    return Readiness(not reasons, tuple(reasons), tuple(overdue))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTest:
+    query: str
+    canonical: str = ""
+    error: str = ""
+    pointer: str = ""
+    """The query line with a caret under the offending character."""
+    matches: tuple[tuple[Article, tuple[str, ...], str, str], ...] = ()
+    """(article, terms, explanation, snippet with MARK) for each article that matched."""
+    tested: int = 0
+
+
+def text_article(text: str) -> Article:
+    """Pasted text as an article: the first line is its title, the rest its body."""
+    lines = text.strip().splitlines()
+    title = lines[0].strip() if lines else ""
+    paragraphs = [p.strip() for p in "\n".join(lines[1:]).split("\n\n") if p.strip()]
+    body = tuple(Block("paragraph", " ".join(p.split())) for p in paragraphs)
+    return Article(id="pasted", url="", source="pasted", title=title, body=body)
+
+
+def try_rule(query_text: str, articles: list[Article]) -> RuleTest:
+    """Parse `query_text`; with no error, evaluate it on each article and explain matches."""
+    try:
+        query = compile_query(query_text)
+    except RuleSyntaxError as exc:
+        return RuleTest(query_text, error=str(exc), pointer=exc.pointer(query_text))
+    found = []
+    for article in articles:
+        why = query.explain(Document.from_article(article))
+        if why is not None:
+            found.append((article, why.terms, why.summary(), _snippet(article, why)))
+    return RuleTest(query_text, query.canonical(), matches=tuple(found), tested=len(articles))
+
+
+async def fetch_articles(fetcher: Fetcher, url: str) -> list[Article]:
+    """The articles of the feed or page at `url` (OSError or FetchError when it cannot
+    be read)."""
+    response = await fetcher.fetch(url)
+    if response.status != 200:
+        raise OSError(f"HTTP {response.status}")
+    reading = await asyncio.to_thread(read_document, response, "tested")
+    return list(reading.articles)
