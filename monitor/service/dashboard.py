@@ -153,12 +153,8 @@ class OutboxView:
 
 
 def masked_targets(directory: TargetDirectory, config: Config) -> dict[str, str]:
-    """Each target as "service (scheme://•••)": never its address or secrets."""
-    shown = {}
-    for name, target in config.targets.items():
-        scheme = target.url.split("://", 1)[0]
-        shown[name] = f"{directory.describe(name)} ({scheme}://•••)"
-    return shown
+    """Each target as the notifier describes it, masked: never its secrets."""
+    return {name: directory.describe(name) for name in config.targets}
 
 
 def outbox_view(

@@ -24,7 +24,7 @@ from monitor.model import Article
 from monitor.ports import Clock, ClosingFetcher, DashboardStore, TargetDirectory, utc_now
 from monitor.service import queries
 from monitor.web.metrics import CONTENT_TYPE, Metrics
-from monitor.web.security import CSRF_FIELD, Guard, safe_next
+from monitor.web.security import CSRF_FIELD, Guard, safe_next, see_other
 
 __all__ = ["CONTEXT", "WebContext", "make_app"]
 
@@ -72,6 +72,7 @@ def make_app(context: WebContext) -> web.Application:
     app.add_routes(
         [
             web.get("/healthz", healthz),
+            web.get("/favicon.ico", no_icon),
             web.get("/readyz", readyz),
             web.get("/metrics", metrics),
             web.get("/", dashboard),
@@ -152,6 +153,10 @@ def _render(request: web.Request, name: str, status: int = 200, **values: Any) -
 async def healthz(request: web.Request) -> web.Response:
     """Alive while the process and its event loop are: answering proves both."""
     return web.json_response({"status": "ok"})
+
+
+async def no_icon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -262,7 +267,7 @@ async def retry(request: web.Request) -> web.StreamResponse:
     if not ok:
         return web.json_response({"error": "no dead delivery with that id"}, status=404)
     context.wake_outbox()
-    return web.HTTPSeeOther("/?retried=1#outbox")
+    return see_other("/?retried=1#outbox")
 
 
 async def rule_tester(request: web.Request) -> web.Response:
@@ -305,7 +310,7 @@ async def _fetch_for_tester(context: WebContext, url: str) -> tuple[list[Article
 async def login(request: web.Request) -> web.StreamResponse:
     guard = request.app[GUARD]
     if guard.token is None:
-        raise web.HTTPSeeOther("/")
+        return see_other("/")
     if request.method == "GET":
         return _render(request, "login.html", next=safe_next(request.query.get("next")),
                        error="")  # fmt: skip
@@ -314,12 +319,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     offered = form.get("token")
     if not isinstance(offered, str) or not guard.token_ok(offered.strip()):
         return _render(request, "login.html", status=401, next=target, error="wrong token")
-    response = web.HTTPSeeOther(target)
+    response = see_other(target)
     guard.log_in(response, request)
     return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    response = web.HTTPSeeOther("/login")
+    response = see_other("/login")
     request.app[GUARD].log_out(response)
     return response

@@ -22,6 +22,7 @@ __all__ = [
     "CSP",
     "Guard",
     "safe_next",
+    "see_other",
 ]
 
 COOKIE = "monitor_session"
@@ -112,12 +113,10 @@ class Guard:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             response = await self._check(request, handler)
-        except web.HTTPException as exc:
-            response = exc
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "max-age=3600"
+        except web.HTTPException as exc:  # aiohttp's own (404, 405): same headers
+            _secure_headers(request, exc)
+            raise
+        _secure_headers(request, response)
         return response
 
     async def _check(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -128,7 +127,7 @@ class Guard:
             if request.method == "GET" and offered is not None and self.token_ok(offered):
                 rest = {k: v for k, v in request.query.items() if k != "token"}
                 location = request.path + ("?" + urlencode(rest) if rest else "")
-                response = web.HTTPSeeOther(location)
+                response = see_other(location)
                 self.log_in(response, request)
                 return response
             if not self.authenticated(request):
@@ -142,10 +141,22 @@ class Guard:
 
     def _refuse(self, request: web.Request) -> web.StreamResponse:
         if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
-            return web.HTTPSeeOther("/login?" + urlencode({"next": request.path_qs}))
+            return see_other("/login?" + urlencode({"next": request.path_qs}))
         response = _json_error(401, "authentication required: Bearer token or log in")
         response.headers["WWW-Authenticate"] = 'Bearer realm="news-monitor"'
         return response
+
+
+def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "max-age=3600"
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 to `location` (a response, not aiohttp's exception, so headers can be added)."""
+    return web.Response(status=303, headers={"Location": location})
 
 
 def _json_error(status: int, reason: str) -> web.Response:

@@ -26,9 +26,11 @@ class WebServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        runner = web.AppRunner(make_app(self.context), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            make_app(self.context), access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.requested_port, shutdown_timeout=2.0)
+        site = web.TCPSite(runner, self.host, self.requested_port)
         try:
             await site.start()
         except OSError as exc:
