@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from monitor import __version__, daemon
@@ -318,13 +319,19 @@ def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
 
 
 def _healthcheck(args: argparse.Namespace) -> int:
-    """Exit 0 when the daemon's /readyz says ready, 1 when not (or unreachable)."""
-    config = _config(args)
-    if config.web is None:
-        raise ConfigError("no [web] section: the daemon serves no /readyz", file=config.file)
-    if args.url is None and config.web.port == 0:
-        raise ConfigError("[web] listen has port 0: give --url", file=config.file, key="web.listen")
-    ready, why = probe(args.url or readyz_url(config.web), config.web.auth_token, args.timeout)
+    """Exit 0 when the daemon's /readyz says ready, 1 when not (or unreachable). With --url
+    and no config file, no token is sent."""
+    path = args.config or default_config_path(os.environ)
+    if args.url is not None and args.config is None and not Path(path).exists():
+        ready, why = probe(args.url, None, args.timeout)
+    else:
+        config = load_config(path)
+        if config.web is None:
+            raise ConfigError("no [web] section: the daemon serves no /readyz", file=config.file)
+        if args.url is None and config.web.port == 0:
+            raise ConfigError("listen has port 0: give --url", file=config.file, key="web.listen")
+        url = args.url or readyz_url(config.web)
+        ready, why = probe(url, config.web.auth_token, args.timeout)
     if not ready:
         print(f"monitor: not ready: {why}", file=sys.stderr)
         return EXIT_NOTHING

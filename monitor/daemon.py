@@ -271,15 +271,13 @@ async def _run_forever(config: Config) -> int:
         max_instances=1,
         coalesce=True,
     )
-    scheduler.start()
-    web = None
-    try:
+    try:  # before the scheduler: a port in use stops the start before any poll
         web = await _start_web(config, store, daemon)
     except BaseException:
-        scheduler.shutdown(wait=False)
         await fetcher.aclose()
         store.close()
         raise
+    scheduler.start()
     log.info(
         "watching %d sources with %d rules; SIGTERM or Ctrl-C stops",
         len(sources),
