@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -13,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
@@ -30,30 +30,25 @@ notify = ["hook"]
 """
 
 
-def rss(items: list[tuple[str, str, str]]) -> bytes:
-    now = format_datetime(datetime.now(UTC), usegmt=True)
-    entries = "".join(
-        f"<item><title>{title}</title><link>{link}</link><description>{text}</description>"
-        f"<guid>{link}</guid><pubDate>{now}</pubDate></item>"
-        for title, link, text in items
-    )
-    return (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Fixture</title>{entries}'
-        "</channel></rss>"
-    ).encode()
-
-
 def hostile_feed() -> bytes:
-    escaped = HOSTILE.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return rss(
-        [
-            (f"Japan and North Korea hold summit {escaped}",
-             "http://127.0.0.1/world/summit", "Talks on the abduction issue went on."),
-            ("Japan, North Korea: the summit ends", "http://127.0.0.1/world/summit-ends",
-             "The abduction issue stays open."),
-            ("Weather for the weekend", "http://127.0.0.1/weather", "Sunny."),
-        ]
-    )  # fmt: skip
+    """A JSON Feed (whose titles are plain text by its spec) with markup in a headline."""
+    now = datetime.now(UTC).isoformat()
+    items = [
+        (f"Japan and North Korea hold summit {HOSTILE}", "http://127.0.0.1/world/summit",
+         "Talks on the abduction issue went on."),
+        ("Japan, North Korea: the summit ends", "http://127.0.0.1/world/summit-ends",
+         "The abduction issue stays open."),
+        ("Weather for the weekend", "http://127.0.0.1/weather", "Sunny."),
+    ]  # fmt: skip
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Fixture",
+        "items": [
+            {"id": link, "url": link, "title": title, "content_text": text, "date_published": now}
+            for title, link, text in items
+        ],
+    }
+    return json.dumps(feed).encode()
 
 
 @dataclass
@@ -103,7 +98,7 @@ url = "{feeds.url("/broken.rss")}"
 """,
         encoding="utf-8",
     )
-    feeds.pages["/asia.rss"] = Page(hostile_feed())
+    feeds.pages["/asia.rss"] = Page(hostile_feed(), content_type="application/feed+json")
     feeds.pages["/broken.rss"] = Page(b"down", status=500, content_type="text/plain")
     return config
 

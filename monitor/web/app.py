@@ -140,7 +140,7 @@ def _render(request: web.Request, name: str, status: int = 200, **values: Any) -
         .render(
             csrf=guard.csrf_token(request),
             csrf_field=CSRF_FIELD,
-            auth=context.config.web is not None and context.config.web.auth_token is not None,
+            auth=guard.token is not None and guard.authenticated(request),
             now=now,
             ago=lambda value: _ago(value, now),
             path=request.path,
