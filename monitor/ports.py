@@ -25,6 +25,7 @@ from monitor.state import (
     FollowUp,
     MatchRecord,
     SendResult,
+    SourceRank,
     SourceState,
     StoryCopy,
 )
@@ -244,6 +245,20 @@ class DashboardStore(QueryStore, Protocol):
 
     def ping(self) -> None:
         """Raise StoreError unless the database answers a query."""
+        ...
+
+    def source_ranks(self, text: str = "") -> list[SourceRank]:
+        """Every stored source, briefly (cheap enough for 10,000 sources a request); `hit`
+        says whether `text` occurs in its name, URL or last result (always for no text)."""
+        ...
+
+    def overdue_sources(self, before: datetime) -> list[str]:
+        """The sources not disabled whose next poll and publisher's floor are before
+        `before`."""
+        ...
+
+    def source_states_named(self, names: list[str]) -> list[SourceState]:
+        """The full stored states of the named sources (those that have one)."""
         ...
 
     def outbox_counts(self) -> tuple[int, int]:

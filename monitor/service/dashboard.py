@@ -18,10 +18,12 @@ from monitor.state import Delivery, SourceState, StoryCopy
 
 __all__ = [
     "MARK",
+    "SHOW",
     "MatchRow",
     "OutboxView",
     "Readiness",
     "RuleTest",
+    "SourcePage",
     "SourceRow",
     "StoryRow",
     "fetch_articles",
@@ -30,6 +32,7 @@ __all__ = [
     "outbox_view",
     "readiness",
     "retry_delivery",
+    "source_page",
     "source_rows",
     "story_rows",
     "text_article",
@@ -57,14 +60,76 @@ class SourceRow:
     items_seen: int
 
 
+SHOW = ("all", "failing", "ok", "disabled")
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePage:
+    rows: list[SourceRow]
+    total: int
+    failing: int
+    matching: int
+    """How many sources pass the filter (over all pages)."""
+    page: int
+    pages: int
+
+
+def source_page(
+    store: DashboardStore,
+    config: Config,
+    *,
+    text: str = "",
+    show: str = "all",
+    page: int = 1,
+    per_page: int = 100,
+) -> SourcePage:
+    """One page of the configured sources: failing (or disabled) first, the longest error
+    streak first, then by name; filtered by `text` (in name, URL or last result) and `show`
+    (one of SHOW). Sorting and filtering read brief ranks; only the page's states are read
+    whole."""
+    wanted = text.strip()
+    ranks = {rank[0]: rank for rank in store.source_ranks(wanted)}
+    folded = wanted.casefold()
+    keyed = []
+    failing_total = 0
+    for source in config.sources:
+        name = source.name
+        rank = ranks.get(name)
+        if rank is None:  # never polled: only its name and URL can match
+            errors, disabled = 0, False
+            hit = not folded or any(
+                folded in value
+                for value in (name.casefold(), source.url.casefold(), "never fetched")
+            )
+        else:
+            _, errors, off_flag, _, hit_flag = rank
+            disabled, hit = bool(off_flag), bool(hit_flag)
+        failing = disabled or errors > 0
+        failing_total += failing
+        if not hit:
+            continue
+        if show != "all":
+            off = disabled or not source.enabled
+            if (
+                (show == "failing" and not failing)
+                or (show == "disabled" and not off)
+                or (show == "ok" and (failing or off))
+            ):
+                continue
+        keyed.append((not failing, -errors, name, source))
+    keyed.sort(key=lambda key: key[:3])
+    pages = max(1, -(-len(keyed) // per_page))
+    page = min(max(1, page), pages)
+    shown = [key[3] for key in keyed[(page - 1) * per_page : page * per_page]]
+    states = {state.name: state for state in store.source_states_named([s.name for s in shown])}
+    rows = [_source_row(s.name, s.url, s.enabled, states.get(s.name)) for s in shown]
+    return SourcePage(rows, len(config.sources), failing_total, len(keyed), page, pages)
+
+
 def source_rows(store: DashboardStore, config: Config) -> list[SourceRow]:
-    """Every configured source with its stored state: failing (or disabled) first, the
-    longest error streak first, then by name."""
-    states = {state.name: state for state in store.source_states()}
-    rows = [_source_row(source.name, source.url, source.enabled, states.get(source.name))
-            for source in config.sources]  # fmt: skip
-    rows.sort(key=lambda row: (not row.failing, -row.errors, row.name))
-    return rows
+    """Every configured source with its stored state, in the dashboard's order."""
+    everything = source_page(store, config, per_page=max(1, len(config.sources)))
+    return everything.rows
 
 
 def _source_row(name: str, url: str, enabled: bool, state: SourceState | None) -> SourceRow:
@@ -108,9 +173,10 @@ def match_rows(store: DashboardStore, config: Config, limit: int = 50) -> list[M
         if article is None:
             continue
         query = queries.get(rule)
-        why = query.explain(Document.from_article(article)) if query is not None else None
+        doc = Document.from_article(article)
+        why = query.explain(doc) if query is not None else None
         terms = why.terms if why is not None else ()
-        snippet = _snippet(article, why)
+        snippet = mark_snippet(doc, why or Explanation(()), mark=MARK)
         summary = explanation or (why.summary() if why is not None else "")
         rows.append(MatchRow(rule, article.title, article.url, article.source, matched_at,
                              terms, summary, snippet))  # fmt: skip
@@ -194,25 +260,20 @@ def readiness(
     """Ready when the store answers, the scheduler runs and no enabled source's poll is
     overdue by more than `overdue_after` (counted from the start for polls due before it)."""
     reasons = []
-    overdue: list[str] = []
     if not scheduler_running:
         reasons.append("scheduler not running")
     try:
         store.ping()
-        states = {state.name: state for state in store.source_states()}
+        # Overdue: max(due, started_at) < now - overdue_after (none so soon after the start).
+        late = now - overdue_after
+        late_names = set(store.overdue_sources(late)) if started_at < late else set()
     except Exception as exc:  # any failure of the store is the answer, not a crash
         reasons.append(f"store not answering: {exc}")
-        states = {}
-    for source in config.sources:
-        state = states.get(source.name)
-        if not source.enabled or state is None or state.disabled:
-            continue
-        due = max([t for t in (state.next_fetch_at, state.not_before) if t], default=None)
-        if due is not None and now - max(due, started_at) > overdue_after:
-            overdue.append(source.name)
+        late_names = set()
+    overdue = [s.name for s in config.sources if s.enabled and s.name in late_names]
     if overdue:
-        names = ", ".join(overdue[:5]) + (" …" if len(overdue) > 5 else "")
-        reasons.append(f"{len(overdue)} polls overdue by more than {overdue_after}: {names}")
+        shown = ", ".join(overdue[:5]) + (" …" if len(overdue) > 5 else "")
+        reasons.append(f"{len(overdue)} polls overdue by more than {overdue_after}: {shown}")
     return Readiness(not reasons, tuple(reasons), tuple(overdue))
 
 

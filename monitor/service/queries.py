@@ -23,10 +23,12 @@ from monitor.service.collect import read_document
 # The dashboard's reads (the web's queries) live in their own module.
 from monitor.service.dashboard import (
     MARK,
+    SHOW,
     MatchRow,
     OutboxView,
     Readiness,
     RuleTest,
+    SourcePage,
     SourceRow,
     StoryRow,
     fetch_articles,
@@ -35,6 +37,7 @@ from monitor.service.dashboard import (
     outbox_view,
     readiness,
     retry_delivery,
+    source_page,
     source_rows,
     story_rows,
     text_article,
@@ -45,11 +48,13 @@ from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, Sour
 
 __all__ = [
     "MARK",
+    "SHOW",
     "MatchFound",
     "MatchRow",
     "OutboxView",
     "Readiness",
     "RuleTest",
+    "SourcePage",
     "SourceRow",
     "StoryRow",
     "dead_deliveries",
@@ -65,6 +70,7 @@ __all__ = [
     "retry_delivery",
     "rule_warnings",
     "send_test",
+    "source_page",
     "source_rows",
     "source_states",
     "stored_articles",

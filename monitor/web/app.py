@@ -37,7 +37,6 @@ OUTBOX_ROWS = 30
 MAX_QUERY = 2000
 MAX_TEXT = 200_000
 TESTER_TIMEOUT = 20.0
-SHOW = ("all", "failing", "ok", "disabled")
 
 
 @dataclass
@@ -182,7 +181,7 @@ async def metrics(request: web.Request) -> web.Response:
 
     def refresh() -> bytes:
         context.metrics.record_store(
-            context.config, context.store.source_states(), context.store.outbox_counts()
+            context.config, context.store.source_ranks(), context.store.outbox_counts()
         )
         return context.metrics.exposition()
 
@@ -194,66 +193,39 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def _filtered(rows: list[queries.SourceRow], text: str, show: str) -> list[queries.SourceRow]:
-    wanted = text.casefold().strip()
-    kept = []
-    for row in rows:
-        if show == "failing" and not row.failing:
-            continue
-        if show == "ok" and (row.failing or not row.enabled):
-            continue
-        if show == "disabled" and row.enabled:
-            continue
-        if wanted and not any(
-            wanted in value.casefold() for value in (row.name, row.url, row.result)
-        ):
-            continue
-        kept.append(row)
-    return kept
-
-
 async def dashboard(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     text = request.query.get("q", "")[:200]
     show = request.query.get("show", "all")
-    show = show if show in SHOW else "all"
+    show = show if show in queries.SHOW else "all"
     try:
         page = max(1, int(request.query.get("page", "1")))
     except ValueError:
         page = 1
 
     def read() -> dict[str, Any]:
-        rows = queries.source_rows(context.store, context.config)
         return {
-            "all_sources": rows,
+            "sources": queries.source_page(
+                context.store, context.config, text=text, show=show, page=page,
+                per_page=SOURCES_PER_PAGE,
+            ),
             "matches": queries.match_rows(context.store, context.config, RECENT_MATCHES),
             "stories": queries.story_rows(context.store, STORIES),
             "outbox": queries.outbox_view(
                 context.store, context.directory, context.config, OUTBOX_ROWS
             ),
-        }
+        }  # fmt: skip
 
     data = await asyncio.to_thread(read)
-    all_sources: list[queries.SourceRow] = data.pop("all_sources")
-    shown = _filtered(all_sources, text, show)
-    pages = max(1, -(-len(shown) // SOURCES_PER_PAGE))
-    page = min(page, pages)
-    start = (page - 1) * SOURCES_PER_PAGE
     instances = None
     if context.instances is not None:
         instances = await asyncio.to_thread(context.instances)
     return _render(
         request,
         "dashboard.html",
-        sources=shown[start : start + SOURCES_PER_PAGE],
-        total_sources=len(all_sources),
-        failing=sum(row.failing for row in all_sources),
-        matching=len(shown),
-        page=page,
-        pages=pages,
         q=text,
         show=show,
-        shows=SHOW,
+        shows=queries.SHOW,
         instances=instances,
         retried=request.query.get("retried"),
         **data,

@@ -23,7 +23,7 @@ from prometheus_client import (
 from monitor import __version__
 from monitor.config.schema import Config
 from monitor.ports import ClosingFetcher, Notifier
-from monitor.state import FetchResponse, SendResult, SourceState
+from monitor.state import FetchResponse, SendResult, SourceRank
 
 __all__ = [
     "CONTENT_TYPE",
@@ -120,10 +120,10 @@ class Metrics:
         self.deliveries.labels(target, "sent" if ok else "failed").inc()
 
     def record_store(
-        self, config: Config, states: Iterable[SourceState], outbox: tuple[int, int]
+        self, config: Config, states: Iterable[SourceRank], outbox: tuple[int, int]
     ) -> None:
         """Refresh the gauges read from the store (at each scrape)."""
-        by_name = {state.name: state for state in states}
+        by_name = {state[0]: state for state in states}
         counts = dict.fromkeys(SOURCE_STATES, 0)
         for source in config.sources:
             counts[source_state(source.enabled, by_name.get(source.name))] += 1
@@ -136,12 +136,12 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def source_state(enabled: bool, state: SourceState | None) -> str:
-    if not enabled or (state is not None and state.disabled):
+def source_state(enabled: bool, state: SourceRank | None) -> str:
+    if not enabled or (state is not None and state[2]):
         return "disabled"
-    if state is None or state.last_fetch_at is None:
+    if state is None or not state[3]:
         return "never_fetched"
-    return "failing" if state.error_count > 0 else "ok"
+    return "failing" if state[1] > 0 else "ok"
 
 
 class MeasuredFetcher:

@@ -403,7 +403,7 @@ class SqliteStore(SqliteViews):
         rows = self.db.execute(
             "SELECT m.article_id, m.source, a.title, a.url FROM matches m"
             " JOIN articles a ON a.id = m.article_id WHERE m.rule = ? AND m.story_id = ?"
-            " ORDER BY m.matched_at, m.rowid",
+            " ORDER BY +m.matched_at, m.rowid",  # `+`: look up by story, not scan the rule
             (rule, story_id),
         ).fetchall()
         return [StoryCopy(row[0], row[1] or "", row[2], row[3]) for row in rows]

@@ -10,7 +10,7 @@ from typing import Any
 
 from monitor.adapters.store.sqlite_schema import _PRUNED, _time
 from monitor.model import Article
-from monitor.state import Delivery, StoryCopy
+from monitor.state import Delivery, SourceRank, SourceState, StoryCopy
 
 __all__ = ["SqliteViews"]
 
@@ -31,6 +31,50 @@ class SqliteViews:
         """Raise StoreError unless the database answers a query."""
         with self.faults():
             self.db.execute("SELECT count(*) FROM sources WHERE rowid = 1").fetchone()
+
+    def source_ranks(self, text: str = "") -> list[SourceRank]:
+        """Every stored source, ranked briefly; `hit` says whether `text` (ASCII letters
+        case-insensitive) occurs in its name, URL or last result (always, for no text)."""
+        with self.faults():
+            cursor = self.db.cursor()
+            cursor.row_factory = None  # plain tuples: 10,000 of them a dashboard request
+            hit = "1"
+            if text:
+                hit = (
+                    "instr(lower(name || ' ' || coalesce(fetch_url, url) || ' '"
+                    " || coalesce(disabled, last_result, '')), lower(?)) > 0"
+                )
+            columns = f"name, error_count, disabled IS NOT NULL, last_fetch_at IS NOT NULL, {hit}"
+            sql = f"SELECT {columns} FROM sources"  # noqa: S608 (`hit` is one of two constants)
+            rows: list[SourceRank] = cursor.execute(sql, (text,) if text else ()).fetchall()
+        return rows
+
+    def overdue_sources(self, before: datetime) -> list[str]:
+        """The sources not disabled whose next poll (and the publisher's floor) fell due
+        before `before`."""
+        at = _time(before)
+        with self.faults():
+            rows = self.db.execute(
+                "SELECT name FROM sources WHERE disabled IS NULL AND next_fetch_at < ?"
+                " AND (not_before IS NULL OR not_before < ?)",
+                (at, at),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def source_states_named(self, names: list[str]) -> list[SourceState]:
+        """The stored states of these sources (those that have one)."""
+        from monitor.adapters.store.sqlite import SqliteStore
+
+        found: list[SourceState] = []
+        with self.faults():
+            for start in range(0, len(names), 500):
+                chunk = names[start : start + 500]
+                rows = self.db.execute(
+                    f"SELECT * FROM sources WHERE name IN ({','.join('?' * len(chunk))})",  # noqa: S608
+                    chunk,
+                ).fetchall()
+                found.extend(SqliteStore._state(row) for row in rows)
+        return found
 
     def outbox_counts(self) -> tuple[int, int]:
         """(pending, dead) deliveries."""
@@ -94,7 +138,7 @@ class SqliteViews:
                 copies = self.db.execute(
                     "SELECT m.article_id, m.source, a.title, a.url FROM matches m"
                     " JOIN articles a ON a.id = m.article_id WHERE m.rule = ? AND m.story_id = ?"
-                    " ORDER BY m.matched_at, m.rowid",
+                    " ORDER BY +m.matched_at, m.rowid",  # `+`: look up by story, not by rule
                     (rule, story_id),
                 ).fetchall()
                 found.append((rule, [StoryCopy(r[0], r[1] or "", r[2], r[3]) for r in copies]))
