@@ -202,3 +202,21 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
     finally:
         web.stop()
+
+
+def test_only_the_web_imports_the_http_server_side_of_aiohttp() -> None:
+    """import-linter sees `aiohttp` as one package; `aiohttp.web` is checked here."""
+    import ast
+
+    package = Path(__file__).resolve().parent.parent / "monitor"
+    importers = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            if any(name == "aiohttp.web" or name.startswith("aiohttp.web.") for name in names):
+                importers.add(path.relative_to(package).parts[0])
+    assert importers == {"web"}
