@@ -383,6 +383,8 @@ def test_with_a_token_pages_need_it(guarded: RunningWeb) -> None:
         assert get(guarded, path, headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = get(guarded, path, headers={"Authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200, path
+    for path in ("/static/style.css", "/static/dashboard.js"):  # the login page needs them
+        assert get(guarded, path).status_code == 200
     browser = get(guarded, "/?show=failing", headers={"Accept": "text/html"})
     assert browser.status_code == 303
     location = urlsplit(browser.headers["location"])

@@ -188,6 +188,10 @@ def test_login_form_and_its_cookie(tmp_path: Path, page: object) -> None:
     try:
         page.goto(web.url("/rules/test"))  # type: ignore[attr-defined]
         page.wait_for_url("**/login?next=**")  # type: ignore[attr-defined]
+        header = page.locator("header.top").evaluate(  # type: ignore[attr-defined]
+            "h => getComputedStyle(h).backgroundColor"
+        )
+        assert header == "rgb(20, 26, 41)"  # styled: the stylesheet needs no login
         shot(page, "login")
         assert page.locator("text=Log out").count() == 0  # type: ignore[attr-defined]
         page.fill("input[name=token]", "wrong-token-wrong-token")  # type: ignore[attr-defined]

@@ -107,6 +107,8 @@ def _ago(value: datetime | None, now: datetime) -> str:
     if value is None:
         return "—"
     seconds = (now - value).total_seconds()
+    if abs(seconds) < 1:
+        return "now"
     future, seconds = seconds < 0, abs(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:

@@ -38,7 +38,8 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-OPEN_PATHS = frozenset({"/healthz", "/login"})
+OPEN_PATHS = frozenset({"/healthz", "/login", "/favicon.ico"})
+OPEN_PREFIX = "/static/"  # the stylesheet and script: the login page needs them, they hold nothing
 COOKIE_MAX_AGE = 30 * 24 * 3600
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -122,7 +123,8 @@ class Guard:
     async def _check(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.token is None and not _loopback_host(request.host):
             return _json_error(421, "this server answers only to a loopback host name")
-        if self.token is not None and request.path not in OPEN_PATHS:
+        open_path = request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIX)
+        if self.token is not None and not open_path:
             offered = request.query.get("token")
             if request.method == "GET" and offered is not None and self.token_ok(offered):
                 rest = {k: v for k, v in request.query.items() if k != "token"}
