@@ -131,6 +131,8 @@ class _Daemon:
     fatal: StoreError | None = None
     metrics: Metrics | None = None
     """Set with [web]; a config reload reports to `metrics.record_reload(ok, at)`."""
+    web: WebServer | None = None
+    """Set with [web]; a reload swaps `web.context.config` for the new config."""
 
     def track(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
         """Run `work` as a task that a shutdown waits for instead of cancelling."""
@@ -272,7 +274,7 @@ async def _run_forever(config: Config) -> int:
         coalesce=True,
     )
     try:  # before the scheduler: a port in use stops the start before any poll
-        web = await _start_web(config, store, daemon)
+        web = daemon.web = await _start_web(config, store, daemon)
     except BaseException:
         await fetcher.aclose()
         store.close()
