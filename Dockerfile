@@ -26,6 +26,10 @@ RUN sed 's|^database = "monitor.db"|database = "/data/monitor.db"|' \
         /tmp/config.example.toml > /config/config.toml \
     && rm /tmp/config.example.toml
 
+# `monitor healthcheck` asks the daemon's /readyz ([web] listen, 127.0.0.1:8421 by default).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["monitor", "healthcheck"]
+
 USER monitor
 WORKDIR /data
 VOLUME ["/data"]

@@ -29,6 +29,7 @@ from monitor.rules import RuleSyntaxError, compile_query
 from monitor.rules.presearch import COMPILED as PRESEARCH_COMPILED
 from monitor.service import logs, queries
 from monitor.state import SourceState
+from monitor.web.probe import probe, readyz_url
 
 __all__ = ["main"]
 
@@ -70,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     status = with_config(commands.add_parser("status", help="sources' health, recent matches"))
     status.add_argument("--json", action="store_true", help="one JSON object a source")
     _opml_parser(commands, with_config)
+    health = with_config(
+        commands.add_parser("healthcheck", help="exit 0 if the running daemon is ready")
+    )
+    health.add_argument("--url", help="the daemon's /readyz (default: from [web] listen)")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
     return parser
 
 
@@ -394,6 +400,26 @@ def _opml_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when the daemon's /readyz says ready, 1 when not (or unreachable). With --url
+    and no config file, no token is sent."""
+    path = args.config or default_config_path(os.environ)
+    if args.url is not None and args.config is None and not Path(path).exists():
+        ready, why = probe(args.url, None, args.timeout)
+    else:
+        config = load_config(path)
+        if config.web is None:
+            raise ConfigError("no [web] section: the daemon serves no /readyz", file=config.file)
+        if args.url is None and config.web.port == 0:
+            raise ConfigError("listen has port 0: give --url", file=config.file, key="web.listen")
+        url = args.url or readyz_url(config.web)
+        ready, why = probe(url, config.web.auth_token, args.timeout)
+    if not ready:
+        print(f"monitor: not ready: {why}", file=sys.stderr)
+        return EXIT_NOTHING
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check": _check,
@@ -402,4 +428,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "notify-test": _notify_test,
     "status": _status,
     "opml": _opml,
+    "healthcheck": _healthcheck,
 }

@@ -31,7 +31,10 @@ from monitor.ports import Clock, Fetcher, Notifier, Store, utc_now
 from monitor.service import logs
 from monitor.service.collect import Collector
 from monitor.service.outbox import Outbox
-from monitor.service.poll import DeliveryReport, Service
+from monitor.service.poll import DeliveryReport, PollReport, Service
+from monitor.web.app import WebContext
+from monitor.web.metrics import MeasuredFetcher, MeasuredNotifier, Metrics
+from monitor.web.server import WebServer
 
 __all__ = [
     "LogOptions",
@@ -106,8 +109,13 @@ def build_service(
     )
 
 
-def _service(config: Config, store: SqliteStore, fetcher: HttpFetcher) -> Service:
-    return build_service(config, fetcher, store, notifier(config))
+def _service(
+    config: Config, store: SqliteStore, fetcher: HttpFetcher, metrics: Metrics | None = None
+) -> Service:
+    if metrics is None:
+        return build_service(config, fetcher, store, notifier(config))
+    measured = MeasuredNotifier(notifier(config), metrics)
+    return build_service(config, MeasuredFetcher(fetcher, metrics), store, measured)
 
 
 def run(
@@ -168,6 +176,10 @@ class _Daemon:
     reloading: bool = False
     reload_again: bool = False
     watcher: asyncio.Task[None] | None = None
+    metrics: Metrics | None = None
+    """Set with [web]; a config reload reports to `metrics.record_reload(ok, at)`."""
+    web: WebServer | None = None
+    """Set with [web]; a reload swaps `web.context.config` for the new config."""
 
     def track(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
         """Run `work` as a task that a shutdown waits for instead of cancelling."""
@@ -222,6 +234,7 @@ class _Daemon:
     async def _poll(self, source: Source) -> None:
         try:
             report = await self.service.poll(source)
+            self.observe(report)
             if report.alerts:
                 self.deliver_soon()
         except StoreError as exc:
@@ -242,6 +255,10 @@ class _Daemon:
             self.schedule_source(current)
         except StoreError as exc:  # its due time cannot even be read
             self.stop_for(StoreError(f"stopped: {exc}"))
+
+    def observe(self, report: PollReport) -> None:
+        if self.metrics is not None:
+            self.metrics.record_poll(report.new, report.alerts)
 
     def stop_for(self, error: StoreError) -> None:
         """Stop the daemon, which then exits 2 with `error` (one line)."""
@@ -313,12 +330,17 @@ class _Daemon:
             self.reloads.record(False, at, error=str(exc))
             return
         changes = diff_configs(old, new)
-        self.service.reconfigure(new, matcher, new_notifier)
+        measured = (
+            new_notifier if self.metrics is None else MeasuredNotifier(new_notifier, self.metrics)
+        )
+        self.service.reconfigure(new, matcher, measured)
+        if self.web is not None:
+            self.web.context.config, self.web.context.directory = new, new_notifier
         self._reschedule(old, new, changes)
         if new.settings.log_format != old.settings.log_format or changes.targets:
             configure_logging(new, self.log_options)
-        if new.settings.user_agent != old.settings.user_agent:
-            log.warning("user_agent changes take effect at the next start")
+        if new.settings.user_agent != old.settings.user_agent or new.web != old.web:
+            log.warning("user_agent and [web] changes take effect at the next start")
         if new.settings.watch and not old.settings.watch:
             self.start_watching()
         elif old.settings.watch and not new.settings.watch:
@@ -429,9 +451,13 @@ async def _run_forever(
     fetcher = HttpFetcher(config.settings.user_agent)
     scheduler = AsyncIOScheduler(timezone=UTC)
     stop = asyncio.Event()
-    daemon = _Daemon(_service(config, store, fetcher), scheduler, set(), stop)
+    metrics = Metrics(config.targets) if config.web is not None else None
+    daemon = _Daemon(_service(config, store, fetcher, metrics), scheduler, set(), stop)
     daemon.path, daemon.log_options = path, log_options
     daemon.reloads = reloads or daemon.reloads
+    daemon.metrics = metrics
+    if metrics is not None:
+        daemon.reloads.on_reload(metrics.record_reload)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -456,6 +482,12 @@ async def _run_forever(
         max_instances=1,
         coalesce=True,
     )
+    try:  # before the scheduler: a port in use stops the start before any poll
+        web = daemon.web = await _start_web(config, store, daemon)
+    except BaseException:
+        await fetcher.aclose()
+        store.close()
+        raise
     scheduler.start()
     if config.settings.watch:
         daemon.start_watching()
@@ -469,6 +501,8 @@ async def _run_forever(
     finally:
         log.info("stopping: finishing work in flight")
         daemon.stop_watching()
+        if web is not None:
+            await web.stop()
         scheduler.pause()
         await daemon.finish_in_flight(SHUTDOWN_GRACE)
         daemon.service.outbox.record_sent()  # a last try, or the next start sends them again
@@ -478,6 +512,26 @@ async def _run_forever(
     if daemon.fatal is not None:
         raise daemon.fatal
     return 0
+
+
+async def _start_web(config: Config, store: SqliteStore, daemon: _Daemon) -> WebServer | None:
+    """The [web] server in this event loop: health, metrics, dashboard."""
+    if config.web is None or daemon.metrics is None:
+        return None
+    daemon.metrics.record_reload(True, utc_now())
+    user_agent = config.settings.user_agent
+    context = WebContext(
+        config=config,
+        store=store,
+        directory=notifier(config),
+        metrics=daemon.metrics,
+        scheduler_running=lambda: bool(daemon.scheduler.running),
+        wake_outbox=daemon.deliver_soon,
+        tester_fetcher=lambda: HttpFetcher(user_agent, concurrency=4, public_only=True),
+    )
+    server = WebServer(context, config.web.host, config.web.port)
+    await server.start()
+    return server
 
 
 def _prune(config: Config, store: SqliteStore) -> None:

@@ -25,6 +25,7 @@ from monitor.state import (
     FollowUp,
     MatchRecord,
     SendResult,
+    SourceRank,
     SourceState,
     StoryCopy,
 )
@@ -32,6 +33,7 @@ from monitor.state import (
 __all__ = [
     "Clock",
     "ClosingFetcher",
+    "DashboardStore",
     "Fetcher",
     "Notifier",
     "OutboxStore",
@@ -234,6 +236,51 @@ class QueryStore(Protocol):
 
     def count_articles_since(self, since: datetime) -> int:
         """How many articles `articles_since(since)` gives."""
+        ...
+
+
+class DashboardStore(QueryStore, Protocol):
+    """The store as the web's dashboard, health checks and metrics read it (and the one
+    write they make: "retry now" of a dead delivery)."""
+
+    def ping(self) -> None:
+        """Raise StoreError unless the database answers a query."""
+        ...
+
+    def source_ranks(self, text: str = "") -> list[SourceRank]:
+        """Every stored source, briefly (cheap enough for 10,000 sources a request); `hit`
+        says whether `text` occurs in its name, URL or last result (always for no text)."""
+        ...
+
+    def overdue_sources(self, before: datetime) -> list[str]:
+        """The sources not disabled whose next poll and publisher's floor are before
+        `before`."""
+        ...
+
+    def source_states_named(self, names: list[str]) -> list[SourceState]:
+        """The full stored states of the named sources (those that have one)."""
+        ...
+
+    def outbox_counts(self) -> tuple[int, int]:
+        """(pending, dead): deliveries waiting to be sent, and those given up on."""
+        ...
+
+    def pending_page(self, limit: int) -> list[Delivery]:
+        """At most `limit` deliveries waiting to be sent, oldest first."""
+        ...
+
+    def retry_dead(self, delivery_id: str, now: datetime) -> bool:
+        """Put the dead delivery back in the queue, due at `now`; False if it is not dead."""
+        ...
+
+    def recent_match_articles(self, limit: int) -> list[tuple[str, str, datetime, Article | None]]:
+        """The newest `limit` matches as (rule, explanation, matched at, article; None when
+        its text was pruned), newest first."""
+        ...
+
+    def recent_stories(self, limit: int, scan: int = 2000) -> list[tuple[str, list[StoryCopy]]]:
+        """At most `limit` stories among the newest `scan` matches, newest first, each as
+        (rule, every matched copy in the order seen)."""
         ...
 
 

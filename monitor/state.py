@@ -13,6 +13,7 @@ __all__ = [
     "FollowUp",
     "MatchRecord",
     "SendResult",
+    "SourceRank",
     "SourceState",
     "StoryCopy",
 ]
@@ -91,6 +92,12 @@ class SourceState:
     @property
     def never_fetched(self) -> bool:
         return self.last_ok_at is None
+
+
+SourceRank = tuple[str, int, int, int, int]
+"""(name, error streak, disabled, ever fetched, hit): what the dashboard sorts, filters and
+counts thousands of sources by, read cheaply for all of them. `hit` (1 or 0) says whether a
+filter text occurs in the source's name, URL or last result."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,8 +109,12 @@ class HttpFetcher:
         connect_timeout: float = 10.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
+        public_only: bool = False,
     ) -> None:
         self.max_bytes = max_bytes
+        # Every hop must resolve to public addresses (the web's rule tester fetches URLs
+        # a visitor typed: never the daemon's own network).
+        self.public_only = public_only
         self.total_timeout = timeout * 2
         self.per_host = per_host
         self.host_gap = host_gap
@@ -157,7 +161,9 @@ class HttpFetcher:
         seen = {url}
         hops: list[int] = []
         while True:
-            if discovered_on is not None and site_host(url) != site_host(discovered_on):
+            if self.public_only or (
+                discovered_on is not None and site_host(url) != site_host(discovered_on)
+            ):
                 await _require_public(url)
             response = await self._get(url, headers)
             if response.status not in REDIRECT_CODES or "location" not in response.headers:

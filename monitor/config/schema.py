@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +30,7 @@ __all__ = [
     "Settings",
     "Source",
     "Target",
+    "WebSettings",
     "build_config",
     "default_user_agent",
     "parse_main",
@@ -164,11 +166,26 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSettings:
+    """`[web]`: the daemon's HTTP server (health, metrics, dashboard)."""
+
+    host: str
+    port: int
+    auth_token: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+
+    @property
+    def loopback(self) -> bool:
+        return _is_loopback(self.host)
+
+
+@dataclass(frozen=True, slots=True)
 class MainConfig:
     file: str
     settings: Settings
     targets: Mapping[str, Target]
     sources: tuple[Source, ...]
+    web: WebSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +195,7 @@ class Config:
     targets: Mapping[str, Target]
     sources: tuple[Source, ...]
     rules: tuple[Rule, ...]
+    web: WebSettings | None = None
 
 
 def expand_env(value: str, env: Mapping[str, str], where: Callable[[str], ConfigError]) -> str:
@@ -219,8 +237,47 @@ def parse_main(text: str, file: str, env: Mapping[str, str], base_dir: str = "."
         for index, raw in enumerate(raw_sources)
     )
     _reject_duplicates((s.name for s in sources), "sources[{}].name", context)
+    web = _parse_web(root.get("web", dict), context, env) if "web" in root.data else None
     root.finish()
-    return MainConfig(file=file, settings=settings, targets=targets, sources=sources)
+    return MainConfig(file=file, settings=settings, targets=targets, sources=sources, web=web)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse_web(raw: object, context: TomlContext, env: Mapping[str, str]) -> WebSettings:
+    """`listen = "host:port"` (port 0: any free port); a non-loopback address needs a token."""
+    table = TomlTable(raw, "web", context)
+    listen = table.string("listen", "127.0.0.1:8421")
+    host, _, port_text = listen.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise table.error("listen", f"{listen!r} is not host:port (e.g. 127.0.0.1:8421)")
+    token = None
+    if "auth_token" in table.data:
+        token = expand_env(
+            table.string("auth_token"), env, functools.partial(table.error, "auth_token")
+        )
+        if len(token) < 16:
+            raise table.error("auth_token", "must be at least 16 characters")
+    public_url = None
+    if "public_url" in table.data:
+        public_url = _check_http_url(table, "public_url", table.string("public_url"))
+    table.finish()
+    web = WebSettings(host, int(port_text), token, public_url)
+    if token is None and not web.loopback:
+        raise table.error(
+            "auth_token",
+            f"required: listen {listen!r} is not a loopback address (set auth_token, or"
+            " listen on 127.0.0.1)",
+        )
+    return web
 
 
 def _parse_settings(
@@ -478,4 +535,4 @@ def build_config(
                 key="rules",
             )
         seen[rule.name] = rule.file
-    return Config(main.file, main.settings, main.targets, tuple(sources), tuple(rules))
+    return Config(main.file, main.settings, main.targets, tuple(sources), tuple(rules), main.web)

@@ -21,20 +21,64 @@ from monitor.model import Article
 from monitor.ports import ClosingFetcher, Fetcher, Notifier, QueryStore, TargetDirectory
 from monitor.rules import Document, lint_query, mark_snippet
 from monitor.service.collect import read_document
+
+# The dashboard's reads (the web's queries) live in their own module.
+from monitor.service.dashboard import (
+    MARK,
+    SHOW,
+    MatchRow,
+    OutboxView,
+    Readiness,
+    RuleTest,
+    SourcePage,
+    SourceRow,
+    StoryRow,
+    fetch_articles,
+    masked_targets,
+    match_rows,
+    outbox_view,
+    readiness,
+    retry_delivery,
+    source_page,
+    source_rows,
+    story_rows,
+    text_article,
+    try_rule,
+)
 from monitor.sources.identity import is_http_url
 from monitor.state import Delivery, FetchResponse, MatchRecord, SendResult, SourceState
 
 __all__ = [
+    "MARK",
+    "SHOW",
     "MatchFound",
+    "MatchRow",
+    "OutboxView",
+    "Readiness",
+    "RuleTest",
+    "SourcePage",
+    "SourceRow",
+    "StoryRow",
     "dead_deliveries",
     "describe_targets",
+    "fetch_articles",
     "load_articles",
+    "masked_targets",
     "match_articles",
+    "match_rows",
+    "outbox_view",
+    "readiness",
     "recent_matches",
+    "retry_delivery",
     "rule_warnings",
     "send_test",
+    "source_page",
+    "source_rows",
     "source_states",
     "stored_articles",
+    "story_rows",
+    "text_article",
+    "try_rule",
 ]
 
 

@@ -24,6 +24,7 @@ from monitor.adapters.store.sqlite_schema import (
     _parse,
     _time,
 )
+from monitor.adapters.store.sqlite_views import SqliteViews
 from monitor.errors import StoreError
 from monitor.model import Article
 from monitor.state import Delivery, FollowUp, MatchRecord, SourceState, StoryCopy
@@ -91,7 +92,7 @@ class _SharedConnection(sqlite3.Connection):
             return super().executemany(sql, parameters)
 
 
-class SqliteStore:
+class SqliteStore(SqliteViews):
     """With `exclusive`, the process is the one that polls and delivers on this database
     (`monitor run`); others may still read it."""
 
@@ -402,7 +403,7 @@ class SqliteStore:
         rows = self.db.execute(
             "SELECT m.article_id, m.source, a.title, a.url FROM matches m"
             " JOIN articles a ON a.id = m.article_id WHERE m.rule = ? AND m.story_id = ?"
-            " ORDER BY m.matched_at, m.rowid",
+            " ORDER BY +m.matched_at, m.rowid",  # `+`: look up by story, not scan the rule
             (rule, story_id),
         ).fetchall()
         return [StoryCopy(row[0], row[1] or "", row[2], row[3]) for row in rows]

@@ -161,6 +161,17 @@ def _migrate_9(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_10(db: sqlite3.Connection) -> None:
+    # The dashboard's reads: the newest matches, and dead deliveries, without a table scan.
+    _run_script(
+        db,
+        """
+        CREATE INDEX matches_time ON matches (matched_at);
+        CREATE INDEX outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL
+        """,
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _migrate_1,
     2: _migrate_2,
@@ -171,6 +182,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     7: _migrate_7,
     8: _migrate_8,
     9: _migrate_9,
+    10: _migrate_10,
 }
 _STATE_COLUMNS = (
     "name",
