@@ -22,6 +22,14 @@ from htmldate import find_date
 from lxml import etree
 
 from monitor.model import Link, parse_time
+from monitor.sources.cmsmarkup import (
+    CHROME_ANCESTORS,
+    class_words,
+    in_related,
+    keyword_tags,
+    lede_element,
+    tag_links,
+)
 from monitor.sources.htmltext import clean_text
 from monitor.sources.identity import canonical_url, is_http_url
 
@@ -43,9 +51,6 @@ _HTMLDATE_ELEMENTS = 5_000
 _HTMLDATE_TEXT_CHARS = 100_000
 _ARTICLE_TYPES = ("Article", "BlogPosting", "Report")
 _HOME = {"home", "homepage", "start", "accueil", "inicio", "startseite", "home page"}
-_LEDE_WORDS = {"standfirst", "subtitle", "subheadline", "subhead", "dek", "lede", "strapline"}
-_LEDE_PARAGRAPH_WORDS = {"lead", "intro", "summary", "teaser"}
-_LEDE_MAX_CHARS = 600
 _RELATED_HEADING = re.compile(
     r"^(related|read more|more on this|see also|read next|more about|further reading)", re.I
 )
@@ -54,10 +59,7 @@ _CHROME_HEADING = re.compile(
     r"|advertisement|sponsored|comments?|latest( news)?|top stories|recommended)\b",
     re.I,
 )
-_CHROME_ANCESTORS = (
-    "ancestor-or-self::nav or ancestor-or-self::aside or ancestor-or-self::footer"
-    " or ancestor-or-self::header[not(ancestor::article)]"
-)
+_CHROME_ANCESTORS = CHROME_ANCESTORS
 _CHROME_BOXES = "//nav | //aside | //footer | //header[not(ancestor::article)]"
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " » ")
 _DATE_META = (
@@ -139,33 +141,13 @@ def read_page_meta(tree: Element, url: str, *, now: datetime | None = None) -> P
     )
 
 
-def class_words(element: Element) -> list[str]:
-    """The words of an element's class and id: "story__byline c-ad" -> story, byline, c, ad."""
-    names = f"{element.get('class', '')} {element.get('id', '')}"
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", names)
-    return [word for word in re.split(r"[\s_\-]+", spaced.lower()) if word]
-
-
-def lede_element(tree: Element) -> Element | None:
-    """The standfirst or subtitle element under the headline, outside page chrome."""
-    for element in tree.xpath(f"//body//*[@class][not({_CHROME_ANCESTORS})]"):
-        words = set(class_words(element))
-        paragraph_words = _LEDE_PARAGRAPH_WORDS if element.tag == "p" else set()
-        if not words & (_LEDE_WORDS | paragraph_words):
-            continue
-        text = clean_text(element.text_content())
-        if 20 <= len(text) <= _LEDE_MAX_CHARS and not _in_related(element):
-            return element
-    return None
-
-
 def related_containers(tree: Element) -> list[Element]:
     """Elements holding the "related articles" links: marked by class, or under a heading."""
     marked = [
         element
         for element in tree.xpath("//body//*[@class or @id]")
         if any(word.startswith("related") for word in class_words(element))
-        and not _in_related(element.getparent())
+        and not in_related(element.getparent())
         and _mostly_links(element)
     ]
     if marked:
@@ -186,6 +168,14 @@ def heading_block(heading: Element) -> list[Element]:
     """A heading with the list it titles: its own box if small, else the heading and list."""
     parent = heading.getparent()
     if parent is not None and parent.tag not in ("body", "main", "article") and len(parent) <= 4:
+        box = parent.getparent()
+        while (  # a title wrapper ("List-header") without links: the box is one level up
+            parent.find(".//a") is None
+            and box is not None
+            and box.tag not in ("body", "main", "article")
+            and len(box) <= 4
+        ):
+            parent, box = box, box.getparent()
         return [parent]
     following = heading.getnext()
     if following is not None and following.tag in ("ul", "ol", "div"):
@@ -197,14 +187,6 @@ def _mostly_links(element: Element) -> bool:
     text = len(clean_text(element.text_content()))
     linked = sum(len(clean_text(a.text_content())) for a in element.iter("a"))
     return text > 0 and linked * 2 >= text
-
-
-def _in_related(element: Element | None) -> bool:
-    while element is not None:
-        if any(word.startswith("related") for word in class_words(element)):
-            return True
-        element = element.getparent()
-    return False
 
 
 def _linked_data(tree: Element) -> _LinkedData:
@@ -451,11 +433,12 @@ def _authors(tree: Element, data: _LinkedData) -> list[str]:
     ]
     marked = tree.xpath(
         f'(//a[@rel="author"] | //*[@itemprop="author"]'
-        f' | //*[contains(concat(" ", normalize-space(@class), " "), " author ")])'
+        f' | //*[contains(concat(" ", normalize-space(@class), " "), " author ")]'
+        f' | //*[contains(@class, "author-name") or contains(@class, "field--name-uid")])'
         f"[not({_CHROME_ANCESTORS})]"
     )
     found = meta or [
-        clean_text(element.text_content()) for element in marked if not _in_related(element)
+        clean_text(element.text_content()) for element in marked if not in_related(element)
     ]
     return [_without_by(name) for name in found if 0 < len(name) <= 80]
 
@@ -481,7 +464,8 @@ def _related(tree: Element, page_url: str) -> Iterator[Link]:
     for container in related_containers(tree):
         for anchor in container.iter("a"):
             href = (anchor.get("href") or "").strip()
-            text = clean_text(anchor.text_content())
+            titles = anchor.xpath(".//h2 | .//h3 | .//h4")
+            text = clean_text((titles[0] if titles else anchor).text_content())
             url = canonical_url(urljoin(page_url, href)) if href else ""
             if text and is_http_url(url) and url not in seen:
                 seen.add(url)
@@ -506,18 +490,16 @@ def _first_text_attr(tree: Element, path: str) -> str:
 
 
 def _tags(tree: Element, data: _LinkedData) -> list[str]:
+    """JSON-LD keywords (a comma string or a list), article:tag, tag links, news_keywords."""
     keywords = data.article.get("keywords")
     if isinstance(keywords, str):
-        return [part.strip() for part in keywords.split(",") if part.strip()]
-    structured = [_text(value) for value in _as_list(keywords)]
+        structured = [part.strip() for part in keywords.split(",") if part.strip()]
+    else:
+        structured = [_text(value) for value in _as_list(keywords) if _text(value)]
     return (
-        structured
+        keyword_tags(structured)
         or _meta_all(tree, "article:tag")
-        or [
-            clean_text(a.text_content())
-            for a in tree.xpath('//a[contains(concat(" ", normalize-space(@rel), " "), " tag ")]')
-            if "category" not in (a.get("rel") or "").split()
-        ]
+        or tag_links(tree)
         or [part.strip() for part in _meta(tree, "news_keywords").split(",") if part.strip()]
     )
 

@@ -110,6 +110,7 @@ _ASSET_SUFFIXES = (
 )  # fmt: skip
 _DATE_PATH = re.compile(r"/(19|20)\d{2}/(0?[1-9]|1[0-2])(/|$)")
 _ID_SEGMENT = re.compile(r"\d{5,}|^(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}$")
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _PAGE_SUFFIX = re.compile(r"\.(s?html?|php|aspx?|jsp)$")
 
 
@@ -142,6 +143,7 @@ def extract_article(html: str, *, url: str, source: str, now: datetime | None = 
 def parse_html(html: str) -> Element:
     """A whole-document tree of at most MAX_HTML_CHARS characters and MAX_TREE_ELEMENTS."""
     text = re.sub(r"^\s*<\?xml[^>]*>", "", html[:MAX_HTML_CHARS])
+    text = _XML_INVALID.sub("", text)  # lxml refuses NUL and C0 controls in text it is given
     try:
         tree = lxml.html.document_fromstring(text or "<html></html>")
     except (etree.ParserError, ValueError):
