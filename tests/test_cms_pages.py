@@ -140,3 +140,35 @@ def test_nul_and_control_bytes_in_a_page_do_not_stop_extraction() -> None:
     html = _page(after="<p>Trailing text with a NUL \x00 and a form feed \x0c inside.</p>")
     article = extract_article(html, url="https://x.example/a/", source="s")
     assert any("Trailing text with a NUL" in block.text for block in article.body)
+
+
+@pytest.mark.parametrize(
+    "trap",
+    [
+        '<div class="top-bar"><span>Friday, November 22, 2024</span></div>',
+        '<div class="comment-list"><div class="comment">November 20, 2024 at 8:00 am:'
+        " talks never work.</div></div>",
+        '<div class="site-info"><p>© 2019–2024 Asia Dispatch. All rights reserved.</p></div>',
+    ],
+)
+def test_today_lines_comment_dates_and_copyright_never_date_a_page(trap: str) -> None:
+    text = PARAGRAPHS.replace("<p>", "<p>", 1)
+    html = (
+        "<html><head><title>Talks</title></head><body>"
+        + (trap if "top-bar" in trap else "")
+        + f"<div class='story'><h1>Japan and North Korea held talks</h1>{text}</div>"
+        + ("" if "top-bar" in trap else trap)
+        + "</body></html>"
+    )
+    article = extract_article(html, url="https://x.example/a/", source="s")
+    assert article.published is None
+
+
+def test_updated_comes_from_the_pages_own_modified_marker() -> None:
+    head = (
+        '<meta property="article:published_time" content="2024-07-02T09:41:00Z">'
+        '<meta property="article:modified_time" content="2024-07-03T08:00:00+02:00">'
+    )
+    article = extract_article(_page(head), url="https://x.example/a/", source="s")
+    assert article.published is not None and article.updated is not None
+    assert article.updated.isoformat() == "2024-07-03T06:00:00+00:00"

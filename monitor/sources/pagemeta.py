@@ -60,6 +60,10 @@ _CHROME_HEADING = re.compile(
     re.I,
 )
 _CHROME_ANCESTORS = CHROME_ANCESTORS
+_COMMENT_BOXES = (
+    " | //*[contains(@class, 'comment') or contains(@id, 'comment') or contains(@class, 'copyright')"
+    " or contains(@id, 'respond') or contains(@class, 'disqus')]"
+)
 _CHROME_BOXES = "//nav | //aside | //footer | //header[not(ancestor::article)]"
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " » ")
 _DATE_META = (
@@ -357,18 +361,37 @@ def _time(value: str) -> datetime | None:
 def _htmldate(tree: Element, page_url: str, now: datetime | None) -> datetime | None:
     """The date htmldate finds in the page minus its chrome; midnight UTC.
 
-    Its extensive search is off: on pages that state no date it guesses from any year in
-    the text ("En 2002, ..." gave 2002-01-01) or takes the site's "today" header.
+    The site's header, navigation, sidebars, footer (its copyright), comment sections and
+    copyright lines are removed first. Its quick search runs first; only if that finds
+    nothing does its extensive search run, on the article from its headline on (so a
+    "today" line above the headline is gone), and a bare year's January 1st is refused
+    ("En 2002, ..." is not a date).
     """
-    page = _without(tree, _CHROME_BOXES)
+    page = _without(tree, _CHROME_BOXES + _COMMENT_BOXES)
+    limit = now.strftime("%Y-%m-%d") if now else None
     found = find_date(
-        page,
-        extensive_search=False,
-        original_date=True,
-        url=page_url or None,
-        max_date=now.strftime("%Y-%m-%d") if now else None,
+        page, extensive_search=False, original_date=True, url=page_url or None, max_date=limit
     )
+    if not found:
+        _drop_above_headline(page)
+        found = find_date(
+            page, extensive_search=True, original_date=True, url=page_url or None, max_date=limit
+        )
+        if found and found.endswith("-01-01"):
+            found = None
     return _time(found) if found else None
+
+
+def _drop_above_headline(page: Element) -> None:
+    headlines = page.xpath("//body//h1")
+    if not headlines:
+        return
+    node = headlines[0]
+    while node.getparent() is not None and node.tag != "body":
+        for sibling in list(node.itersiblings(preceding=True)):
+            if sibling.tag not in ("head", "meta", "link", "script"):
+                node.getparent().remove(sibling)
+        node = node.getparent()
 
 
 def _without(tree: Element, path: str) -> Element:
