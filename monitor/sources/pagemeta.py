@@ -61,8 +61,8 @@ _CHROME_HEADING = re.compile(
 )
 _CHROME_ANCESTORS = CHROME_ANCESTORS
 _COMMENT_BOXES = (
-    " | //*[contains(@class, 'comment') or contains(@id, 'comment') or contains(@class, 'copyright')"
-    " or contains(@id, 'respond') or contains(@class, 'disqus')]"
+    " | //*[contains(@class, 'comment') or contains(@id, 'comment')"
+    " or contains(@class, 'copyright') or contains(@id, 'respond') or contains(@class, 'disqus')]"
 )
 _CHROME_BOXES = "//nav | //aside | //footer | //header[not(ancestor::article)]"
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " » ")
