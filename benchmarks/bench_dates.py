@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 import time
@@ -143,10 +144,28 @@ def fetch_all(pages: list[DatePage]) -> list[Served]:
     return served
 
 
+_STATED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})")
+
+
 def ours(item: Served, now: datetime) -> str | None:
     html = decode_html(item.content, item.content_type)
     article = extract_article(html, url=item.url, source="eval", now=now)
-    return article.published.strftime("%Y-%m-%d") if article.published else None
+    return article.published.isoformat() if article.published else None
+
+
+def local_day(item: Served, instant: str) -> str:
+    """The day of `instant` as the page states it: in the offset of a page datetime naming
+    the same instant (the Article keeps UTC; the reference day is the page's own)."""
+    moment = datetime.fromisoformat(instant)
+    html = decode_html(item.content, item.content_type)
+    for match in _STATED.finditer(html):
+        try:
+            stated = datetime.fromisoformat(match.group(0).replace(" ", "T"))
+        except ValueError:
+            continue
+        if stated.tzinfo is not None and stated == moment:
+            return stated.date().isoformat()
+    return moment.date().isoformat()
 
 
 def htmldate_with_url(item: Served, now: datetime) -> str | None:
@@ -170,14 +189,22 @@ def score(
     served: list[Served], now: datetime, runner: Callable[[Served, datetime], str | None]
 ) -> tuple[dict[str, int], float, dict[str, str | None]]:
     counts = {"right": 0, "wrong": 0, "none": 0}
+    zoned = [0]
     found: dict[str, str | None] = {}
-    start = time.perf_counter()
+    elapsed = 0.0
     for item in served:
+        start = time.perf_counter()
         try:
             day = runner(item, now)
         except Exception as error:
             print(f"  error on {item.page.original_url}: {error!r}", file=sys.stderr)
             day = None
+        elapsed += time.perf_counter() - start
+        if day is not None and len(day) > 10:
+            day, stated = day[:10], local_day(item, day)
+            zoned[0] += stated == item.page.expected
+        elif day is not None:
+            zoned[0] += day == item.page.expected
         found[item.page.original_url] = day
         if day is None:
             counts["none"] += 1
@@ -185,7 +212,8 @@ def score(
             counts["right"] += 1
         else:
             counts["wrong"] += 1
-    return counts, len(served) / (time.perf_counter() - start), found
+    counts["right in page zone"] = zoned[0]
+    return counts, len(served) / elapsed, found
 
 
 def report(checkout: Path, limit: int | None = None, misses: bool = False) -> dict[str, int]:
@@ -193,7 +221,7 @@ def report(checkout: Path, limit: int | None = None, misses: bool = False) -> di
     served = fetch_all(pages)
     now = datetime.now(UTC)
     print(f"\ndates on htmldate's evaluation set: {len(served)} pages served on 127.0.0.1")
-    print(f"{'':<26} {'right':>6} {'wrong':>6} {'none':>6} {'pages/s':>8}")
+    print(f"{'':<26} {'right':>6} {'wrong':>6} {'none':>6} {'pages/s':>8} {'right, page zone':>17}")
     results: dict[str, dict[str, str | None]] = {}
     rights: dict[str, int] = {}
     for name, runner in RUNNERS.items():

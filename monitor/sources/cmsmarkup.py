@@ -100,7 +100,11 @@ def lede_element(tree: Element) -> Element | None:
             return element
     for heading in tree.xpath(f"//body//h1[not({CHROME_ANCESTORS})]"):
         following = heading.getnext()
-        if following is not None and following.tag in ("h2", "h3") and not following.find(".//a"):
+        if (
+            following is not None
+            and following.tag in ("h2", "h3")
+            and following.find(".//a") is None
+        ):
             text = clean_text(following.text_content())
             if 40 <= len(text) <= _LEDE_MAX_CHARS:
                 return following

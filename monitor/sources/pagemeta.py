@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,8 +47,8 @@ __all__ = [
 
 Element: TypeAlias = lxml.html.HtmlElement
 
-_HTMLDATE_ELEMENTS = 5_000
-_HTMLDATE_TEXT_CHARS = 100_000
+_HTMLDATE_ELEMENTS = 15_000
+_HTMLDATE_TEXT_CHARS = 400_000
 _ARTICLE_TYPES = ("Article", "BlogPosting", "Report")
 _HOME = {"home", "homepage", "start", "accueil", "inicio", "startseite", "home page"}
 _RELATED_HEADING = re.compile(
@@ -311,8 +311,34 @@ def _first_text(tree: Element, path: str) -> str:
 def _published(
     tree: Element, data: _LinkedData, page_url: str, now: datetime | None
 ) -> datetime | None:
-    stated = _first_time(_stated_dates(tree, data, "datePublished", _DATE_META, ("publish", "")))
-    return stated or _htmldate(tree, page_url, now)
+    """Stated dates (JSON-LD, meta tags, <time> marked "publish", then unmarked <time>),
+    else htmldate.
+
+    <time> elements count only when they name at most two days (published and updated):
+    more means a list of other stories' dates. When the stated dates disagree on the day,
+    the one htmldate's quick search also finds wins (else the first).
+    """
+    stated = [
+        (raw, parsed)
+        for raw in _stated_dates(tree, data, "datePublished", _DATE_META, ())
+        if (parsed := _time(raw)) is not None
+    ]
+    for hint in ("publish", ""):
+        timed = [(raw, t) for raw in _time_elements(tree, hint) if (t := _time(raw)) is not None]
+        if timed and len({t.date() for _, t in timed}) <= 2:
+            stated.extend(timed)
+        if stated:
+            break
+    if not stated:
+        return _htmldate(tree, page_url, now)
+    if len({parsed.date() for _, parsed in stated}) == 1:
+        return stated[0][1]
+    found = _htmldate(tree, page_url, now, extensive=False)
+    day = found.date() if found else None
+    for raw, parsed in stated:
+        if day is not None and (parsed.date() == day or raw.strip()[:10] == day.isoformat()):
+            return parsed
+    return stated[0][1]
 
 
 def _stated_dates(
@@ -358,40 +384,43 @@ def _time(value: str) -> datetime | None:
     return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
 
 
-def _htmldate(tree: Element, page_url: str, now: datetime | None) -> datetime | None:
+def _htmldate(
+    tree: Element, page_url: str, now: datetime | None, *, extensive: bool = True
+) -> datetime | None:
     """The date htmldate finds in the page minus its chrome; midnight UTC.
 
-    The site's header, navigation, sidebars, footer (its copyright), comment sections and
-    copyright lines are removed first. Its quick search runs first; only if that finds
-    nothing does its extensive search run, on the article from its headline on (so a
-    "today" line above the headline is gone), and a bare year's January 1st is refused
-    ("En 2002, ..." is not a date).
+    Removed first: the site's header, navigation, sidebars and footer, comment sections,
+    copyright lines, and whatever precedes the article holding the headline (a "today"
+    line in a top bar). htmldate's quick search runs first; its extensive search only if
+    that finds nothing, and a bare year's January 1st is refused ("En 2002, ...").
     """
     page = _without(tree, _CHROME_BOXES + _COMMENT_BOXES)
+    _drop_above_article(page)
     limit = now.strftime("%Y-%m-%d") if now else None
-    found = find_date(
-        page, extensive_search=False, original_date=True, url=page_url or None, max_date=limit
-    )
-    if not found:
-        _drop_above_headline(page)
+    for deep in (False, True) if extensive else (False,):
         found = find_date(
-            page, extensive_search=True, original_date=True, url=page_url or None, max_date=limit
+            page,
+            extensive_search=deep,
+            original_date=True,
+            url=page_url or None,
+            max_date=limit,
         )
-        if found and found.endswith("-01-01"):
-            found = None
-    return _time(found) if found else None
+        if found and not (deep and found.endswith("-01-01")):
+            return _time(found)
+    return None
 
 
-def _drop_above_headline(page: Element) -> None:
+def _drop_above_article(page: Element) -> None:
+    """Remove what precedes the headline's article box (or the headline) in the body."""
     headlines = page.xpath("//body//h1")
     if not headlines:
         return
-    node = headlines[0]
-    while node.getparent() is not None and node.tag != "body":
+    boxes = headlines[0].xpath("ancestor::article | ancestor::main")
+    node = boxes[-1] if boxes else headlines[0]
+    while (parent := node.getparent()) is not None and node.tag != "body":
         for sibling in list(node.itersiblings(preceding=True)):
-            if sibling.tag not in ("head", "meta", "link", "script"):
-                node.getparent().remove(sibling)
-        node = node.getparent()
+            parent.remove(sibling)
+        node = parent
 
 
 def _without(tree: Element, path: str) -> Element:
