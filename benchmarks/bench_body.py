@@ -4,8 +4,7 @@ Run: .venv/bin/python benchmarks/bench_body.py AEB_CHECKOUT [--keep DIR]
 
 AEB_CHECKOUT is a checkout of github:scrapinghub/article-extraction-benchmark (fetched for
 the run, never committed): html/*.html.gz (181 pages), ground-truth.json, evaluate.py.
-In the same run we write output/ours.json (the Article's lede and body blocks, one per
-line) and output/trafilatura.json (plain trafilatura.extract, as the benchmark's own
+In the same run we write output/ours.json (the Article's body blocks, one per line) and output/trafilatura.json (plain trafilatura.extract, as the benchmark's own
 extractors/run_trafilatura.py calls it) into a scratch directory beside a copy of the
 ground truth and run the benchmark's evaluate.py there, unchanged. Printed: its table
 (F1, precision, recall, accuracy), pages whose body came out empty, and pages/s.
@@ -51,10 +50,9 @@ def load_body_pages(checkout: Path) -> list[BodyPage]:
 
 
 def ours(page: BodyPage) -> str:
+    """The Article's body blocks, one a line (the lede is a field of its own)."""
     article = extract_article(page.html, url=page.url, source="aeb")
-    lines = [article.lede] if article.lede else []
-    lines.extend(block.text for block in article.body)
-    return "\n".join(lines)
+    return "\n".join(block.text for block in article.body)
 
 
 def trafilatura_plain(page: BodyPage) -> str:

@@ -229,7 +229,8 @@ def report(checkout: Path, limit: int | None = None, misses: bool = False) -> di
         results[name] = found
         rights[name] = counts["right"]
         print(
-            f"{name:<26} {counts['right']:6d} {counts['wrong']:6d} {counts['none']:6d} {rate:8.1f}"
+            f"{name:<26} {counts['right']:6d} {counts['wrong']:6d} {counts['none']:6d}"
+            f" {rate:8.1f} {counts['right in page zone']:17d}"
         )
     if misses:
         mine, theirs = results["ours (Article.published)"], results["htmldate extensive + url"]

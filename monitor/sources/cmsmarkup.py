@@ -13,10 +13,12 @@ trees in, strings out.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TypeAlias
 from urllib.parse import urlsplit
 
 import lxml.html
+from lxml import etree
 
 from monitor.sources.htmltext import clean_text
 
@@ -48,15 +50,26 @@ _TAG_PATH = re.compile(
     r"/(tags?|topics?|keywords?|schlagw(o|ö)rter|themen|etiquetas?|taxonomy/term)/[^/]+/?$",
     re.IGNORECASE,
 )
+_CAMEL = re.compile(r"([a-z])([A-Z])")
+_SEPARATORS = re.compile(r"[\s_\-]+")
+# Only elements whose class or test id holds one of these can be a lede (a cheap XPath
+# filter before the word checks).
+_LEDE_HINT = re.compile(
+    "sub|dek|deck|lede|excerpt|standfirst|strapline|lead|intro|summary|teaser", re.IGNORECASE
+)
 _KEYED = re.compile(r"^([A-Za-z]+):(.+)$")
 _TAG_LABEL = re.compile(r"^(tags?|topics?|keywords?)\s*:?$", re.IGNORECASE)
 
 
 def class_words(element: Element) -> list[str]:
     """The words of an element's class and id: "story__byline c-ad" -> story, byline, c, ad."""
-    names = f"{element.get('class', '')} {element.get('id', '')}"
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", names)
-    return [word for word in re.split(r"[\s_\-]+", spaced.lower()) if word]
+    return list(_words_of(element.get("class", ""), element.get("id", "")))
+
+
+@lru_cache(maxsize=8192)
+def _words_of(classes: str, ident: str) -> tuple[str, ...]:
+    spaced = _CAMEL.sub(r"\1 \2", f"{classes} {ident}")
+    return tuple(word for word in _SEPARATORS.split(spaced.lower()) if word)
 
 
 def _joined_names(element: Element) -> list[str]:
@@ -90,7 +103,11 @@ def lede_element(tree: Element) -> Element | None:
 
     Marked by its class (see the module notes), or a long heading right after the <h1>.
     """
-    for element in tree.xpath(f"//body//*[@class or @data-testid][not({CHROME_ANCESTORS})]"):
+    body = tree.find("body")
+    for element in body.iter(etree.Element) if body is not None else ():
+        marks = f"{element.get('class', '')} {element.get('data-testid', '')}"
+        if not _LEDE_HINT.search(marks) or element.xpath(f"boolean({CHROME_ANCESTORS})"):
+            continue
         if element.tag in ("h1", "a", "img", "time", "script", "style", "figcaption"):
             continue
         if not _lede_marked(element):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -149,7 +149,10 @@ def related_containers(tree: Element) -> list[Element]:
     """Elements holding the "related articles" links: marked by class, or under a heading."""
     marked = [
         element
-        for element in tree.xpath("//body//*[@class or @id]")
+        for element in tree.xpath(
+            "//body//*[contains(@class, 'elated') or contains(@id, 'elated')"
+            " or contains(@class, 'ELATED') or contains(@id, 'ELATED')]"
+        )
         if any(word.startswith("related") for word in class_words(element))
         and not in_related(element.getparent())
         and _mostly_links(element)

@@ -58,6 +58,7 @@ MAX_HTML_CHARS = 4_000_000
 MAX_TREE_ELEMENTS = 30_000
 MAX_BODY_ELEMENTS = 5_000
 MAX_BODY_TEXT_CHARS = 200_000
+FALLBACK_BELOW_CHARS = 1_500
 
 Element: TypeAlias = lxml.html.HtmlElement
 
@@ -231,7 +232,9 @@ def _body(tree: Element, meta: PageMeta) -> tuple[Block, ...]:
     if not blocks:
         bounded = deepcopy(tree)
         truncate(bounded, MAX_BODY_ELEMENTS)
-        blocks = _trafilatura_blocks(bounded, meta.url)
+        blocks = _trafilatura_blocks(bounded, meta.url) or _trafilatura_blocks(
+            bounded, meta.url, precision=False
+        )
     return tuple(_trimmed(blocks, meta))
 
 
@@ -259,12 +262,22 @@ def _without_chrome(tree: Element, meta: PageMeta) -> Element:
 
 
 def _holds_the_article(page: Element) -> Callable[[Element], bool]:
-    """Whether an element holds a third or more of the page's paragraph text."""
-    total = sum(len(clean_text(p.text_content())) for p in page.iter("p"))
+    """Whether an element holds a third or more of the page's paragraph text.
+
+    One pass over the paragraphs adds each one's length to all its ancestors.
+    """
+    held: dict[Element, int] = {}
+    total = 0
+    for paragraph in page.iter("p"):
+        size = len(clean_text(paragraph.text_content()))
+        total += size
+        node: Element | None = paragraph
+        while node is not None:
+            held[node] = held.get(node, 0) + size
+            node = node.getparent()
 
     def keep(element: Element) -> bool:
-        own = sum(len(clean_text(p.text_content())) for p in element.iter("p"))
-        return total > 0 and own * 3 >= total
+        return total > 0 and held.get(element, 0) * 3 >= total
 
     return keep
 
@@ -311,16 +324,28 @@ def _furniture(element: Element) -> bool:
     )
 
 
-def _trafilatura_blocks(page: Element, url: str) -> list[Block]:
+def _trafilatura_xml(page: Element, url: str, *, fast: bool, precision: bool = True) -> str:
     xml = trafilatura.extract(
         page,
         url=url or None,
         output_format="xml",
-        favor_precision=True,
+        favor_precision=precision,
         include_comments=False,
         include_tables=False,
         with_metadata=False,
+        fast=fast,
     )
+    return xml or ""
+
+
+def _trafilatura_blocks(page: Element, url: str, *, precision: bool = True) -> list[Block]:
+    """trafilatura's own extraction first; its fallbacks (readability, jusText) only when
+    that gives less than FALLBACK_BELOW_CHARS of text: they cost as much again and seldom
+    change a full article. trafilatura copies the tree it is given, so a second run sees
+    the same page."""
+    xml = _trafilatura_xml(page, url, fast=True, precision=precision)
+    if len(re.sub(r"<[^>]*>", "", xml)) < FALLBACK_BELOW_CHARS:
+        xml = _trafilatura_xml(page, url, fast=False, precision=precision) or xml
     if not xml:
         return []
     root = etree.fromstring(xml.encode("utf-8"))
