@@ -4,7 +4,8 @@ Run: .venv/bin/python benchmarks/bench_body.py AEB_CHECKOUT [--keep DIR]
 
 AEB_CHECKOUT is a checkout of github:scrapinghub/article-extraction-benchmark (fetched for
 the run, never committed): html/*.html.gz (181 pages), ground-truth.json, evaluate.py.
-In the same run we write output/ours.json (the Article's body blocks, one per line) and output/trafilatura.json (plain trafilatura.extract, as the benchmark's own
+In the same run we write output/ours.json (the Article's body blocks, one per line) and
+output/trafilatura.json (plain trafilatura.extract, as the benchmark's own
 extractors/run_trafilatura.py calls it) into a scratch directory beside a copy of the
 ground truth and run the benchmark's evaluate.py there, unchanged. Printed: its table
 (F1, precision, recall, accuracy), pages whose body came out empty, and pages/s.
