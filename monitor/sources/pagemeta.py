@@ -49,6 +49,7 @@ Element: TypeAlias = lxml.html.HtmlElement
 
 _HTMLDATE_ELEMENTS = 15_000
 _HTMLDATE_TEXT_CHARS = 400_000
+_STATED_BODY_CHARS = 200_000
 _ARTICLE_TYPES = ("Article", "BlogPosting", "Report")
 _HOME = {"home", "homepage", "start", "accueil", "inicio", "startseite", "home page"}
 _RELATED_HEADING = re.compile(
@@ -95,6 +96,7 @@ class PageMeta:
     related: tuple[Link, ...]
     language: str | None
     tags: tuple[str, ...]
+    stated_body: str = ""  # JSON-LD articleBody, as the page states it (text or HTML)
 
 
 @dataclass(slots=True)
@@ -139,6 +141,7 @@ def read_page_meta(tree: Element, url: str, *, now: datetime | None = None) -> P
         section=tuple(_section(tree, data, title, page_url)),
         authors=tuple(_unique(_authors(tree, data))),
         lede=_lede(tree, data),
+        stated_body=_stated_body(data),
         related=tuple(_related(tree, page_url)),
         language=_language(tree, data),
         tags=tuple(_unique(_tags(tree, data))),
@@ -512,6 +515,13 @@ def _lede(tree: Element, data: _LinkedData) -> str:
         or _meta(tree, "description")
         or _meta(tree, "twitter:description")
     )
+
+
+def _stated_body(data: _LinkedData) -> str:
+    body = data.article.get("articleBody")
+    if isinstance(body, list):
+        body = "\n\n".join(str(part) for part in body if isinstance(part, str))
+    return body[:_STATED_BODY_CHARS] if isinstance(body, str) else ""
 
 
 def _related(tree: Element, page_url: str) -> Iterator[Link]:

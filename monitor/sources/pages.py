@@ -28,7 +28,7 @@ from lxml import etree
 
 from monitor.model import Article, Block, BlockKind, article_id
 from monitor.sources.charset import decode_html
-from monitor.sources.htmltext import clean_text
+from monitor.sources.htmltext import clean_text, html_to_blocks
 from monitor.sources.identity import article_identity, canonical_url, is_http_url
 from monitor.sources.pagemeta import (
     PageMeta,
@@ -59,6 +59,8 @@ MAX_TREE_ELEMENTS = 30_000
 MAX_BODY_ELEMENTS = 5_000
 MAX_BODY_TEXT_CHARS = 200_000
 FALLBACK_BELOW_CHARS = 1_500
+_STATED_MIN_CHARS = 400
+_STATED_RATIO = 1.5
 
 Element: TypeAlias = lxml.html.HtmlElement
 
@@ -69,7 +71,12 @@ _FEED_TYPES = {
     "application/json",
     "application/rdf+xml",
 }
-_BODY_TAGS: dict[str, BlockKind] = {"p": "paragraph", "head": "heading", "quote": "quote"}
+_BODY_TAGS: dict[str, BlockKind] = {
+    "p": "paragraph",
+    "head": "heading",
+    "quote": "quote",
+    "row": "paragraph",
+}
 _CHROME_TAGS = (
     "//nav | //aside | //footer | //header | //form | //button | //figcaption | //noscript"
     " | //template | //iframe | //svg | //script | //style | //select | //textarea | //dialog"
@@ -235,7 +242,31 @@ def _body(tree: Element, meta: PageMeta) -> tuple[Block, ...]:
         blocks = _trafilatura_blocks(bounded, meta.url) or _trafilatura_blocks(
             bounded, meta.url, precision=False
         )
-    return tuple(_trimmed(blocks, meta))
+    return tuple(_trimmed(_or_stated_body(blocks, meta, tree), meta))
+
+
+def _or_stated_body(blocks: list[Block], meta: PageMeta, tree: Element) -> list[Block]:
+    """The JSON-LD articleBody's paragraphs when it holds much more text than we found.
+
+    Publishers state the whole text there for search engines; markup extraction falls
+    short on some layouts (a body split across boxes, text in script-built widgets).
+    Lines that are the page's own subheadings stay headings.
+    """
+    stated = meta.stated_body
+    if len(stated) < _STATED_MIN_CHARS:
+        return blocks
+    found = sum(len(block.text) for block in blocks)
+    if "<" in stated and re.search(r"<(p|div|br|h[1-6])\b", stated, re.IGNORECASE):
+        paragraphs = [block.text for block in html_to_blocks(stated)]
+    else:
+        paragraphs = [clean_text(line) for line in re.split(r"\n+", stated)]
+    paragraphs = [text for text in paragraphs if text]
+    if sum(map(len, paragraphs)) < found * _STATED_RATIO or len(paragraphs) < 2:
+        return blocks
+    headings = {
+        clean_text(h.text_content()) for h in tree.xpath("//body//h2 | //body//h3 | //body//h4")
+    }
+    return [Block("heading" if text in headings else "paragraph", text) for text in paragraphs]
 
 
 def _without_chrome(tree: Element, meta: PageMeta) -> Element:
@@ -331,7 +362,7 @@ def _trafilatura_xml(page: Element, url: str, *, fast: bool, precision: bool = T
         output_format="xml",
         favor_precision=precision,
         include_comments=False,
-        include_tables=False,
+        include_tables=True,
         with_metadata=False,
         fast=fast,
     )
@@ -350,11 +381,16 @@ def _trafilatura_blocks(page: Element, url: str, *, precision: bool = True) -> l
         return []
     root = etree.fromstring(xml.encode("utf-8"))
     blocks: list[Block] = []
-    for element in root.iter("p", "head", "quote", "item"):
-        parent = element.getparent()
-        if element.tag == "p" and parent is not None and parent.tag in ("quote", "item"):
+    for element in root.iter("p", "head", "quote", "item", "row"):
+        if element.tag != "row" and element.xpath(
+            "ancestor::quote or ancestor::item or ancestor::row"
+        ):
             continue
-        text = clean_text("".join(element.itertext()))
+        if element.tag == "row":  # a table row: its cells, one paragraph
+            cells = (clean_text("".join(cell.itertext())) for cell in element.iter("cell"))
+            text = " ".join(cell for cell in cells if cell)
+        else:
+            text = clean_text("".join(element.itertext()))
         kind: BlockKind = "list" if element.tag == "item" else _BODY_TAGS[element.tag]
         if text:
             blocks.append(Block(kind, text))
