@@ -16,6 +16,7 @@ seconds (benchmarks/bench_extract.py prints the figures).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from copy import deepcopy
 from datetime import datetime
@@ -118,6 +119,10 @@ _ASSET_SUFFIXES = (
 )  # fmt: skip
 _DATE_PATH = re.compile(r"/(19|20)\d{2}/(0?[1-9]|1[0-2])(/|$)")
 _ID_SEGMENT = re.compile(r"\d{5,}|^(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}$")
+# Comments go at parse time: React pages split sentences with <!-- --> and trafilatura
+# drops a comment's tail text with it ("When <!-- -->President" kept only "When").
+# lxml parsers must not be shared between threads: one per thread.
+_PARSERS = threading.local()
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _PAGE_SUFFIX = re.compile(r"\.(s?html?|php|aspx?|jsp)$")
 
@@ -153,11 +158,20 @@ def parse_html(html: str) -> Element:
     text = re.sub(r"^\s*<\?xml[^>]*>", "", html[:MAX_HTML_CHARS])
     text = _XML_INVALID.sub("", text)  # lxml refuses NUL and C0 controls in text it is given
     try:
-        tree = lxml.html.document_fromstring(text or "<html></html>")
+        tree = lxml.html.document_fromstring(text or "<html></html>", parser=_parser())
     except (etree.ParserError, ValueError):
         tree = lxml.html.document_fromstring("<html></html>")
     truncate(tree, MAX_TREE_ELEMENTS)
     return tree
+
+
+def _parser() -> lxml.html.HTMLParser:
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = lxml.html.HTMLParser(
+            remove_comments=True, remove_pis=True, collect_ids=False
+        )
+    return parser
 
 
 def feed_links(html: str, base_url: str) -> list[str]:
