@@ -172,3 +172,12 @@ def test_updated_comes_from_the_pages_own_modified_marker() -> None:
     article = extract_article(_page(head), url="https://x.example/a/", source="s")
     assert article.published is not None and article.updated is not None
     assert article.updated.isoformat() == "2024-07-03T06:00:00+00:00"
+
+
+def test_comment_markers_inside_a_paragraph_keep_its_words() -> None:
+    split = "When <!-- -->President<!-- --> <!-- -->Trump’s<!-- --> advisers suggested a deal."
+    html = _page(before=f"<p>{split} It went on for a while, longer than most expected.</p>")
+    body = " ".join(
+        b.text for b in extract_article(html, url="https://x.example/a/", source="s").body
+    )
+    assert "When President Trump’s advisers suggested a deal." in body

@@ -97,6 +97,7 @@ class PageMeta:
     language: str | None
     tags: tuple[str, ...]
     stated_body: str = ""  # JSON-LD articleBody, as the page states it (text or HTML)
+    lede_in_markup: bool = False  # the lede is a standfirst element, not a description
 
 
 @dataclass(slots=True)
@@ -130,6 +131,7 @@ def read_page_meta(tree: Element, url: str, *, now: datetime | None = None) -> P
     page_url = _canonical(tree, data, url)
     title = _title(tree, data)
     published = _published(tree, data, page_url, now)
+    lede = lede_element(tree)
     updated = _first_time(
         _stated_dates(tree, data, "dateModified", _UPDATE_META, ("update", "modif"))
     )
@@ -140,8 +142,9 @@ def read_page_meta(tree: Element, url: str, *, now: datetime | None = None) -> P
         updated=updated if updated != published else None,
         section=tuple(_section(tree, data, title, page_url)),
         authors=tuple(_unique(_authors(tree, data))),
-        lede=_lede(tree, data),
+        lede=clean_text(lede.text_content()) if lede is not None else _description(tree, data),
         stated_body=_stated_body(data),
+        lede_in_markup=lede is not None,
         related=tuple(_related(tree, page_url)),
         language=_language(tree, data),
         tags=tuple(_unique(_tags(tree, data))),
@@ -505,10 +508,7 @@ def _without_by(name: str) -> str:
     return re.sub(r"^by\s+", "", name, flags=re.IGNORECASE).strip()
 
 
-def _lede(tree: Element, data: _LinkedData) -> str:
-    element = lede_element(tree)
-    if element is not None:
-        return clean_text(element.text_content())
+def _description(tree: Element, data: _LinkedData) -> str:
     return (
         _text(data.article.get("description"))
         or _meta(tree, "og:description")

@@ -436,8 +436,13 @@ def _with_headings(blocks: list[Block], page: Element) -> list[Block]:
 
 
 def _trimmed(blocks: list[Block], meta: PageMeta) -> Iterator[Block]:
-    """The blocks without a repeated title or lede at the start, or chrome labels."""
-    leading = {_words(meta.title), _words(meta.lede)} - {""}
+    """The blocks without a repeated title or standfirst at the start, or chrome labels.
+
+    A lede that is only the meta description stays in the body when the body opens with
+    it: publishers copy the first paragraph into the description (WordPress does by
+    default), and the body is the article's whole text.
+    """
+    leading = {_words(meta.title), _words(meta.lede) if meta.lede_in_markup else ""} - {""}
     start = 0
     while start < len(blocks) and _words(blocks[start].text) in leading:
         start += 1
