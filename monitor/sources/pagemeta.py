@@ -599,6 +599,8 @@ def _cut_from(element: Element) -> None:
 
 def cap_text(tree: Element, limit: int) -> None:
     """Cut text nodes once `limit` characters of text have been seen."""
+    if len(tree.text_content()) <= limit:  # one pass in C; the loop below is Python
+        return
     seen = 0
     for element in tree.iter(etree.Element):
         for attribute in ("text", "tail"):

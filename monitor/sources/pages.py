@@ -18,9 +18,8 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from copy import deepcopy
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import lxml.html
@@ -146,7 +145,7 @@ def extract_article(html: str, *, url: str, source: str, now: datetime | None = 
         section=meta.section,
         authors=meta.authors,
         lede=meta.lede,
-        body=_body(tree, meta),
+        body=_body(tree, meta, html),
         related=meta.related,
         language=meta.language,
         tags=meta.tags,
@@ -247,11 +246,13 @@ def _looks_like_article(url: str) -> bool:
     )
 
 
-def _body(tree: Element, meta: PageMeta) -> tuple[Block, ...]:
+def _body(tree: Element, meta: PageMeta, html: str) -> tuple[Block, ...]:
+    """The body from the page without its chrome (`tree` is reduced in place: the metadata
+    has been read); if that gives nothing, from the whole page parsed again."""
     page = _without_chrome(tree, meta)
     blocks = _with_headings(_trafilatura_blocks(page, meta.url), page)
     if not blocks:
-        bounded = deepcopy(tree)
+        bounded = parse_html(html)
         truncate(bounded, MAX_BODY_ELEMENTS)
         blocks = _trafilatura_blocks(bounded, meta.url) or _trafilatura_blocks(
             bounded, meta.url, precision=False
@@ -284,8 +285,8 @@ def _or_stated_body(blocks: list[Block], meta: PageMeta, tree: Element) -> list[
 
 
 def _without_chrome(tree: Element, meta: PageMeta) -> Element:
-    """A copy of the page reduced to the article: chrome removed, size bounded."""
-    page = deepcopy(tree)
+    """The page reduced to the article, in place: chrome removed, size bounded."""
+    page = tree
     _drop_all(page.xpath(_CHROME_TAGS))
     truncate(page, MAX_BODY_ELEMENTS)
     cap_text(page, MAX_BODY_TEXT_CHARS)
@@ -352,8 +353,13 @@ def _before(element: Element) -> Iterator[Element]:
 
 def _furniture(element: Element) -> bool:
     """A short block that is a byline, a dateline, a row of links or a copyright line."""
-    text = clean_text(element.text_content())
-    if not text or len(text) > _SHORT_BLOCK or element.find(".//p") is not None:
+    if element.find(".//p") is not None:
+        return False
+    raw = element.text_content()
+    if len(raw) > 4 * _SHORT_BLOCK:  # far too long even before white space is folded
+        return False
+    text = clean_text(raw)
+    if not text or len(text) > _SHORT_BLOCK:
         return False
     if element.xpath("ancestor::p or ancestor::blockquote or ancestor::h2 or ancestor::h3"):
         return False
@@ -369,18 +375,20 @@ def _furniture(element: Element) -> bool:
     )
 
 
-def _trafilatura_xml(page: Element, url: str, *, fast: bool, precision: bool = True) -> str:
-    xml = trafilatura.extract(
+def _trafilatura_body(page: Element, url: str, *, fast: bool, precision: bool) -> Any:
+    """trafilatura's body element (its XML vocabulary: p, head, quote, list/item, table/row/
+    cell), from bare_extraction: extract() would also serialize it and fingerprint the text."""
+    document = trafilatura.bare_extraction(
         page,
         url=url or None,
-        output_format="xml",
         favor_precision=precision,
         include_comments=False,
         include_tables=True,
         with_metadata=False,
         fast=fast,
+        as_dict=False,
     )
-    return xml or ""
+    return getattr(document, "body", None) if document is not None else None
 
 
 def _trafilatura_blocks(page: Element, url: str, *, precision: bool = True) -> list[Block]:
@@ -388,12 +396,12 @@ def _trafilatura_blocks(page: Element, url: str, *, precision: bool = True) -> l
     that gives less than FALLBACK_BELOW_CHARS of text: they cost as much again and seldom
     change a full article. trafilatura copies the tree it is given, so a second run sees
     the same page."""
-    xml = _trafilatura_xml(page, url, fast=True, precision=precision)
-    if len(re.sub(r"<[^>]*>", "", xml)) < FALLBACK_BELOW_CHARS:
-        xml = _trafilatura_xml(page, url, fast=False, precision=precision) or xml
-    if not xml:
+    root = _trafilatura_body(page, url, fast=True, precision=precision)
+    if root is None or len("".join(root.itertext())) < FALLBACK_BELOW_CHARS:
+        fuller = _trafilatura_body(page, url, fast=False, precision=precision)
+        root = fuller if fuller is not None else root
+    if root is None:
         return []
-    root = etree.fromstring(xml.encode("utf-8"))
     blocks: list[Block] = []
     for element in root.iter("p", "head", "quote", "item", "row"):
         if element.tag != "row" and element.xpath(
