@@ -14,6 +14,7 @@ from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
@@ -127,6 +128,13 @@ def read_page_meta(tree: Element, url: str, *, now: datetime | None = None) -> P
     `now` bounds htmldate's date search (it otherwise uses the clock); dates from
     structured data are taken as stated.
     """
+    try:
+        return _read_page_meta(tree, url, now)
+    finally:
+        _meta_index.cache_clear()
+
+
+def _read_page_meta(tree: Element, url: str, now: datetime | None) -> PageMeta:
     data = _linked_data(tree)
     page_url = _canonical(tree, data, url)
     title = _title(tree, data)
@@ -255,10 +263,21 @@ def _meta(tree: Element, name: str) -> str:
 
 
 def _meta_all(tree: Element, name: str) -> list[str]:
-    found = tree.xpath(
-        "//meta[@property=$name or @name=$name or @itemprop=$name]/@content", name=name
-    )
-    return [clean_text(str(value)) for value in found if str(value).strip()]
+    return _meta_index(tree).get(name, [])
+
+
+@lru_cache(maxsize=1)
+def _meta_index(tree: Element) -> dict[str, list[str]]:
+    """Every <meta> content by its property, name and itemprop, in document order: one
+    pass instead of a document scan per name (read_page_meta clears it when done)."""
+    index: dict[str, list[str]] = {}
+    for meta in tree.iter("meta"):
+        content = clean_text(meta.get("content") or "")
+        if not content:
+            continue
+        for key in {meta.get("property"), meta.get("name"), meta.get("itemprop")} - {None}:
+            index.setdefault(str(key), []).append(content)
+    return index
 
 
 def _canonical(tree: Element, data: _LinkedData, url: str) -> str:

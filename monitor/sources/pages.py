@@ -296,7 +296,7 @@ def _without_chrome(tree: Element, meta: PageMeta) -> Element:
     for heading in page.xpath("//h2 | //h3 | //h4 | //h5"):
         if chrome_heading(heading):
             _drop_all(e for e in heading_block(heading) if not keep(e))
-    lede = lede_element(page)
+    lede = lede_element(page) if meta.lede_in_markup else None
     if lede is not None and not keep(lede):
         _drop_all([lede])
     headline = _headline(page, meta.title)
