@@ -104,9 +104,10 @@ def lede_element(tree: Element) -> Element | None:
     Marked by its class (see the module notes), or a long heading right after the <h1>.
     """
     body = tree.find("body")
-    for element in body.iter(etree.Element) if body is not None else ():
-        marks = f"{element.get('class', '')} {element.get('data-testid', '')}"
-        if not _LEDE_HINT.search(marks) or element.xpath(f"boolean({CHROME_ANCESTORS})"):
+    search = _LEDE_HINT.search
+    for element in body.iter() if body is not None else ():
+        marks = element.get("class") or element.get("data-testid")
+        if marks is None or not search(marks) or element.xpath(f"boolean({CHROME_ANCESTORS})"):
             continue
         if element.tag in ("h1", "a", "img", "time", "script", "style", "figcaption"):
             continue
