@@ -18,7 +18,6 @@ from typing import TypeAlias
 from urllib.parse import urlsplit
 
 import lxml.html
-from lxml import etree
 
 from monitor.sources.htmltext import clean_text
 
