@@ -51,6 +51,12 @@ Element: TypeAlias = lxml.html.HtmlElement
 _HTMLDATE_ELEMENTS = 15_000
 _HTMLDATE_TEXT_CHARS = 400_000
 _STATED_BODY_CHARS = 200_000
+_WEEKDAY = re.compile(
+    r"\b(mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(montag|dienstag|mittwoch|donnerstag"
+    r"|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|lunes"
+    r"|martes|miércoles|jueves|viernes|sábado|domingo)\b",
+    re.IGNORECASE,
+)
 _ARTICLE_TYPES = ("Article", "BlogPosting", "Report")
 _HOME = {"home", "homepage", "start", "accueil", "inicio", "startseite", "home page"}
 _RELATED_HEADING = re.compile(
@@ -417,38 +423,47 @@ def _htmldate(
 ) -> datetime | None:
     """The date htmldate finds in the page minus its chrome; midnight UTC.
 
-    Removed first: the site's header, navigation, sidebars and footer, comment sections,
-    copyright lines, and whatever precedes the article holding the headline (a "today"
-    line in a top bar). htmldate's quick search runs first; its extensive search only if
-    that finds nothing, and a bare year's January 1st is refused ("En 2002, ...").
+    Removed first: the site's header, navigation, sidebars and footer, comment sections
+    and copyright lines. htmldate's quick search, then (if `extensive`) its extensive one,
+    each first on the page from the headline's article box on, then on the whole page
+    unless what precedes the article names a weekday (a "Friday, November 22, 2024"
+    top bar is the day the page was seen). A bare year's January 1st from the extensive
+    search is refused ("En 2002, ...").
     """
-    page = _without(tree, _CHROME_BOXES + _COMMENT_BOXES)
-    _drop_above_article(page)
+    whole = _without(tree, _CHROME_BOXES + _COMMENT_BOXES)
+    article = deepcopy(whole)
+    above = _drop_above_article(article)
+    pages = (article,) if _WEEKDAY.search(above) else (article, whole)
     limit = now.strftime("%Y-%m-%d") if now else None
     for deep in (False, True) if extensive else (False,):
-        found = find_date(
-            page,
-            extensive_search=deep,
-            original_date=True,
-            url=page_url or None,
-            max_date=limit,
-        )
-        if found and not (deep and found.endswith("-01-01")):
-            return _time(found)
+        for page in pages:
+            found = find_date(
+                page,
+                extensive_search=deep,
+                original_date=True,
+                url=page_url or None,
+                max_date=limit,
+            )
+            if found and not (deep and found.endswith("-01-01")):
+                return _time(found)
     return None
 
 
-def _drop_above_article(page: Element) -> None:
-    """Remove what precedes the headline's article box (or the headline) in the body."""
+def _drop_above_article(page: Element) -> str:
+    """Remove what precedes the headline's article box (or the headline) in the body;
+    return its text."""
     headlines = page.xpath("//body//h1")
     if not headlines:
-        return
+        return ""
     boxes = headlines[0].xpath("ancestor::article | ancestor::main")
     node = boxes[-1] if boxes else headlines[0]
+    removed: list[str] = []
     while (parent := node.getparent()) is not None and node.tag != "body":
         for sibling in list(node.itersiblings(preceding=True)):
+            removed.append(sibling.text_content())
             parent.remove(sibling)
         node = parent
+    return " ".join(removed)
 
 
 def _without(tree: Element, path: str) -> Element:
