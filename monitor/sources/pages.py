@@ -1,6 +1,6 @@
 """HTML pages to Articles, and the links a page offers: its feeds and, on a front, its articles.
 
-The body comes from trafilatura run on a copy of the page with its chrome removed first
+The body comes from trafilatura run on the page with its chrome removed first
 (navigation, breadcrumbs, share buttons, advertisements, "Related"/"Most Popular" boxes,
 bylines and everything above the headline), because trafilatura alone keeps some of it on
 news layouts. Everything else comes from structured data and markup (monitor.sources.pagemeta).
