@@ -1,9 +1,17 @@
-"""Page extraction over the fixture pages: per-field accuracy, pages/s, body vs trafilatura.
+"""Page extraction: per-field accuracy on our fixtures, body F1, dates, pages/s, in one run.
 
-Run: /work/venv/bin/python benchmarks/bench_extract.py [--repeat N]
+Run: .venv/bin/python benchmarks/bench_extract.py [--repeat N] [--aeb AEB_CHECKOUT]
+     [--htmldate HTMLDATE_CHECKOUT]
 
-The baseline is measured in the same run: trafilatura.extract(html) plain text, the
-library's default, scored against the same expected bodies (token F1 and difflib ratio).
+Baselines are measured in the same run: trafilatura.extract(html) plain text, the
+library's default, scored against the same expected bodies (token F1 and difflib ratio);
+with --aeb, body F1 on scrapinghub's article-extraction-benchmark by its own evaluate.py
+(benchmarks/bench_body.py) and pages/s of the full Article against plain
+trafilatura.extract on those 181 pages, timed page by page in turn so that a busy machine
+slows both alike; with --htmldate, the published day on htmldate's 1,000-page evaluation
+set served on loopback, beside htmldate's extensive search (benchmarks/bench_dates.py).
+Both checkouts are fetched for the run (github:scrapinghub/article-extraction-benchmark,
+github:adbar/htmldate) and never committed.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ CASES = {
     "charset-gb18030": "https://asiadispatch.example/x/",
     "charset-windows-1252": "https://asiadispatch.example/x/",
 }
+CMS = sorted(path.stem for path in (SEEDS / "pages").glob("cms-*.html"))
 _NO_SPACE_SCRIPT = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_NO_SPACE_SCRIPT}]|[^\W{_NO_SPACE_SCRIPT}]+")
 
@@ -59,6 +68,10 @@ class Page:
 
 
 def load_pages() -> list[Page]:
+    cases = dict(CASES)
+    for name in CMS:
+        expected = json.loads((SEEDS / "expected" / f"{name}.page.json").read_text("utf-8"))
+        cases[name] = expected["url"]
     return [
         Page(
             name,
@@ -66,7 +79,7 @@ def load_pages() -> list[Page]:
             (SEEDS / "pages" / f"{name}.html").read_bytes(),
             json.loads((SEEDS / "expected" / f"{name}.page.json").read_text(encoding="utf-8")),
         )
-        for name, url in CASES.items()
+        for name, url in cases.items()
     ]
 
 
@@ -89,7 +102,8 @@ def similarity(got: str, want: str) -> float:
 
 
 def ours(page: Page) -> dict[str, Any]:
-    return extract_article(page.html, url=page.url, source="asia-dispatch").to_json()
+    source = "cms" if page.name.startswith("cms-") else "asia-dispatch"
+    return extract_article(page.html, url=page.url, source=source).to_json()
 
 
 def trafilatura_plain(page: Page) -> str:
@@ -149,9 +163,32 @@ def pathological() -> None:
         print(f"{name:<24} {time.perf_counter() - start:6.2f} s")
 
 
+def interleaved_rates(checkout: Path, repeat: int) -> tuple[float, float]:
+    """Pages/s of the full Article and of plain trafilatura.extract on the benchmark pages,
+    each page through both in turn (after one warm-up pass)."""
+    from bench_body import load_body_pages
+
+    pages = load_body_pages(checkout)
+    for page in pages[:3]:
+        extract_article(page.html, url=page.url, source="aeb")
+        trafilatura.extract(page.html, include_comments=False)
+    mine = theirs = 0.0
+    for _ in range(repeat):
+        for page in pages:
+            start = time.perf_counter()
+            extract_article(page.html, url=page.url, source="aeb")
+            middle = time.perf_counter()
+            trafilatura.extract(page.html, include_comments=False)
+            mine, theirs = mine + middle - start, theirs + time.perf_counter() - middle
+    count = repeat * len(pages)
+    return count / mine, count / theirs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=10, help="passes over the pages for pages/s")
+    parser.add_argument("--aeb", type=Path, default=None, help="article-extraction-benchmark")
+    parser.add_argument("--htmldate", type=Path, default=None, help="htmldate checkout")
     args = parser.parse_args()
     pages = load_pages()
     field_accuracy(pages)
@@ -161,6 +198,21 @@ def main() -> None:
     )
     rate = pages_per_second(trafilatura_plain, pages, args.repeat)
     print(f"pages/s trafilatura.extract plain:   {rate:.1f}")
+    if args.aeb is not None:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_body import report as body_report
+
+        body_report(args.aeb)
+        mine, theirs = interleaved_rates(args.aeb, max(1, args.repeat // 5))
+        print(
+            f"pages/s on the benchmark pages, in turn: full Article {mine:.1f},"
+            f" trafilatura.extract {theirs:.1f} (ratio {mine / theirs:.2f})"
+        )
+    if args.htmldate is not None:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_dates import report as dates_report
+
+        dates_report(args.htmldate)
     pathological()
 
 

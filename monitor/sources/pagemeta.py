@@ -10,20 +10,33 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from copy import deepcopy
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
-from htmldate import find_date
-from lxml import etree
 
-from monitor.model import Link, parse_time
+from monitor.model import Link
+from monitor.sources.cmsmarkup import (
+    CHROME_ANCESTORS,
+    class_words,
+    in_related,
+    keyword_tags,
+    lede_element,
+    tag_links,
+)
 from monitor.sources.htmltext import clean_text
 from monitor.sources.identity import canonical_url, is_http_url
+from monitor.sources.pagedates import (
+    cap_text,
+    first_time,
+    htmldate,
+    parse_date,
+    time_elements,
+    truncate,
+)
 
 __all__ = [
     "PageMeta",
@@ -39,13 +52,9 @@ __all__ = [
 
 Element: TypeAlias = lxml.html.HtmlElement
 
-_HTMLDATE_ELEMENTS = 5_000
-_HTMLDATE_TEXT_CHARS = 100_000
+_STATED_BODY_CHARS = 200_000
 _ARTICLE_TYPES = ("Article", "BlogPosting", "Report")
 _HOME = {"home", "homepage", "start", "accueil", "inicio", "startseite", "home page"}
-_LEDE_WORDS = {"standfirst", "subtitle", "subheadline", "subhead", "dek", "lede", "strapline"}
-_LEDE_PARAGRAPH_WORDS = {"lead", "intro", "summary", "teaser"}
-_LEDE_MAX_CHARS = 600
 _RELATED_HEADING = re.compile(
     r"^(related|read more|more on this|see also|read next|more about|further reading)", re.I
 )
@@ -54,11 +63,7 @@ _CHROME_HEADING = re.compile(
     r"|advertisement|sponsored|comments?|latest( news)?|top stories|recommended)\b",
     re.I,
 )
-_CHROME_ANCESTORS = (
-    "ancestor-or-self::nav or ancestor-or-self::aside or ancestor-or-self::footer"
-    " or ancestor-or-self::header[not(ancestor::article)]"
-)
-_CHROME_BOXES = "//nav | //aside | //footer | //header[not(ancestor::article)]"
+_CHROME_ANCESTORS = CHROME_ANCESTORS
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " » ")
 _DATE_META = (
     "article:published_time",
@@ -89,6 +94,8 @@ class PageMeta:
     related: tuple[Link, ...]
     language: str | None
     tags: tuple[str, ...]
+    stated_body: str = ""  # JSON-LD articleBody, as the page states it (text or HTML)
+    lede_in_markup: bool = False  # the lede is a standfirst element, not a description
 
 
 @dataclass(slots=True)
@@ -118,11 +125,19 @@ def read_page_meta(tree: Element, url: str, *, now: datetime | None = None) -> P
     `now` bounds htmldate's date search (it otherwise uses the clock); dates from
     structured data are taken as stated.
     """
+    try:
+        return _read_page_meta(tree, url, now)
+    finally:
+        _meta_index.cache_clear()
+
+
+def _read_page_meta(tree: Element, url: str, now: datetime | None) -> PageMeta:
     data = _linked_data(tree)
     page_url = _canonical(tree, data, url)
     title = _title(tree, data)
     published = _published(tree, data, page_url, now)
-    updated = _first_time(
+    lede = lede_element(tree)
+    updated = first_time(
         _stated_dates(tree, data, "dateModified", _UPDATE_META, ("update", "modif"))
     )
     return PageMeta(
@@ -132,40 +147,25 @@ def read_page_meta(tree: Element, url: str, *, now: datetime | None = None) -> P
         updated=updated if updated != published else None,
         section=tuple(_section(tree, data, title, page_url)),
         authors=tuple(_unique(_authors(tree, data))),
-        lede=_lede(tree, data),
+        lede=clean_text(lede.text_content()) if lede is not None else _description(tree, data),
+        stated_body=_stated_body(data),
+        lede_in_markup=lede is not None,
         related=tuple(_related(tree, page_url)),
         language=_language(tree, data),
         tags=tuple(_unique(_tags(tree, data))),
     )
 
 
-def class_words(element: Element) -> list[str]:
-    """The words of an element's class and id: "story__byline c-ad" -> story, byline, c, ad."""
-    names = f"{element.get('class', '')} {element.get('id', '')}"
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", names)
-    return [word for word in re.split(r"[\s_\-]+", spaced.lower()) if word]
-
-
-def lede_element(tree: Element) -> Element | None:
-    """The standfirst or subtitle element under the headline, outside page chrome."""
-    for element in tree.xpath(f"//body//*[@class][not({_CHROME_ANCESTORS})]"):
-        words = set(class_words(element))
-        paragraph_words = _LEDE_PARAGRAPH_WORDS if element.tag == "p" else set()
-        if not words & (_LEDE_WORDS | paragraph_words):
-            continue
-        text = clean_text(element.text_content())
-        if 20 <= len(text) <= _LEDE_MAX_CHARS and not _in_related(element):
-            return element
-    return None
-
-
 def related_containers(tree: Element) -> list[Element]:
     """Elements holding the "related articles" links: marked by class, or under a heading."""
     marked = [
         element
-        for element in tree.xpath("//body//*[@class or @id]")
+        for element in tree.xpath(
+            "//body//*[contains(@class, 'elated') or contains(@id, 'elated')"
+            " or contains(@class, 'ELATED') or contains(@id, 'ELATED')]"
+        )
         if any(word.startswith("related") for word in class_words(element))
-        and not _in_related(element.getparent())
+        and not in_related(element.getparent())
         and _mostly_links(element)
     ]
     if marked:
@@ -186,6 +186,14 @@ def heading_block(heading: Element) -> list[Element]:
     """A heading with the list it titles: its own box if small, else the heading and list."""
     parent = heading.getparent()
     if parent is not None and parent.tag not in ("body", "main", "article") and len(parent) <= 4:
+        box = parent.getparent()
+        while (  # a title wrapper ("List-header") without links: the box is one level up
+            parent.find(".//a") is None
+            and box is not None
+            and box.tag not in ("body", "main", "article")
+            and len(box) <= 4
+        ):
+            parent, box = box, box.getparent()
         return [parent]
     following = heading.getnext()
     if following is not None and following.tag in ("ul", "ol", "div"):
@@ -197,14 +205,6 @@ def _mostly_links(element: Element) -> bool:
     text = len(clean_text(element.text_content()))
     linked = sum(len(clean_text(a.text_content())) for a in element.iter("a"))
     return text > 0 and linked * 2 >= text
-
-
-def _in_related(element: Element | None) -> bool:
-    while element is not None:
-        if any(word.startswith("related") for word in class_words(element)):
-            return True
-        element = element.getparent()
-    return False
 
 
 def _linked_data(tree: Element) -> _LinkedData:
@@ -260,10 +260,21 @@ def _meta(tree: Element, name: str) -> str:
 
 
 def _meta_all(tree: Element, name: str) -> list[str]:
-    found = tree.xpath(
-        "//meta[@property=$name or @name=$name or @itemprop=$name]/@content", name=name
-    )
-    return [clean_text(str(value)) for value in found if str(value).strip()]
+    return _meta_index(tree).get(name, [])
+
+
+@lru_cache(maxsize=1)
+def _meta_index(tree: Element) -> dict[str, list[str]]:
+    """Every <meta> content by its property, name and itemprop, in document order: one
+    pass instead of a document scan per name (read_page_meta clears it when done)."""
+    index: dict[str, list[str]] = {}
+    for meta in tree.iter("meta"):
+        content = clean_text(meta.get("content") or "")
+        if not content:
+            continue
+        for key in {meta.get("property"), meta.get("name"), meta.get("itemprop")} - {None}:
+            index.setdefault(str(key), []).append(content)
+    return index
 
 
 def _canonical(tree: Element, data: _LinkedData, url: str) -> str:
@@ -325,8 +336,36 @@ def _first_text(tree: Element, path: str) -> str:
 def _published(
     tree: Element, data: _LinkedData, page_url: str, now: datetime | None
 ) -> datetime | None:
-    stated = _first_time(_stated_dates(tree, data, "datePublished", _DATE_META, ("publish", "")))
-    return stated or _htmldate(tree, page_url, now)
+    """Stated dates (JSON-LD, meta tags, <time> marked "publish", then unmarked <time>),
+    else htmldate.
+
+    <time> elements count only when they name at most two days (published and updated):
+    more means a list of other stories' dates. When the stated dates disagree on the day,
+    the one htmldate's quick search also finds wins (else the first).
+    """
+    stated = [
+        (raw, parsed)
+        for raw in _stated_dates(tree, data, "datePublished", _DATE_META, ())
+        if (parsed := parse_date(raw)) is not None
+    ]
+    for hint in ("publish", ""):
+        timed = [
+            (raw, t) for raw in time_elements(tree, hint) if (t := parse_date(raw)) is not None
+        ]
+        if timed and len({t.date() for _, t in timed}) <= 2:
+            stated.extend(timed)
+        if stated:
+            break
+    if not stated:
+        return htmldate(tree, page_url, now)
+    if len({parsed.date() for _, parsed in stated}) == 1:
+        return stated[0][1]
+    found = htmldate(tree, page_url, now, extensive=False)
+    day = found.date() if found else None
+    for raw, parsed in stated:
+        if day is not None and (parsed.date() == day or raw.strip()[:10] == day.isoformat()):
+            return parsed
+    return stated[0][1]
 
 
 def _stated_dates(
@@ -336,68 +375,7 @@ def _stated_dates(
     yield _text(data.get(key))
     yield from (_meta(tree, name) for name in metas)
     for hint in hints:
-        yield from _time_elements(tree, hint)
-
-
-def _time_elements(tree: Element, hint: str) -> list[str]:
-    """<time datetime> values in the article, not the site's header or footer."""
-    hinted = f'[contains(@class, "{hint}") or contains(@itemprop, "{hint}")]' if hint else ""
-    return [
-        str(value)
-        for value in tree.xpath(f"//time{hinted}[not({_CHROME_ANCESTORS})]/@datetime")
-        if str(value).strip()
-    ]
-
-
-def _first_time(values: Iterable[str]) -> datetime | None:
-    for value in values:
-        parsed = _time(value)
-        if parsed is not None:
-            return parsed
-    return None
-
-
-def _time(value: str) -> datetime | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        pass
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
-
-
-def _htmldate(tree: Element, page_url: str, now: datetime | None) -> datetime | None:
-    """The date htmldate finds in the page minus its chrome; midnight UTC.
-
-    Its extensive search is off: on pages that state no date it guesses from any year in
-    the text ("En 2002, ..." gave 2002-01-01) or takes the site's "today" header.
-    """
-    page = _without(tree, _CHROME_BOXES)
-    found = find_date(
-        page,
-        extensive_search=False,
-        original_date=True,
-        url=page_url or None,
-        max_date=now.strftime("%Y-%m-%d") if now else None,
-    )
-    return _time(found) if found else None
-
-
-def _without(tree: Element, path: str) -> Element:
-    copy = deepcopy(tree)
-    truncate(copy, _HTMLDATE_ELEMENTS)
-    cap_text(copy, _HTMLDATE_TEXT_CHARS)
-    for element in copy.xpath(path):
-        parent = element.getparent()
-        if parent is not None:
-            parent.remove(element)
-    return copy
+        yield from time_elements(tree, hint)
 
 
 def _section(tree: Element, data: _LinkedData, title: str, page_url: str) -> list[str]:
@@ -451,11 +429,12 @@ def _authors(tree: Element, data: _LinkedData) -> list[str]:
     ]
     marked = tree.xpath(
         f'(//a[@rel="author"] | //*[@itemprop="author"]'
-        f' | //*[contains(concat(" ", normalize-space(@class), " "), " author ")])'
+        f' | //*[contains(concat(" ", normalize-space(@class), " "), " author ")]'
+        f' | //*[contains(@class, "author-name") or contains(@class, "field--name-uid")])'
         f"[not({_CHROME_ANCESTORS})]"
     )
     found = meta or [
-        clean_text(element.text_content()) for element in marked if not _in_related(element)
+        clean_text(element.text_content()) for element in marked if not in_related(element)
     ]
     return [_without_by(name) for name in found if 0 < len(name) <= 80]
 
@@ -464,10 +443,7 @@ def _without_by(name: str) -> str:
     return re.sub(r"^by\s+", "", name, flags=re.IGNORECASE).strip()
 
 
-def _lede(tree: Element, data: _LinkedData) -> str:
-    element = lede_element(tree)
-    if element is not None:
-        return clean_text(element.text_content())
+def _description(tree: Element, data: _LinkedData) -> str:
     return (
         _text(data.article.get("description"))
         or _meta(tree, "og:description")
@@ -476,12 +452,20 @@ def _lede(tree: Element, data: _LinkedData) -> str:
     )
 
 
+def _stated_body(data: _LinkedData) -> str:
+    body = data.article.get("articleBody")
+    if isinstance(body, list):
+        body = "\n\n".join(str(part) for part in body if isinstance(part, str))
+    return body[:_STATED_BODY_CHARS] if isinstance(body, str) else ""
+
+
 def _related(tree: Element, page_url: str) -> Iterator[Link]:
     seen = {page_url}
     for container in related_containers(tree):
         for anchor in container.iter("a"):
             href = (anchor.get("href") or "").strip()
-            text = clean_text(anchor.text_content())
+            titles = anchor.xpath(".//h2 | .//h3 | .//h4")
+            text = clean_text((titles[0] if titles else anchor).text_content())
             url = canonical_url(urljoin(page_url, href)) if href else ""
             if text and is_http_url(url) and url not in seen:
                 seen.add(url)
@@ -506,57 +490,19 @@ def _first_text_attr(tree: Element, path: str) -> str:
 
 
 def _tags(tree: Element, data: _LinkedData) -> list[str]:
+    """JSON-LD keywords (a comma string or a list), article:tag, tag links, news_keywords."""
     keywords = data.article.get("keywords")
     if isinstance(keywords, str):
-        return [part.strip() for part in keywords.split(",") if part.strip()]
-    structured = [_text(value) for value in _as_list(keywords)]
+        structured = [part.strip() for part in keywords.split(",") if part.strip()]
+    else:
+        structured = [_text(value) for value in _as_list(keywords) if _text(value)]
     return (
-        structured
+        keyword_tags(structured)
         or _meta_all(tree, "article:tag")
-        or [
-            clean_text(a.text_content())
-            for a in tree.xpath('//a[contains(concat(" ", normalize-space(@rel), " "), " tag ")]')
-            if "category" not in (a.get("rel") or "").split()
-        ]
+        or tag_links(tree)
         or [part.strip() for part in _meta(tree, "news_keywords").split(",") if part.strip()]
     )
 
 
 def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(value for value in values if value))
-
-
-def truncate(tree: Element, limit: int) -> None:
-    """Keep the first `limit` elements in document order; drop the rest."""
-    for count, element in enumerate(tree.iter(etree.Element)):
-        if count == limit:
-            _cut_from(element)
-            return
-
-
-def _cut_from(element: Element) -> None:
-    """Remove `element` and everything after it in document order."""
-    node = element
-    parent = node.getparent()
-    if parent is None:
-        return
-    for sibling in list(node.itersiblings()):
-        parent.remove(sibling)
-    parent.remove(node)
-    node = parent
-    while (parent := node.getparent()) is not None:
-        for sibling in list(node.itersiblings()):
-            parent.remove(sibling)
-        node = parent
-
-
-def cap_text(tree: Element, limit: int) -> None:
-    """Cut text nodes once `limit` characters of text have been seen."""
-    seen = 0
-    for element in tree.iter(etree.Element):
-        for attribute in ("text", "tail"):
-            value = getattr(element, attribute)
-            if value:
-                room = max(limit - seen, 0)
-                setattr(element, attribute, value[:room])
-                seen += min(len(value), room)

@@ -1,6 +1,6 @@
 """HTML pages to Articles, and the links a page offers: its feeds and, on a front, its articles.
 
-The body comes from trafilatura run on a copy of the page with its chrome removed first
+The body comes from trafilatura run on the page with its chrome removed first
 (navigation, breadcrumbs, share buttons, advertisements, "Related"/"Most Popular" boxes,
 bylines and everything above the headline), because trafilatura alone keeps some of it on
 news layouts. Everything else comes from structured data and markup (monitor.sources.pagemeta).
@@ -16,10 +16,10 @@ seconds (benchmarks/bench_extract.py prints the figures).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from copy import deepcopy
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import lxml.html
@@ -28,7 +28,7 @@ from lxml import etree
 
 from monitor.model import Article, Block, BlockKind, article_id
 from monitor.sources.charset import decode_html
-from monitor.sources.htmltext import clean_text
+from monitor.sources.htmltext import clean_text, html_to_blocks
 from monitor.sources.identity import article_identity, canonical_url, is_http_url
 from monitor.sources.pagemeta import (
     PageMeta,
@@ -58,6 +58,9 @@ MAX_HTML_CHARS = 4_000_000
 MAX_TREE_ELEMENTS = 30_000
 MAX_BODY_ELEMENTS = 5_000
 MAX_BODY_TEXT_CHARS = 200_000
+FALLBACK_BELOW_CHARS = 1_500
+_STATED_MIN_CHARS = 400
+_STATED_RATIO = 1.5
 
 Element: TypeAlias = lxml.html.HtmlElement
 
@@ -68,7 +71,12 @@ _FEED_TYPES = {
     "application/json",
     "application/rdf+xml",
 }
-_BODY_TAGS: dict[str, BlockKind] = {"p": "paragraph", "head": "heading", "quote": "quote"}
+_BODY_TAGS: dict[str, BlockKind] = {
+    "p": "paragraph",
+    "head": "heading",
+    "quote": "quote",
+    "row": "paragraph",
+}
 _CHROME_TAGS = (
     "//nav | //aside | //footer | //header | //form | //button | //figcaption | //noscript"
     " | //template | //iframe | //svg | //script | //style | //select | //textarea | //dialog"
@@ -110,6 +118,11 @@ _ASSET_SUFFIXES = (
 )  # fmt: skip
 _DATE_PATH = re.compile(r"/(19|20)\d{2}/(0?[1-9]|1[0-2])(/|$)")
 _ID_SEGMENT = re.compile(r"\d{5,}|^(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}$")
+# Comments go at parse time: React pages split sentences with <!-- --> and trafilatura
+# drops a comment's tail text with it ("When <!-- -->President" kept only "When").
+# lxml parsers must not be shared between threads: one per thread.
+_PARSERS = threading.local()
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _PAGE_SUFFIX = re.compile(r"\.(s?html?|php|aspx?|jsp)$")
 
 
@@ -132,7 +145,7 @@ def extract_article(html: str, *, url: str, source: str, now: datetime | None = 
         section=meta.section,
         authors=meta.authors,
         lede=meta.lede,
-        body=_body(tree, meta),
+        body=_body(tree, meta, html),
         related=meta.related,
         language=meta.language,
         tags=meta.tags,
@@ -142,12 +155,22 @@ def extract_article(html: str, *, url: str, source: str, now: datetime | None = 
 def parse_html(html: str) -> Element:
     """A whole-document tree of at most MAX_HTML_CHARS characters and MAX_TREE_ELEMENTS."""
     text = re.sub(r"^\s*<\?xml[^>]*>", "", html[:MAX_HTML_CHARS])
+    text = _XML_INVALID.sub("", text)  # lxml refuses NUL and C0 controls in text it is given
     try:
-        tree = lxml.html.document_fromstring(text or "<html></html>")
+        tree = lxml.html.document_fromstring(text or "<html></html>", parser=_parser())
     except (etree.ParserError, ValueError):
         tree = lxml.html.document_fromstring("<html></html>")
     truncate(tree, MAX_TREE_ELEMENTS)
     return tree
+
+
+def _parser() -> lxml.html.HTMLParser:
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = lxml.html.HTMLParser(
+            remove_comments=True, remove_pis=True, collect_ids=False
+        )
+    return parser
 
 
 def feed_links(html: str, base_url: str) -> list[str]:
@@ -223,19 +246,47 @@ def _looks_like_article(url: str) -> bool:
     )
 
 
-def _body(tree: Element, meta: PageMeta) -> tuple[Block, ...]:
+def _body(tree: Element, meta: PageMeta, html: str) -> tuple[Block, ...]:
+    """The body from the page without its chrome (`tree` is reduced in place: the metadata
+    has been read); if that gives nothing, from the whole page parsed again."""
     page = _without_chrome(tree, meta)
     blocks = _with_headings(_trafilatura_blocks(page, meta.url), page)
     if not blocks:
-        bounded = deepcopy(tree)
+        bounded = parse_html(html)
         truncate(bounded, MAX_BODY_ELEMENTS)
-        blocks = _trafilatura_blocks(bounded, meta.url)
-    return tuple(_trimmed(blocks, meta))
+        blocks = _trafilatura_blocks(bounded, meta.url) or _trafilatura_blocks(
+            bounded, meta.url, precision=False
+        )
+    return tuple(_trimmed(_or_stated_body(blocks, meta, tree), meta))
+
+
+def _or_stated_body(blocks: list[Block], meta: PageMeta, tree: Element) -> list[Block]:
+    """The JSON-LD articleBody's paragraphs when it holds much more text than we found.
+
+    Publishers state the whole text there for search engines; markup extraction falls
+    short on some layouts (a body split across boxes, text in script-built widgets).
+    Lines that are the page's own subheadings stay headings.
+    """
+    stated = meta.stated_body
+    if len(stated) < _STATED_MIN_CHARS:
+        return blocks
+    found = sum(len(block.text) for block in blocks)
+    if "<" in stated and re.search(r"<(p|div|br|h[1-6])\b", stated, re.IGNORECASE):
+        paragraphs = [block.text for block in html_to_blocks(stated)]
+    else:
+        paragraphs = [clean_text(line) for line in re.split(r"\n+", stated)]
+    paragraphs = [text for text in paragraphs if text]
+    if sum(map(len, paragraphs)) < found * _STATED_RATIO or len(paragraphs) < 2:
+        return blocks
+    headings = {
+        clean_text(h.text_content()) for h in tree.xpath("//body//h2 | //body//h3 | //body//h4")
+    }
+    return [Block("heading" if text in headings else "paragraph", text) for text in paragraphs]
 
 
 def _without_chrome(tree: Element, meta: PageMeta) -> Element:
-    """A copy of the page reduced to the article: chrome removed, size bounded."""
-    page = deepcopy(tree)
+    """The page reduced to the article, in place: chrome removed, size bounded."""
+    page = tree
     _drop_all(page.xpath(_CHROME_TAGS))
     truncate(page, MAX_BODY_ELEMENTS)
     cap_text(page, MAX_BODY_TEXT_CHARS)
@@ -245,7 +296,7 @@ def _without_chrome(tree: Element, meta: PageMeta) -> Element:
     for heading in page.xpath("//h2 | //h3 | //h4 | //h5"):
         if chrome_heading(heading):
             _drop_all(e for e in heading_block(heading) if not keep(e))
-    lede = lede_element(page)
+    lede = lede_element(page) if meta.lede_in_markup else None
     if lede is not None and not keep(lede):
         _drop_all([lede])
     headline = _headline(page, meta.title)
@@ -257,12 +308,22 @@ def _without_chrome(tree: Element, meta: PageMeta) -> Element:
 
 
 def _holds_the_article(page: Element) -> Callable[[Element], bool]:
-    """Whether an element holds a third or more of the page's paragraph text."""
-    total = sum(len(clean_text(p.text_content())) for p in page.iter("p"))
+    """Whether an element holds a third or more of the page's paragraph text.
+
+    One pass over the paragraphs adds each one's length to all its ancestors.
+    """
+    held: dict[Element, int] = {}
+    total = 0
+    for paragraph in page.iter("p"):
+        size = len(clean_text(paragraph.text_content()))
+        total += size
+        node: Element | None = paragraph
+        while node is not None:
+            held[node] = held.get(node, 0) + size
+            node = node.getparent()
 
     def keep(element: Element) -> bool:
-        own = sum(len(clean_text(p.text_content())) for p in element.iter("p"))
-        return total > 0 and own * 3 >= total
+        return total > 0 and held.get(element, 0) * 3 >= total
 
     return keep
 
@@ -292,8 +353,13 @@ def _before(element: Element) -> Iterator[Element]:
 
 def _furniture(element: Element) -> bool:
     """A short block that is a byline, a dateline, a row of links or a copyright line."""
-    text = clean_text(element.text_content())
-    if not text or len(text) > _SHORT_BLOCK or element.find(".//p") is not None:
+    if element.find(".//p") is not None:
+        return False
+    raw = element.text_content()
+    if len(raw) > 4 * _SHORT_BLOCK:  # far too long even before white space is folded
+        return False
+    text = clean_text(raw)
+    if not text or len(text) > _SHORT_BLOCK:
         return False
     if element.xpath("ancestor::p or ancestor::blockquote or ancestor::h2 or ancestor::h3"):
         return False
@@ -309,25 +375,44 @@ def _furniture(element: Element) -> bool:
     )
 
 
-def _trafilatura_blocks(page: Element, url: str) -> list[Block]:
-    xml = trafilatura.extract(
+def _trafilatura_body(page: Element, url: str, *, fast: bool, precision: bool) -> Any:
+    """trafilatura's body element (its XML vocabulary: p, head, quote, list/item, table/row/
+    cell), from bare_extraction: extract() would also serialize it and fingerprint the text."""
+    document = trafilatura.bare_extraction(
         page,
         url=url or None,
-        output_format="xml",
-        favor_precision=True,
+        favor_precision=precision,
         include_comments=False,
-        include_tables=False,
+        include_tables=True,
         with_metadata=False,
+        fast=fast,
+        as_dict=False,
     )
-    if not xml:
+    return getattr(document, "body", None) if document is not None else None
+
+
+def _trafilatura_blocks(page: Element, url: str, *, precision: bool = True) -> list[Block]:
+    """trafilatura's own extraction first; its fallbacks (readability, jusText) only when
+    that gives less than FALLBACK_BELOW_CHARS of text: they cost as much again and seldom
+    change a full article. trafilatura copies the tree it is given, so a second run sees
+    the same page."""
+    root = _trafilatura_body(page, url, fast=True, precision=precision)
+    if root is None or len("".join(root.itertext())) < FALLBACK_BELOW_CHARS:
+        fuller = _trafilatura_body(page, url, fast=False, precision=precision)
+        root = fuller if fuller is not None else root
+    if root is None:
         return []
-    root = etree.fromstring(xml.encode("utf-8"))
     blocks: list[Block] = []
-    for element in root.iter("p", "head", "quote", "item"):
-        parent = element.getparent()
-        if element.tag == "p" and parent is not None and parent.tag in ("quote", "item"):
+    for element in root.iter("p", "head", "quote", "item", "row"):
+        if element.tag != "row" and element.xpath(
+            "ancestor::quote or ancestor::item or ancestor::row"
+        ):
             continue
-        text = clean_text("".join(element.itertext()))
+        if element.tag == "row":  # a table row: its cells, one paragraph
+            cells = (clean_text("".join(cell.itertext())) for cell in element.iter("cell"))
+            text = " ".join(cell for cell in cells if cell)
+        else:
+            text = clean_text("".join(element.itertext()))
         kind: BlockKind = "list" if element.tag == "item" else _BODY_TAGS[element.tag]
         if text:
             blocks.append(Block(kind, text))
@@ -359,8 +444,13 @@ def _with_headings(blocks: list[Block], page: Element) -> list[Block]:
 
 
 def _trimmed(blocks: list[Block], meta: PageMeta) -> Iterator[Block]:
-    """The blocks without a repeated title or lede at the start, or chrome labels."""
-    leading = {_words(meta.title), _words(meta.lede)} - {""}
+    """The blocks without a repeated title or standfirst at the start, or chrome labels.
+
+    A lede that is only the meta description stays in the body when the body opens with
+    it: publishers copy the first paragraph into the description (WordPress does by
+    default), and the body is the article's whole text.
+    """
+    leading = {_words(meta.title), _words(meta.lede) if meta.lede_in_markup else ""} - {""}
     start = 0
     while start < len(blocks) and _words(blocks[start].text) in leading:
         start += 1

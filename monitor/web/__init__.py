@@ -7,5 +7,9 @@ An adapter layer on top of the service: it reads only through monitor.service.qu
 monitor.adapters: daemon.py hands it a store, a target directory and a fetcher factory.
 
 Modules: metrics (the Prometheus registry and the measuring fetcher and notifier wrappers),
-security (token, cookie, CSRF, headers), app (routes and pages), server (start and stop).
+security (token, cookie, CSRF, headers), app (routes and pages), server (start and stop),
+probe (`monitor healthcheck`).
+
+May import monitor.service, monitor.ports and everything below them; never monitor.adapters
+or monitor.daemon.
 """

@@ -1,0 +1,176 @@
+"""Dates of a page (parsing stated values, htmldate on the page minus its chrome) and the
+caps on how much of a tree later passes see (truncate, cap_text).
+
+Read by monitor.sources.pagemeta, which decides which stated date wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from copy import deepcopy
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeAlias
+
+import lxml.html
+from htmldate import find_date
+from lxml import etree
+
+from monitor.model import parse_time
+from monitor.sources.cmsmarkup import CHROME_ANCESTORS
+
+__all__ = [
+    "cap_text",
+    "first_time",
+    "htmldate",
+    "parse_date",
+    "time_elements",
+    "truncate",
+]
+
+Element: TypeAlias = lxml.html.HtmlElement
+
+_HTMLDATE_ELEMENTS = 15_000
+_HTMLDATE_TEXT_CHARS = 400_000
+_WEEKDAY = re.compile(
+    r"\b(mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(montag|dienstag|mittwoch|donnerstag"
+    r"|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|lunes"
+    r"|martes|miércoles|jueves|viernes|sábado|domingo)\b",
+    re.IGNORECASE,
+)
+_COMMENT_BOXES = (
+    " | //*[contains(@class, 'comment') or contains(@id, 'comment')"
+    " or contains(@class, 'copyright') or contains(@id, 'respond') or contains(@class, 'disqus')]"
+)
+_CHROME_BOXES = "//nav | //aside | //footer | //header[not(ancestor::article)]"
+
+
+def time_elements(tree: Element, hint: str) -> list[str]:
+    """<time datetime> values in the article, not the site's header or footer."""
+    hinted = f'[contains(@class, "{hint}") or contains(@itemprop, "{hint}")]' if hint else ""
+    return [
+        str(value)
+        for value in tree.xpath(f"//time{hinted}[not({CHROME_ANCESTORS})]/@datetime")
+        if str(value).strip()
+    ]
+
+
+def first_time(values: Iterable[str]) -> datetime | None:
+    for value in values:
+        parsed = parse_date(value)
+        if parsed is not None:
+            return parsed
+    return None
+
+
+def parse_date(value: str) -> datetime | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        pass
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
+
+
+def htmldate(
+    tree: Element, page_url: str, now: datetime | None, *, extensive: bool = True
+) -> datetime | None:
+    """The date htmldate finds in the page minus its chrome; midnight UTC.
+
+    Removed first: the site's header, navigation, sidebars and footer, comment sections
+    and copyright lines. htmldate's quick search, then (if `extensive`) its extensive one,
+    each first on the page from the headline's article box on, then on the whole page
+    unless what precedes the article names a weekday (a "Friday, November 22, 2024"
+    top bar is the day the page was seen). A bare year's January 1st from the extensive
+    search is refused ("En 2002, ...").
+    """
+    whole = _without(tree, _CHROME_BOXES + _COMMENT_BOXES)
+    article = deepcopy(whole)
+    above = _drop_above_article(article)
+    pages = (article,) if _WEEKDAY.search(above) else (article, whole)
+    limit = now.strftime("%Y-%m-%d") if now else None
+    for deep in (False, True) if extensive else (False,):
+        for page in pages:
+            found = find_date(
+                page,
+                extensive_search=deep,
+                original_date=True,
+                url=page_url or None,
+                max_date=limit,
+            )
+            if found and not (deep and found.endswith("-01-01")):
+                return parse_date(found)
+    return None
+
+
+def _drop_above_article(page: Element) -> str:
+    """Remove what precedes the headline's article box (or the headline) in the body;
+    return its text."""
+    headlines = page.xpath("//body//h1")
+    if not headlines:
+        return ""
+    boxes = headlines[0].xpath("ancestor::article | ancestor::main")
+    node = boxes[-1] if boxes else headlines[0]
+    removed: list[str] = []
+    while (parent := node.getparent()) is not None and node.tag != "body":
+        for sibling in list(node.itersiblings(preceding=True)):
+            removed.append(sibling.text_content())
+            parent.remove(sibling)
+        node = parent
+    return " ".join(removed)
+
+
+def _without(tree: Element, path: str) -> Element:
+    copy = deepcopy(tree)
+    truncate(copy, _HTMLDATE_ELEMENTS)
+    cap_text(copy, _HTMLDATE_TEXT_CHARS)
+    for element in copy.xpath(path):
+        parent = element.getparent()
+        if parent is not None:
+            parent.remove(element)
+    return copy
+
+
+def truncate(tree: Element, limit: int) -> None:
+    """Keep the first `limit` elements in document order; drop the rest."""
+    for count, element in enumerate(tree.iter(etree.Element)):
+        if count == limit:
+            _cut_from(element)
+            return
+
+
+def _cut_from(element: Element) -> None:
+    """Remove `element` and everything after it in document order."""
+    node = element
+    parent = node.getparent()
+    if parent is None:
+        return
+    for sibling in list(node.itersiblings()):
+        parent.remove(sibling)
+    parent.remove(node)
+    node = parent
+    while (parent := node.getparent()) is not None:
+        for sibling in list(node.itersiblings()):
+            parent.remove(sibling)
+        node = parent
+
+
+def cap_text(tree: Element, limit: int) -> None:
+    """Cut text nodes once `limit` characters of text have been seen."""
+    if len(tree.text_content()) <= limit:  # one pass in C; the loop below is Python
+        return
+    seen = 0
+    for element in tree.iter(etree.Element):
+        for attribute in ("text", "tail"):
+            value = getattr(element, attribute)
+            if value:
+                room = max(limit - seen, 0)
+                setattr(element, attribute, value[:room])
+                seen += min(len(value), room)
