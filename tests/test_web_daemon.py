@@ -4,6 +4,7 @@ daemon's own server on an ephemeral port, and `monitor healthcheck`."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -220,3 +221,31 @@ def test_only_the_web_imports_the_http_server_side_of_aiohttp() -> None:
             if any(name == "aiohttp.web" or name.startswith("aiohttp.web.") for name in names):
                 importers.add(path.relative_to(package).parts[0])
     assert importers == {"web"}
+
+
+def test_a_sighup_reload_sets_the_reload_metrics(
+    tmp_path: Path, feed_server: FixtureServer, webhook: WebhookReceiver
+) -> None:
+    daemon = start(write_config(tmp_path, feed_server, webhook))
+    try:
+        assert metric(daemon, "news_monitor_config_last_reload_successful") == 1
+        started = metric(daemon, "news_monitor_config_last_reload_success_timestamp_seconds")
+        rules = tmp_path / "rules.toml"
+        rules.write_text('[[rules]]\nname = "broken"\nquery = "Japan AND ("\n', encoding="utf-8")
+        daemon.process.send_signal(signal.SIGHUP)
+        assert wait_until(
+            lambda: metric(daemon, "news_monitor_config_last_reload_successful") == 0
+        ), "".join(daemon.log)
+        rules.write_text(
+            '[[rules]]\nname = "weather-watch"\nquery = "weather"\nnotify = ["hook"]\n',
+            encoding="utf-8",
+        )
+        daemon.process.send_signal(signal.SIGHUP)
+        assert wait_until(
+            lambda: metric(daemon, "news_monitor_config_last_reload_successful") == 1
+        ), "".join(daemon.log)
+        reloaded = metric(daemon, "news_monitor_config_last_reload_success_timestamp_seconds")
+        assert reloaded > started
+    finally:
+        code = daemon.stop()
+    assert code == 0, "".join(daemon.log)
