@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from operator import itemgetter
+from typing import Any
 
 from monitor.model import Article
 from monitor.rules.explain import Hit
@@ -252,7 +253,15 @@ class Document:
     of every field: one set lookup answers a single-word term.
     """
 
-    __slots__ = ("_keys", "_prefixes", "_vocabulary", "default_words", "fields", "words")
+    __slots__ = (
+        "_keys",
+        "_prefixes",
+        "_vocabulary",
+        "default_words",
+        "fields",
+        "located",
+        "words",
+    )
 
     def __init__(self, fields: Mapping[str, FieldIndex]) -> None:
         self.fields = fields
@@ -265,6 +274,9 @@ class Document:
         self._keys: dict[tuple[tuple[int, ...], bool], frozenset[str]] | None = None
         self._prefixes: dict[int, frozenset[str]] | None = None
         self._vocabulary: list[str] | None = None
+        self.located: dict[object, Any] = {}
+        """Memo of the evaluator, shared by every rule matched on this document: where a
+        term occurs (the rules of one index share many terms), keyed by the term."""
 
     @classmethod
     def from_article(cls, article: Article) -> Document:
