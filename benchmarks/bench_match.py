@@ -203,6 +203,80 @@ def make_rules(rng: random.Random, language: Language, count: int) -> list[str]:
     return [writer.rule() for _ in range(count)]
 
 
+# --- The high-match corpus (issue #14) -------------------------------------------------
+
+HIGH_VOCABULARY = 20_000
+HIGH_TARGET_SHARE = 0.01
+"""The share of rules an article should match on the high-match corpus."""
+
+
+@dataclass(frozen=True, slots=True)
+class HighCorpus:
+    """A 20,000-word Zipf vocabulary, ~600-word articles, and words banded by how many
+    articles hold them: rules of two words from the ~10% band and of three from the ~21%
+    band match about 1% of rules each (0.1² and 0.215³), whatever the rule count."""
+
+    language: Language
+    pair_words: list[str]
+    triple_words: list[str]
+
+
+def make_high_corpus(rng: random.Random, articles: int) -> tuple[HighCorpus, list[Article]]:
+    words = _make_words(rng, HIGH_VOCABULARY)
+    weights = [1.0 / rank for rank in range(1, len(words) + 1)]
+    language = Language(words, list(itertools.accumulate(weights)), [], [])
+    made = [_make_plain_article(rng, language, number) for number in range(articles)]
+    held: dict[str, int] = {}
+    for article in made[:400]:
+        for word in Document.from_article(article).words:
+            held[word] = held.get(word, 0) + 1
+    sample = min(400, len(made))
+
+    def band(share: float) -> list[str]:
+        low, high = share * 0.85, share * 1.15
+        return [word for word in words if low <= held.get(word, 0) / sample <= high]
+
+    return HighCorpus(language, band(0.10), band(0.215)), made
+
+
+def _make_plain_article(rng: random.Random, language: Language, number: int) -> Article:
+    """An article of Zipf words only (no topics): ~600 body words, a title and a lede."""
+
+    def sentence(length: int) -> str:
+        text = " ".join(language.common(rng, length))
+        return text[0].upper() + text[1:] + "."
+
+    def paragraph(words: int) -> str:
+        parts: list[str] = []
+        while words > 0:
+            length = min(words, rng.randint(8, 24))
+            parts.append(sentence(length))
+            words -= length
+        return " ".join(parts)
+
+    body = tuple(Block("paragraph", paragraph(rng.randint(60, 90))) for _ in range(8))
+    return Article(
+        id=f"h{number}",
+        url=f"https://news.example.com/high/{number}",
+        source="wire",
+        title=sentence(rng.randint(8, 14)).rstrip("."),
+        lede=paragraph(rng.randint(25, 40)),
+        body=body,
+        section=("World",),
+    )
+
+
+def make_high_rules(rng: random.Random, corpus: HighCorpus, count: int) -> list[str]:
+    """Half AND of two words, half AND of three, as users write them (`a AND b`)."""
+    rules = []
+    for _ in range(count):
+        if rng.random() < 0.5:
+            rules.append(" AND ".join(rng.sample(corpus.pair_words, 2)))
+        else:
+            rules.append(" AND ".join(rng.sample(corpus.triple_words, 3)))
+    return rules
+
+
 Matches = list[tuple[int, tuple[str, ...]]]
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TextIO
 
 from monitor import __version__, daemon
@@ -15,6 +16,7 @@ from monitor.config.durations import format_duration, parse_duration
 from monitor.config.files import default_config_path, load_config, load_rules_file
 from monitor.config.schema import Config, Rule, Source
 from monitor.errors import ConfigError, MonitorError
+from monitor.matching.decide import Matcher
 from monitor.model import Article, format_time
 from monitor.ports import QueryStore, utc_now
 from monitor.rules import RuleSyntaxError, compile_query
@@ -49,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("locations", nargs="*", metavar="PATH|URL", help="feeds, pages, URLs")
     match.add_argument("--since", metavar="DURATION", help="also match stored articles this recent")
     match.add_argument("--json", action="store_true", help="one JSON object per match")
+    match.add_argument(
+        "--snippets", action="store_true", help="with --json: add each match's marked snippet"
+    )
     preview = commands.add_parser("preview", help="print the normalized articles")
     preview.add_argument("locations", nargs="+", metavar="PATH|URL")
     preview.add_argument("--json", action="store_true", help="one JSON object a line")
@@ -118,38 +123,122 @@ def _match(args: argparse.Namespace) -> int:
     rules = _rules_for_match(args)
     if not args.locations and not args.since:
         raise ConfigError("give PATH or URL arguments, or --since to match stored articles")
-    articles = _load(args.locations) if args.locations else []
-    found = queries.match_articles(articles, rules)
-    total = len(articles)
+    matcher = Matcher(rules)
+    gc.freeze()  # the compiled rules live to the end: the collector need not walk them again
+    out = sys.stdout
+    write = _JsonLines(snippets=args.snippets) if args.json else _match_text
+    tally = _Tally()
+    if args.locations:
+        articles = _read(args.locations, tally)
+        for found in _matches_by_article(queries.match_stream(articles, matcher)):
+            tally.matches += len(found)
+            out.write("".join(map(write, found)))
+            out.flush()
     if args.since:
         since = parse_duration(args.since)
         with contextlib.closing(daemon.open_store(_config(args))) as store:
             count, stored = queries.stored_articles(store, since, utc_now())
             progress = _Progress(count, sys.stderr) if sys.stderr.isatty() else None
-            found += queries.match_articles(stored, rules, progress)
-            total += count
+            counted = _counted(stored, tally)
+            for found in _matches_by_article(queries.match_stream(counted, matcher, progress)):
+                tally.matches += len(found)
+                out.write("".join(map(write, found)))
+                out.flush()
             if progress is not None:
                 progress.done()
-    for match in found:
-        sys.stdout.write(_match_json(match) if args.json else _match_text(match))
     if not args.json:
-        sys.stderr.write(f"{len(found)} matches in {total} articles\n")
-    return EXIT_OK if found else EXIT_NOTHING
+        sys.stderr.write(f"{tally.matches} matches in {tally.articles} articles\n")
+    if args.locations and not tally.read and not args.since:
+        return EXIT_USAGE
+    return EXIT_OK if tally.matches else EXIT_NOTHING
 
 
-def _match_json(match: queries.MatchFound) -> str:
-    line = {
-        "rule": match.rule,
-        "url": match.article.url,
-        "title": match.article.title,
-        "terms": list(match.terms),
-        "matched": match.matched,
-        "snippet": match.snippet,
-        "source": match.article.source,
-        "published": format_time(match.article.published),
-        "id": match.article.id,
-    }
-    return json.dumps(line, ensure_ascii=False) + "\n"
+class _Tally:
+    """What a batch read: articles, matches, locations read and not."""
+
+    __slots__ = ("articles", "failed", "matches", "read")
+
+    def __init__(self) -> None:
+        self.articles = self.matches = self.read = self.failed = 0
+
+
+def _counted(articles: Iterable[Article], tally: _Tally) -> Iterator[Article]:
+    for article in articles:
+        tally.articles += 1
+        yield article
+
+
+def _matches_by_article(
+    found: Iterable[queries.MatchFound],
+) -> Iterator[list[queries.MatchFound]]:
+    """The matches of one article at a time (written, then flushed, together)."""
+    group: list[queries.MatchFound] = []
+    for match in found:
+        if group and group[0].article is not match.article:
+            yield group
+            group = []
+        group.append(match)
+    if group:
+        yield group
+
+
+def _read(locations: list[str], tally: _Tally, **options: str | None) -> Iterator[Article]:
+    """The articles of each location as it is read; an unreadable one is one line on stderr
+    (`LOCATION: reason`), and a progress bar shows on a terminal for many locations."""
+    progress = (
+        _Progress(len(locations), sys.stderr, "locations")
+        if len(locations) > 1 and sys.stderr.isatty()
+        else None
+    )
+    items = queries.read_locations(locations, fetcher_factory=daemon.new_fetcher, **options)
+    for done, item in enumerate(items, 1):
+        if isinstance(item, queries.Unreadable):
+            tally.failed += 1
+            if progress is not None:
+                progress.clear()
+            sys.stderr.write(f"{item.location}: {item.reason}\n")
+        else:
+            tally.read += 1
+            tally.articles += len(item.articles)
+            yield from item.articles
+        if progress is not None:
+            progress(done)
+    if progress is not None:
+        progress.done()
+
+
+class _JsonLines:
+    """`match --json` lines, the article's part encoded once for all its matches."""
+
+    def __init__(self, *, snippets: bool) -> None:
+        self.snippets = snippets
+        self._article: Article | None = None
+        self._tail = ""
+        self._rules: dict[str, str] = {}
+
+    def __call__(self, match: queries.MatchFound) -> str:
+        article = match.article
+        if article is not self._article:
+            self._article = article
+            self._tail = (
+                f', "url": {_json(article.url)}, "title": {_json(article.title)}'
+                f', "source": {_json(article.source)}'
+                f', "published": {_json(format_time(article.published))}'
+                f', "id": {_json(article.id)}'
+                + (', "title_generated": true' if article.title_generated else "")
+            )
+        rule = self._rules.get(match.rule)
+        if rule is None:
+            rule = self._rules[match.rule] = _json(match.rule)
+        terms = _json(list(match.terms))
+        line = f'{{"rule": {rule}{self._tail}, "terms": {terms}, "matched": {_json(match.matched)}'
+        if self.snippets:
+            line += f', "snippet": {_json(match.snippet)}'
+        return line + "}\n"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _match_text(match: queries.MatchFound) -> str:
@@ -160,19 +249,25 @@ def _match_text(match: queries.MatchFound) -> str:
 
 
 class _Progress:
-    """A one-line progress count on a terminal for backtests over many stored articles."""
+    """A one-line progress bar on a terminal for batches: stored articles, many locations."""
 
-    def __init__(self, total: int, out: TextIO) -> None:
+    def __init__(self, total: int, out: TextIO, unit: str = "articles") -> None:
         self.total = max(total, 1)
         self.out = out
+        self.unit = unit
+        self.every = 200 if unit == "articles" else 1
 
     def __call__(self, count: int) -> None:
-        if count % 200 == 0 or count == self.total:
+        if count % self.every == 0 or count == self.total:
             width = 30
-            filled = width * count // self.total
+            filled = width * min(count, self.total) // self.total
             bar = "#" * filled + "." * (width - filled)
-            self.out.write(f"\r[{bar}] {count}/{self.total} articles")
+            self.out.write(f"\r[{bar}] {count}/{self.total} {self.unit}")
             self.out.flush()
+
+    def clear(self) -> None:
+        """Blank the bar's line, so that a message can take it."""
+        self.out.write("\r\x1b[K")
 
     def done(self) -> None:
         self.out.write("\n")
@@ -192,22 +287,16 @@ def _rules_for_match(args: argparse.Namespace) -> list[Rule]:
     return [Rule("query", query, ())]
 
 
-def _load(
-    locations: list[str], *, source: str | None = None, saved_from: str | None = None
-) -> list[Article]:
-    return queries.load_articles(
-        locations, source=source, saved_from=saved_from, fetcher_factory=daemon.new_fetcher
-    )
-
-
 def _preview(args: argparse.Namespace) -> int:
-    articles = _load(args.locations, source=args.source, saved_from=args.saved_from)
-    for article in articles:
+    tally = _Tally()
+    out = sys.stdout
+    for article in _read(args.locations, tally, source=args.source, saved_from=args.saved_from):
         if args.json:
-            sys.stdout.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
+            out.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
         else:
-            _print_article(article, sys.stdout)
-    return EXIT_OK
+            _print_article(article, out)
+        out.flush()
+    return EXIT_OK if tally.read or not tally.failed else EXIT_USAGE
 
 
 def _print_article(article: Article, out: TextIO) -> None:

@@ -349,7 +349,7 @@ def test_backtest_matches_articles_the_daemon_stored(
 ) -> None:
     config = stored(tmp_path, seeds, datetime.now(UTC) - timedelta(days=2))
 
-    recent = main(["match", QUERY, "--since", "7d", "-c", str(config), "--json"])
+    recent = main(["match", QUERY, "--since", "7d", "-c", str(config), "--json", "--snippets"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     too_old = main(["match", QUERY, "--since", "1d", "-c", str(config)])
 

@@ -81,9 +81,12 @@ class Matcher:
         self.rules = {rule.name: rule for rule in rules}
         self.index = RuleIndex((rule.name, rule.query) for rule in rules)
 
-    def match(self, article: Article) -> list[tuple[Rule, Explanation]]:
-        """The rules that match `article` (and apply to its source and language)."""
-        document = Document.from_article(article)
+    def match(
+        self, article: Article, document: Document | None = None
+    ) -> list[tuple[Rule, Explanation]]:
+        """The rules that match `article` (and apply to its source and language);
+        `document` is the article's, if its caller built it already."""
+        document = document or Document.from_article(article)
         found = []
         for name, explanation in self.index.match(document):
             rule = self.rules[name]
