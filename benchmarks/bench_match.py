@@ -30,13 +30,21 @@ import argparse
 import gc
 import itertools
 import math
+import os
 import random
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from html import escape
+from pathlib import Path
 from typing import TypeVar
 
+from monitor.config.schema import Rule
+from monitor.matching.decide import Matcher
 from monitor.model import Article, Block
 from monitor.rules import Document, RuleIndex, compile_query
 
@@ -425,16 +433,131 @@ def row(result: Result) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument("--rules", default="1000,10000,100000", help="comma-separated counts")
-    parser.add_argument("--articles", type=int, default=1000, help="articles to match")
-    parser.add_argument(
-        "--python-presearch",
-        action="store_true",
-        help="run the presearch in Python, as an install without a C compiler does",
+def measure_high(
+    corpus: HighCorpus, articles: Sequence[Article], count: int, workdir: Path
+) -> dict[str, float]:
+    """The daemon's matcher (`Matcher.match` and each match's summary, what a poll stores)
+    in this process, then `monitor match --rules FILE feed.xml --json` in a child process."""
+    texts = make_high_rules(random.Random(SEED + count), corpus, count)
+    rules = [Rule(f"r{n}", compile_query(text), ("console",)) for n, text in enumerate(texts)]
+    matcher = Matcher(rules)
+    gc.collect()
+    started = time.process_time()
+    matches = 0
+    for article in articles:
+        for _rule, why in matcher.match(article):
+            why.summary()
+            matches += 1
+    matcher_seconds = time.process_time() - started
+    queries = [rule.query for rule in rules]
+    sample = articles[: max(5, min(100, BASELINE_WORK // 4 // count))]
+    started = time.process_time()
+    for article in sample:
+        doc = Document.from_article(article)
+        for query in queries:
+            if query.matches(doc) and (why := query.explain(doc)) is not None:
+                why.summary()
+    baseline_seconds = time.process_time() - started
+    rules_file = workdir / f"rules-{count}.toml"
+    rules_file.write_text(
+        "".join(
+            f'[[rules]]\nname = "r{n}"\nquery = "{text}"\nnotify = ["console"]\n'
+            for n, text in enumerate(texts)
+        )
     )
-    args = parser.parse_args(argv)
+    full = _run_cli(rules_file, workdir / "feed.xml")
+    empty = _run_cli(rules_file, workdir / "empty.xml")
+    return {
+        "rules": count,
+        "matches/article": matches / len(articles),
+        "matcher art/s": len(articles) / matcher_seconds,
+        "per-rule art/s": len(sample) / baseline_seconds,
+        "cli s": full["cpu"],
+        "cli start+compile s": empty["cpu"],
+        "cli art/s": len(articles) / full["cpu"],
+        "cli matching art/s": len(articles) / max(full["cpu"] - empty["cpu"], 1e-9),
+        "cli peak MB": full["peak"],
+        "cli lines": full["lines"],
+    }
+
+
+def _run_cli(rules: Path, feed: Path) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = [sys.executable, "-m", "monitor", "match", "--rules", str(rules), str(feed)]
+    with open(os.devnull, "w") as sink:
+        counted = subprocess.run(
+            [*command, "--json"], stdout=subprocess.PIPE, stderr=sink, check=False
+        )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"cpu": cpu, "peak": after.ru_maxrss / 1024, "lines": counted.stdout.count(b"\n")}
+
+
+def write_feed(path: Path, articles: Sequence[Article]) -> None:
+    """An RSS 2.0 feed of `articles`: title, link, guid, and lede and body as HTML."""
+    items = []
+    for article in articles:
+        html = "".join(
+            f"<p>{escape(text)}</p>" for text in (article.lede, *article.body_text.split("\n\n"))
+        )
+        items.append(
+            f"<item><title>{escape(article.title)}</title><link>{article.url}</link>"
+            f"<guid>{article.url}</guid><description>{escape(html)}</description></item>"
+        )
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>high</title>'
+        f"<link>https://news.example.com/</link><description>d</description>{''.join(items)}"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+
+
+HIGH_TARGETS = {10_000: 1000.0, 100_000: 100.0}
+PEAK_TARGET_MB = 600
+
+
+def high_verdicts(result: dict[str, float]) -> list[str]:
+    target = HIGH_TARGETS.get(int(result["rules"]))
+    checks: list[tuple[str, bool]] = []
+    if target is not None:
+        checks += [
+            (f"matcher >={target:,.0f} art/s", result["matcher art/s"] >= target),
+            (f"cli >={target:,.0f} art/s", result["cli art/s"] >= target),
+        ]
+    checks.append((f"cli <={PEAK_TARGET_MB} MB", result["cli peak MB"] <= PEAK_TARGET_MB))
+    return [f"{'PASS' if ok else 'FAIL'} {name}" for name, ok in checks]
+
+
+def run_high(counts: Sequence[int], articles: int) -> bool:
+    corpus, made = make_high_corpus(random.Random(SEED), articles)
+    print(
+        f"\nHigh-match corpus: {len(made)} articles, {HIGH_VOCABULARY:,}-word Zipf vocabulary; "
+        f"rules: AND of 2 words from {len(corpus.pair_words)} held by ~10% of articles, "
+        f"or of 3 from {len(corpus.triple_words)} held by ~21%\n"
+    )
+    columns = (
+        "rules", "matches/article", "matcher art/s", "per-rule art/s", "cli s",
+        "cli start+compile s", "cli art/s", "cli matching art/s", "cli peak MB", "cli lines",
+    )  # fmt: skip
+    print("| " + " | ".join(columns) + " | targets |")
+    print("|---" * (len(columns) + 1) + "|")
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        write_feed(workdir / "feed.xml", made)
+        write_feed(workdir / "empty.xml", [])
+        for count in counts:
+            result = measure_high(corpus, made, count, workdir)
+            verdict = high_verdicts(result)
+            cells = [
+                f"{result[c]:,.1f}" if result[c] < 100 else f"{result[c]:,.0f}" for c in columns
+            ]
+            print("| " + " | ".join(cells) + " | " + ", ".join(verdict) + " |", flush=True)
+            failed = failed or any(v.startswith("FAIL") for v in verdict)
+    return failed
+
+
+def run_low(args: argparse.Namespace) -> bool:
     counts = [int(count) for count in args.rules.split(",")]
     rng = random.Random(SEED)
     language = make_language(rng)
@@ -450,6 +573,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = measure(rules, articles, compiled=not args.python_presearch)
         print(row(result), flush=True)
         failed = failed or any(v.startswith("FAIL") for v in verdicts(result))
+    return failed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--rules", default="1000,10000,100000", help="comma-separated counts")
+    parser.add_argument("--articles", type=int, default=1000, help="articles to match")
+    parser.add_argument(
+        "--corpus", default="low,high", help="low (many rules, few matches), high, or both"
+    )
+    parser.add_argument(
+        "--high-rules", default="10000,100000", help="rule counts for the high-match corpus"
+    )
+    parser.add_argument(
+        "--high-articles", type=int, default=1500, help="articles of the high-match corpus"
+    )
+    parser.add_argument(
+        "--python-presearch",
+        action="store_true",
+        help="run the presearch in Python, as an install without a C compiler does",
+    )
+    args = parser.parse_args(argv)
+    corpora = args.corpus.split(",")
+    failed = False
+    if "low" in corpora:
+        failed = run_low(args)
+    if "high" in corpora:
+        high = [int(count) for count in args.high_rules.split(",")]
+        failed = run_high(high, args.high_articles) or failed
     return 1 if failed else 0
 
 

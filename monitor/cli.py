@@ -9,20 +9,21 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from monitor import __version__, daemon
-from monitor.config.durations import format_duration, parse_duration
-from monitor.config.files import default_config_path, load_config, load_rules_file
-from monitor.config.schema import Config, Rule, Source
+from monitor import __version__
 from monitor.errors import ConfigError, MonitorError
-from monitor.matching.decide import Matcher
-from monitor.model import Article, format_time
-from monitor.ports import QueryStore, utc_now
-from monitor.rules import RuleSyntaxError, compile_query
-from monitor.rules.presearch import COMPILED as PRESEARCH_COMPILED
-from monitor.service import queries
-from monitor.state import SourceState
+
+if TYPE_CHECKING:
+    from monitor.config.schema import Config, Rule, Source
+    from monitor.model import Article
+    from monitor.ports import QueryStore
+    from monitor.service import queries
+    from monitor.state import SourceState
+
+# Each command imports what it uses when it runs (docs/benchmarks.md, "Start-up"): `--help`
+# needs none of the libraries, `check` and `match` not the daemon's scheduler and story
+# grouping.
 
 __all__ = ["main"]
 
@@ -81,16 +82,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _config(args: argparse.Namespace) -> Config:
+    from monitor.config.files import default_config_path, load_config
+
     return load_config(args.config or default_config_path(os.environ))
 
 
 def _run(args: argparse.Namespace) -> int:
+    from monitor import daemon
+
     config = _config(args)
     daemon.validate(config)
     return daemon.run(config, once=args.once)
 
 
 def _check(args: argparse.Namespace) -> int:
+    from monitor import daemon
+    from monitor.config.durations import format_duration
+    from monitor.rules import presearch
+    from monitor.service import queries
+
     config = _config(args)
     daemon.validate(config)
     out = sys.stdout
@@ -111,7 +121,7 @@ def _check(args: argparse.Namespace) -> int:
         out.write(f"    -> {', '.join(rule.notify)}  ({rule.file})\n")
     for name, warning in queries.rule_warnings(config):
         sys.stderr.write(f"warning: rule {name}: {warning}\n")
-    if not PRESEARCH_COMPILED:
+    if not presearch.COMPILED:
         sys.stderr.write(
             "note: installed without a C compiler, so the rule presearch runs in Python: "
             "matching thousands of rules is slower (docs/benchmarks.md)\n"
@@ -120,6 +130,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _match(args: argparse.Namespace) -> int:
+    from monitor import daemon
+    from monitor.config.durations import parse_duration
+    from monitor.matching.decide import Matcher
+    from monitor.ports import utc_now
+    from monitor.service import queries
+
     rules = _rules_for_match(args)
     if not args.locations and not args.since:
         raise ConfigError("give PATH or URL arguments, or --since to match stored articles")
@@ -183,6 +199,9 @@ def _matches_by_article(
 
 
 def _read(locations: list[str], tally: _Tally, **options: str | None) -> Iterator[Article]:
+    from monitor import daemon
+    from monitor.service import queries
+
     """The articles of each location as it is read; an unreadable one is one line on stderr
     (`LOCATION: reason`), and a progress bar shows on a terminal for many locations."""
     progress = (
@@ -211,6 +230,9 @@ class _JsonLines:
     """`match --json` lines, the article's part encoded once for all its matches."""
 
     def __init__(self, *, snippets: bool) -> None:
+        from monitor.model import format_time
+
+        self._format_time = format_time
         self.snippets = snippets
         self._article: Article | None = None
         self._tail = ""
@@ -223,7 +245,7 @@ class _JsonLines:
             self._tail = (
                 f', "url": {_json(article.url)}, "title": {_json(article.title)}'
                 f', "source": {_json(article.source)}'
-                f', "published": {_json(format_time(article.published))}'
+                f', "published": {_json(self._format_time(article.published))}'
                 f', "id": {_json(article.id)}'
                 + (', "title_generated": true' if article.title_generated else "")
             )
@@ -274,6 +296,10 @@ class _Progress:
 
 
 def _rules_for_match(args: argparse.Namespace) -> list[Rule]:
+    from monitor.config.files import load_rules_file
+    from monitor.config.schema import Rule
+    from monitor.rules import RuleSyntaxError, compile_query
+
     if args.rules:
         if args.query:
             args.locations.insert(0, args.query)
@@ -300,6 +326,8 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _print_article(article: Article, out: TextIO) -> None:
+    from monitor.model import format_time
+
     out.write(f"# {article.title}\n")
     facts = {
         "url": article.url,
@@ -325,6 +353,10 @@ def _print_article(article: Article, out: TextIO) -> None:
 
 
 def _notify_test(args: argparse.Namespace) -> int:
+    from monitor import daemon
+    from monitor.ports import utc_now
+    from monitor.service import queries
+
     config = _config(args)
     if args.target not in config.targets:
         known = ", ".join(sorted(config.targets)) or "none"
@@ -338,12 +370,17 @@ def _notify_test(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from monitor import daemon
+
     config = _config(args)
     with contextlib.closing(daemon.open_store(config)) as store:
         return _print_status(args, config, store)
 
 
 def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -> int:
+    from monitor.model import format_time
+    from monitor.service import queries
+
     states = {state.name: state for state in queries.source_states(store)}
     pairs = [(source, states.get(source.name)) for source in config.sources]
     pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
@@ -382,6 +419,9 @@ def _health_rank(state: SourceState | None) -> tuple[int, int]:
 
 
 def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
+    from monitor.model import format_time
+    from monitor.state import SourceState
+
     state = state or SourceState(source.name, source.url, last_result="never fetched")
     due = [t for t in (state.next_fetch_at, state.not_before) if t is not None]
     return {

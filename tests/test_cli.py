@@ -481,6 +481,6 @@ def test_check_notes_a_presearch_built_without_a_c_compiler(
     assert main(["check", "-c", str(ROOT / "config.example.toml")]) == 0
     assert "C compiler" not in capsys.readouterr().err
 
-    monkeypatch.setattr("monitor.cli.PRESEARCH_COMPILED", False)
+    monkeypatch.setattr("monitor.rules.presearch.COMPILED", False)
     assert main(["check", "-c", str(ROOT / "config.example.toml")]) == 0
     assert "without a C compiler" in capsys.readouterr().err

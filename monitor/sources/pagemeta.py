@@ -18,7 +18,6 @@ from typing import Any, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
-from htmldate import find_date
 from lxml import etree
 
 from monitor.model import Link, parse_time
@@ -378,6 +377,8 @@ def _htmldate(tree: Element, page_url: str, now: datetime | None) -> datetime | 
     Its extensive search is off: on pages that state no date it guesses from any year in
     the text ("En 2002, ..." gave 2002-01-01) or takes the site's "today" header.
     """
+    from htmldate import find_date  # imported on first use, as trafilatura is
+
     page = _without(tree, _CHROME_BOXES)
     found = find_date(
         page,

@@ -23,7 +23,6 @@ from typing import TypeAlias
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import lxml.html
-import trafilatura
 from lxml import etree
 
 from monitor.model import Article, Block, BlockKind, article_id
@@ -310,6 +309,8 @@ def _furniture(element: Element) -> bool:
 
 
 def _trafilatura_blocks(page: Element, url: str) -> list[Block]:
+    import trafilatura  # here, not at the top: commands that read no page skip its 0.15 s import
+
     xml = trafilatura.extract(
         page,
         url=url or None,
