@@ -145,3 +145,42 @@ def test_preview_streams_one_location_at_a_time(
     main(["preview", "--json", str(feeds / "asia.rss"), str(feeds / "asia.atom")])
     assert events[0] == "read asia.rss" and events[-1] == "flush"
     assert events.index("read asia.atom") > events.index("flush")
+
+
+UNTITLED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<link>https://e.com/</link><description>d</description>
+<item><description>Leaders met in Tokyo on Monday. They talked for hours.</description>
+<link>https://e.com/1</link></item>
+<item><description>&lt;p&gt;One two three four five six seven eight nine ten eleven twelve
+thirteen fourteen&lt;/p&gt;</description><link>https://e.com/2</link></item>
+<item><link>https://e.com/3</link></item>
+<item><title>A real title</title><link>https://e.com/4</link></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("suffix", [".rss", ".json"])
+def test_an_item_without_a_title_gets_one_from_its_text_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    feed = tmp_path / f"untitled{suffix}"
+    if suffix == ".rss":
+        feed.write_bytes(UNTITLED)
+    else:
+        items = [
+            {"id": "1", "url": "https://e.com/1", "content_text": "Leaders met in Tokyo on "
+             "Monday. They talked for hours."},
+            {"id": "2", "url": "https://e.com/2", "content_html": "<p>One two three four "
+             "five six seven eight nine ten eleven twelve thirteen fourteen</p>"},
+            {"id": "3", "url": "https://e.com/3"},
+            {"id": "4", "url": "https://e.com/4", "title": "A real title"},
+        ]  # fmt: skip
+        feed.write_text(json.dumps({"version": "https://jsonfeed.org/version/1.1",
+                                    "title": "t", "items": items}))  # fmt: skip
+    assert main(["preview", "--json", str(feed)]) == 0
+    articles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(a["title"], a.get("title_generated", False)) for a in articles] == [
+        ("Leaders met in Tokyo on Monday.", True),
+        ("One two three four five six seven eight nine ten eleven twelve…", True),
+        ("https://e.com/3", True),
+        ("A real title", False),
+    ]
