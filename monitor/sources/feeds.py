@@ -305,7 +305,7 @@ def _article_from_entry(
     lede, body = _lede_and_body(summary_html, content_html)
     title = clean_text(html_to_text(entry.get("title", "")))
     generated = not title
-    title = title or _fallback_title(lede, body, link or guid)
+    title = title or _fallback_title(lede, body, link or entry.get("id", ""))
     guid = entry.get("id", "")
     permalink = entry.get("guidislink", False) or is_http_url(guid)
     authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
