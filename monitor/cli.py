@@ -227,35 +227,46 @@ def _read(locations: list[str], tally: _Tally, **options: str | None) -> Iterato
 
 
 class _JsonLines:
-    """`match --json` lines, the article's part encoded once for all its matches."""
+    """`match --json` lines, the article's part encoded once for all its matches, each
+    rule's name and each list of terms once for the run (strings go straight to the C
+    string encoder json.dumps ends in)."""
 
     def __init__(self, *, snippets: bool) -> None:
+        from json.encoder import encode_basestring
+
         from monitor.model import format_time
 
         self._format_time = format_time
+        self._string = encode_basestring
         self.snippets = snippets
         self._article: Article | None = None
         self._tail = ""
         self._rules: dict[str, str] = {}
+        self._terms: dict[tuple[str, ...], str] = {}
 
     def __call__(self, match: queries.MatchFound) -> str:
+        string = self._string
         article = match.article
         if article is not self._article:
             self._article = article
             self._tail = (
-                f', "url": {_json(article.url)}, "title": {_json(article.title)}'
-                f', "source": {_json(article.source)}'
+                f', "url": {string(article.url)}, "title": {string(article.title)}'
+                f', "source": {string(article.source)}'
                 f', "published": {_json(self._format_time(article.published))}'
-                f', "id": {_json(article.id)}'
+                f', "id": {string(article.id)}'
                 + (', "title_generated": true' if article.title_generated else "")
             )
         rule = self._rules.get(match.rule)
         if rule is None:
-            rule = self._rules[match.rule] = _json(match.rule)
-        terms = _json(list(match.terms))
-        line = f'{{"rule": {rule}{self._tail}, "terms": {terms}, "matched": {_json(match.matched)}'
+            rule = self._rules[match.rule] = string(match.rule)
+        terms = self._terms.get(match.terms)
+        if terms is None:
+            terms = self._terms[match.terms] = _json(list(match.terms))
+            if len(self._terms) > 100_000:
+                self._terms.clear()
+        line = f'{{"rule": {rule}{self._tail}, "terms": {terms}, "matched": {string(match.matched)}'
         if self.snippets:
-            line += f', "snippet": {_json(match.snippet)}'
+            line += f', "snippet": {string(match.snippet)}'
         return line + "}\n"
 
 
