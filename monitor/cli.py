@@ -17,7 +17,7 @@ from monitor.errors import ConfigError, MonitorError
 if TYPE_CHECKING:
     from monitor.config.schema import Config, Rule, Source
     from monitor.model import Article
-    from monitor.ports import QueryStore
+    from monitor.ports import ClosingFetcher, QueryStore
     from monitor.service import queries
     from monitor.state import SourceState
 
@@ -130,7 +130,6 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _match(args: argparse.Namespace) -> int:
-    from monitor import daemon
     from monitor.config.durations import parse_duration
     from monitor.matching.decide import Matcher
     from monitor.ports import utc_now
@@ -151,6 +150,8 @@ def _match(args: argparse.Namespace) -> int:
             out.write("".join(map(write, found)))
             out.flush()
     if args.since:
+        from monitor import daemon
+
         since = parse_duration(args.since)
         with contextlib.closing(daemon.open_store(_config(args))) as store:
             count, stored = queries.stored_articles(store, since, utc_now())
@@ -199,7 +200,6 @@ def _matches_by_article(
 
 
 def _read(locations: list[str], tally: _Tally, **options: str | None) -> Iterator[Article]:
-    from monitor import daemon
     from monitor.service import queries
 
     """The articles of each location as it is read; an unreadable one is one line on stderr
@@ -209,7 +209,7 @@ def _read(locations: list[str], tally: _Tally, **options: str | None) -> Iterato
         if len(locations) > 1 and sys.stderr.isatty()
         else None
     )
-    items = queries.read_locations(locations, fetcher_factory=daemon.new_fetcher, **options)
+    items = queries.read_locations(locations, fetcher_factory=_new_fetcher, **options)
     for done, item in enumerate(items, 1):
         if isinstance(item, queries.Unreadable):
             tally.failed += 1
@@ -224,6 +224,13 @@ def _read(locations: list[str], tally: _Tally, **options: str | None) -> Iterato
             progress(done)
     if progress is not None:
         progress.done()
+
+
+def _new_fetcher() -> ClosingFetcher:
+    """The daemon's fetcher, for URLs (the daemon module is imported only then)."""
+    from monitor import daemon
+
+    return daemon.new_fetcher()
 
 
 class _JsonLines:
