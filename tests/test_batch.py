@@ -184,3 +184,32 @@ def test_an_item_without_a_title_gets_one_from_its_text_flagged(
         ("https://e.com/3", True),
         ("A real title", False),
     ]
+
+
+def test_a_backtest_reads_the_store_in_chunks_and_misses_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """960 articles since the cut, 500 a chunk, hundreds sharing one first_seen: each read once."""
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.adapters.store import sqlite
+    from monitor.model import Article
+    from monitor.state import SourceState
+
+    store = sqlite.SqliteStore(str(tmp_path / "m.db"))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for batch_number in range(4):
+        articles = [
+            Article(id=f"a{batch_number}-{n}", url=f"https://e.com/{batch_number}/{n}",
+                    source="s", title=f"t {n}")
+            for n in range(300 + batch_number * 10)
+        ]  # fmt: skip
+        seen = start + timedelta(hours=batch_number)
+        store.save_poll(SourceState("s", "https://e.com/f"), articles, [], [], seen)
+    queries_made: list[str] = []
+    store.db.set_trace_callback(queries_made.append)
+    read = [article.id for article in store.articles_since(start + timedelta(minutes=30))]
+    store.close()
+    expected = [f"a{b}-{n}" for b in range(1, 4) for n in range(300 + b * 10)]
+    assert sorted(read) == sorted(expected) and len(read) == len(set(read)) == 960
+    assert sum("LIMIT" in q for q in queries_made) == 2
