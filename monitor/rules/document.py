@@ -260,6 +260,7 @@ class Document:
         "default_words",
         "fields",
         "located",
+        "pieces",
         "words",
     )
 
@@ -274,9 +275,11 @@ class Document:
         self._keys: dict[tuple[tuple[int, ...], bool], frozenset[str]] | None = None
         self._prefixes: dict[int, frozenset[str]] | None = None
         self._vocabulary: list[str] | None = None
-        self.located: dict[object, Any] = {}
+        self.located: dict[str, Any] = {}
         """Memo of the evaluator, shared by every rule matched on this document: where a
         term occurs (the rules of one index share many terms), keyed by the term."""
+        self.pieces: dict[str, str] = {}
+        """The same for each term's part of an explanation's summary."""
 
     @classmethod
     def from_article(cls, article: Article) -> Document:

@@ -16,6 +16,7 @@ between the words of such a phrase, any run of spaces and punctuation (or none) 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -57,14 +58,26 @@ class _Matcher:
 class _TermMatcher(_Matcher):
     """A term; `required` are its plain words, which a document must hold to match it."""
 
-    __slots__ = ("default", "fields", "key", "label", "needle", "pattern", "required", "words")
+    __slots__ = (
+        "default",
+        "fields",
+        "key",
+        "label",
+        "needle",
+        "pattern",
+        "required",
+        "words",
+    )
 
     def __init__(self, term: Term, fields: tuple[str, ...]) -> None:
         self.words = term.words
         self.label = term.label
         self.fields = fields
-        # A str: its hash is cached, so the per-document memo costs one dict lookup.
-        self.key = "\0".join((type(self).__name__, term.label, *term.words, "", *fields))
+        # Interned: rules that share a term share its keys (memory), and a str caches
+        # its hash, so the per-document memo costs one dict lookup.
+        self.key = sys.intern(
+            "\0".join((type(self).__name__, term.label, *term.words, "", *fields))
+        )
         self.default = fields == DEFAULT_FIELDS
         self.pattern = _unspaced_pattern(term.words) if term.unspaced else None
         plain = () if term.unspaced else (word for word in term.words if not word.endswith("*"))
@@ -92,21 +105,29 @@ class _TermMatcher(_Matcher):
         return index.contains(self.words)
 
     def collect(self, doc: Document, out: list[Located]) -> bool:
-        located = self.found(doc)[0]
+        located: list[Located] | None = doc.located.get(self.key)
+        if located is None:
+            located = doc.located[self.key] = self._locate(doc)
         if not located:
             return False
         out += located
         return True
 
-    def found(self, doc: Document) -> tuple[list[Located], str]:
-        """Where the term occurs in `doc` (per field) and its summary, `label (fields)`:
-        computed once per document and term, whichever rules hold the term."""
-        entry: tuple[list[Located], str] | None = doc.located.get(self.key)
-        if entry is None:
-            located = self._locate(doc)
-            fields = dict.fromkeys(field for _, field, _ in located)
-            entry = doc.located[self.key] = (located, f"{self.label} ({', '.join(fields)})")
-        return entry
+    def found(self, doc: Document) -> list[Located]:
+        """Where the term occurs in `doc`, per field: computed once per document and term,
+        whichever rules hold the term."""
+        located: list[Located] | None = doc.located.get(self.key)
+        if located is None:
+            located = doc.located[self.key] = self._locate(doc)
+        return located
+
+    def summary(self, doc: Document) -> str:
+        """`label (fields)`, the term's part of a summary, once per document and term."""
+        piece = doc.pieces.get(self.key)
+        if piece is None:
+            fields = dict.fromkeys(field for _, field, _ in self.found(doc))
+            piece = doc.pieces[self.key] = f"{self.label} ({', '.join(fields)})"
+        return piece
 
     def _locate(self, doc: Document) -> list[Located]:
         """Where the term occurs, per field: computed once per document and term, whichever
@@ -416,21 +437,25 @@ class Query:
         summary) is shared by every rule that holds it."""
         memo = doc.located
         found: list[Located] = []
-        pieces: list[str] = []
         for child in self._terms:
-            entry = memo.get(child.key) or child.found(doc)
-            if not entry[0]:
+            located = memo.get(child.key)
+            if located is None:
+                located = child.found(doc)
+            if not located:
                 return None
-            found += entry[0]
-            pieces.append(entry[1])
+            found += located
         assert self._conjunction is not None
-        return Explanation.deferred(self._conjunction, found, ", ".join(pieces))
+        return Explanation.deferred(self._conjunction, found, partial(_summary, self._terms, doc))
 
     @property
     def required_words(self) -> frozenset[str] | None:
         """The words (in the default fields) whose presence alone decides a match, if
         the query is an AND of single words or one word; else None."""
         return self._words
+
+
+def _summary(terms: tuple[_TermMatcher, ...], doc: Document) -> str:
+    return ", ".join([term.summary(doc) for term in terms])
 
 
 def compile_query(text: str) -> Query:

@@ -63,7 +63,7 @@ class Explanation:
     their summary).
     """
 
-    __slots__ = ("_fields", "_found", "_hits", "_summary", "terms")
+    __slots__ = ("_fields", "_found", "_hits", "_summarize", "_summary", "terms")
 
     def __init__(self, terms: Sequence[str], hits: Iterable[Hit] = ()) -> None:
         self.terms = tuple(terms)
@@ -71,21 +71,26 @@ class Explanation:
         self._found: Sequence[Located] = ()
         self._fields: dict[str, tuple[str, ...]] | None = None
         self._summary: str | None = None
+        self._summarize: Callable[[], str] | None = None
 
     @classmethod
     def deferred(
-        cls, terms: tuple[str, ...], found: Sequence[Located], summary: str | None = None
+        cls,
+        terms: tuple[str, ...],
+        found: Sequence[Located],
+        summary: Callable[[], str] | None = None,
     ) -> Explanation:
         """The matched terms, and where: hits are located when first asked for.
 
-        `summary`, if given, is what `summary()` would compute (the evaluator shares it
-        between the rules of one document)."""
+        `summary`, if given, computes what `summary()` would (from pieces the evaluator
+        shares between the rules of one document)."""
         explanation = cls.__new__(cls)
         explanation.terms = terms
         explanation._hits = None
         explanation._found = found
         explanation._fields = None
-        explanation._summary = summary
+        explanation._summary = None
+        explanation._summarize = summary
         return explanation
 
     @property
@@ -105,6 +110,8 @@ class Explanation:
 
     def summary(self) -> str:
         """`Japan (title, body), north korea (body)`: each term once, with its fields."""
+        if self._summary is None and self._summarize is not None:
+            self._summary = self._summarize()
         if self._summary is None:
             self.fields("")
             assert self._fields is not None

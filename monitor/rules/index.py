@@ -240,13 +240,10 @@ class RuleIndex(Generic[K]):
         queries, keys = self._queries, self._keys
         words, default_words = self._words, doc.default_words
         for ident in self._candidate_ids(doc):
-            # Most candidates do not match: a subset test or the plain evaluation turns
-            # them down faster than explaining.
+            # Most candidates do not match: for an AND of words a subset test turns them
+            # down before anything else.
             required = words[ident]
-            if required is not None:
-                if not required <= default_words:
-                    continue
-            elif not queries[ident].matches(doc):
+            if required is not None and not required <= default_words:
                 continue
             explanation = queries[ident].explain(doc)
             if explanation is not None:
