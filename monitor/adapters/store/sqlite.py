@@ -33,8 +33,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 # Bugs in our SQL, not faults of the database file: they keep their traceback.
-ARTICLE_CHUNK = 500
-"""Stored articles read at a time by `articles_since` (a backtest's `match --since`)."""
+ARTICLE_CHUNK = 500  # stored articles read at a time by `articles_since` (match --since)
 _BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
 
@@ -487,25 +486,21 @@ class SqliteStore:
         return [_delivery(row) for row in rows]
 
     def articles_since(self, since: datetime) -> Iterable[Article]:
-        """Stored articles first seen since `since`, whose text has not been pruned.
-
-        Read in chunks of `ARTICLE_CHUNK` (by first_seen, then rowid), each one short
-        query: memory holds one chunk whatever the count, and no statement stays open
-        between chunks while the caller works (a daemon may write meanwhile)."""
-        after = (_time(since), -1)
+        """Stored articles first seen since `since`, whose text has not been pruned; read
+        `ARTICLE_CHUNK` at a time (keyset on first_seen, rowid), one short query each."""
+        after, rowid = _time(since), -1
         while True:
             with self.faults():
                 rows = self.db.execute(
-                    "SELECT first_seen, rowid, data FROM articles WHERE data != ?"
-                    " AND (first_seen > ? OR (first_seen = ? AND rowid > ?))"
+                    "SELECT first_seen, rowid, data FROM articles WHERE data != ? AND"
+                    " (first_seen > ? OR (first_seen = ? AND rowid > ?))"
                     " ORDER BY first_seen, rowid LIMIT ?",
-                    (_PRUNED, after[0], after[0], after[1], ARTICLE_CHUNK),
+                    (_PRUNED, after, after, rowid, ARTICLE_CHUNK),
                 ).fetchall()
-            for _first_seen, _rowid, data in rows:
-                yield Article.from_json(json.loads(data))
+            yield from (Article.from_json(json.loads(row[2])) for row in rows)
             if len(rows) < ARTICLE_CHUNK:
                 return
-            after = (rows[-1][0], rows[-1][1])
+            after, rowid = rows[-1][0], rows[-1][1]
 
     @_guarded
     def count_articles_since(self, since: datetime) -> int:
