@@ -32,8 +32,8 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-# Bugs in our SQL, not faults of the database file: they keep their traceback.
 ARTICLE_CHUNK = 500  # stored articles read at a time by `articles_since` (match --since)
+# Bugs in our SQL, not faults of the database file: they keep their traceback.
 _BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
 
