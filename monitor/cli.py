@@ -4,32 +4,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from monitor import __version__, daemon
-from monitor.config import opml
-from monitor.config.durations import format_duration, parse_duration
-from monitor.config.files import (
-    append_text,
-    default_config_path,
-    existing_sources,
-    load_config,
-    load_rules_file,
-)
-from monitor.config.schema import Config, Rule, Source
+from monitor import __version__
 from monitor.errors import ConfigError, MonitorError
-from monitor.model import Article, format_time
-from monitor.ports import QueryStore, utc_now
-from monitor.rules import RuleSyntaxError, compile_query
-from monitor.rules.presearch import COMPILED as PRESEARCH_COMPILED
-from monitor.service import logs, queries
-from monitor.state import SourceState
-from monitor.web.probe import probe, readyz_url
+from monitor.service import logs
+
+if TYPE_CHECKING:
+    from monitor.config.schema import Config, Rule, Source
+    from monitor.model import Article
+    from monitor.ports import ClosingFetcher, QueryStore
+    from monitor.service import queries
+    from monitor.state import SourceState
+
+# Each command imports what it uses when it runs (docs/benchmarks.md, "Start-up"): `--help`
+# needs none of the libraries, `check` and `match` not the daemon's scheduler and story
+# grouping.
 
 __all__ = ["main"]
 
@@ -61,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("locations", nargs="*", metavar="PATH|URL", help="feeds, pages, URLs")
     match.add_argument("--since", metavar="DURATION", help="also match stored articles this recent")
     match.add_argument("--json", action="store_true", help="one JSON object per match")
+    match.add_argument(
+        "--snippets", action="store_true", help="with --json: add each match's marked snippet"
+    )
     preview = commands.add_parser("preview", help="print the normalized articles")
     preview.add_argument("locations", nargs="+", metavar="PATH|URL")
     preview.add_argument("--json", action="store_true", help="one JSON object a line")
@@ -119,6 +118,8 @@ def _fail(args: argparse.Namespace, text: str, exc: Exception) -> None:
 
 
 def _config(args: argparse.Namespace) -> Config:
+    from monitor.config.files import default_config_path, load_config
+
     return load_config(args.config or default_config_path(os.environ))
 
 
@@ -131,6 +132,9 @@ def _log_level(text: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from monitor import daemon
+    from monitor.config.files import default_config_path, load_config
+
     path = args.config or default_config_path(os.environ)
     config = load_config(path)
     daemon.validate(config)
@@ -139,6 +143,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from monitor import daemon
+    from monitor.config.durations import format_duration
+    from monitor.rules import presearch
+    from monitor.service import queries
+
     config = _config(args)
     daemon.validate(config)
     out = sys.stdout
@@ -159,7 +168,7 @@ def _check(args: argparse.Namespace) -> int:
         out.write(f"    -> {', '.join(rule.notify)}  ({rule.file})\n")
     for name, warning in queries.rule_warnings(config):
         sys.stderr.write(f"warning: rule {name}: {warning}\n")
-    if not PRESEARCH_COMPILED:
+    if not presearch.COMPILED:
         sys.stderr.write(
             "note: installed without a C compiler, so the rule presearch runs in Python: "
             "matching thousands of rules is slower (docs/benchmarks.md)\n"
@@ -168,41 +177,155 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _match(args: argparse.Namespace) -> int:
+    from monitor.config.durations import parse_duration
+    from monitor.matching.intake import Matcher
+    from monitor.ports import utc_now
+    from monitor.service import queries
+
     rules = _rules_for_match(args)
     if not args.locations and not args.since:
         raise ConfigError("give PATH or URL arguments, or --since to match stored articles")
-    articles = _load(args.locations) if args.locations else []
-    found = queries.match_articles(articles, rules)
-    total = len(articles)
+    matcher = Matcher(rules)
+    gc.freeze()  # the compiled rules live to the end: the collector need not walk them again
+    out = sys.stdout
+    write = _JsonLines(snippets=args.snippets) if args.json else _match_text
+    tally = _Tally()
+    if args.locations:
+        articles = _read(args.locations, tally)
+        for found in _matches_by_article(queries.match_stream(articles, matcher)):
+            tally.matches += len(found)
+            out.write("".join(map(write, found)))
+            out.flush()
     if args.since:
+        from monitor import daemon
+
         since = parse_duration(args.since)
         with contextlib.closing(daemon.open_store(_config(args))) as store:
             count, stored = queries.stored_articles(store, since, utc_now())
             progress = _Progress(count, sys.stderr) if sys.stderr.isatty() else None
-            found += queries.match_articles(stored, rules, progress)
-            total += count
+            counted = _counted(stored, tally)
+            for found in _matches_by_article(queries.match_stream(counted, matcher, progress)):
+                tally.matches += len(found)
+                out.write("".join(map(write, found)))
+                out.flush()
             if progress is not None:
                 progress.done()
-    for match in found:
-        sys.stdout.write(_match_json(match) if args.json else _match_text(match))
     if not args.json:
-        sys.stderr.write(f"{len(found)} matches in {total} articles\n")
-    return EXIT_OK if found else EXIT_NOTHING
+        sys.stderr.write(f"{tally.matches} matches in {tally.articles} articles\n")
+    if args.locations and not tally.read and not args.since:
+        return EXIT_USAGE
+    return EXIT_OK if tally.matches else EXIT_NOTHING
 
 
-def _match_json(match: queries.MatchFound) -> str:
-    line = {
-        "rule": match.rule,
-        "url": match.article.url,
-        "title": match.article.title,
-        "terms": list(match.terms),
-        "matched": match.matched,
-        "snippet": match.snippet,
-        "source": match.article.source,
-        "published": format_time(match.article.published),
-        "id": match.article.id,
-    }
-    return json.dumps(line, ensure_ascii=False) + "\n"
+class _Tally:
+    """What a batch read: articles, matches, locations read and not."""
+
+    __slots__ = ("articles", "failed", "matches", "read")
+
+    def __init__(self) -> None:
+        self.articles = self.matches = self.read = self.failed = 0
+
+
+def _counted(articles: Iterable[Article], tally: _Tally) -> Iterator[Article]:
+    for article in articles:
+        tally.articles += 1
+        yield article
+
+
+def _matches_by_article(
+    found: Iterable[queries.MatchFound],
+) -> Iterator[list[queries.MatchFound]]:
+    """The matches of one article at a time (written, then flushed, together)."""
+    group: list[queries.MatchFound] = []
+    for match in found:
+        if group and group[0].article is not match.article:
+            yield group
+            group = []
+        group.append(match)
+    if group:
+        yield group
+
+
+def _read(locations: list[str], tally: _Tally, **options: str | None) -> Iterator[Article]:
+    from monitor.service import queries
+
+    """The articles of each location as it is read; an unreadable one is one line on stderr
+    (`LOCATION: reason`), and a progress bar shows on a terminal for many locations."""
+    progress = (
+        _Progress(len(locations), sys.stderr, "locations")
+        if len(locations) > 1 and sys.stderr.isatty()
+        else None
+    )
+    items = queries.read_locations(locations, fetcher_factory=_new_fetcher, **options)
+    for done, item in enumerate(items, 1):
+        if isinstance(item, queries.Unreadable):
+            tally.failed += 1
+            if progress is not None:
+                progress.clear()
+            sys.stderr.write(f"{item.location}: {item.reason}\n")
+        else:
+            tally.read += 1
+            tally.articles += len(item.articles)
+            yield from item.articles
+        if progress is not None:
+            progress(done)
+    if progress is not None:
+        progress.done()
+
+
+def _new_fetcher() -> ClosingFetcher:
+    """The daemon's fetcher, for URLs (the daemon module is imported only then)."""
+    from monitor import daemon
+
+    return daemon.new_fetcher()
+
+
+class _JsonLines:
+    """`match --json` lines, the article's part encoded once for all its matches, each
+    rule's name and each list of terms once for the run (strings go straight to the C
+    string encoder json.dumps ends in)."""
+
+    def __init__(self, *, snippets: bool) -> None:
+        from json.encoder import encode_basestring
+
+        from monitor.model import format_time
+
+        self._format_time = format_time
+        self._string = encode_basestring
+        self.snippets = snippets
+        self._article: Article | None = None
+        self._tail = ""
+        self._rules: dict[str, str] = {}
+        self._terms: dict[tuple[str, ...], str] = {}
+
+    def __call__(self, match: queries.MatchFound) -> str:
+        string = self._string
+        article = match.article
+        if article is not self._article:
+            self._article = article
+            self._tail = (
+                f', "url": {string(article.url)}, "title": {string(article.title)}'
+                f', "source": {string(article.source)}'
+                f', "published": {_json(self._format_time(article.published))}'
+                f', "id": {string(article.id)}'
+                + (', "title_generated": true' if article.title_generated else "")
+            )
+        rule = self._rules.get(match.rule)
+        if rule is None:
+            rule = self._rules[match.rule] = string(match.rule)
+        terms = self._terms.get(match.terms)
+        if terms is None:
+            terms = self._terms[match.terms] = _json(list(match.terms))
+            if len(self._terms) > 100_000:
+                self._terms.clear()
+        line = f'{{"rule": {rule}{self._tail}, "terms": {terms}, "matched": {string(match.matched)}'
+        if self.snippets:
+            line += f', "snippet": {string(match.snippet)}'
+        return line + "}\n"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _match_text(match: queries.MatchFound) -> str:
@@ -213,25 +336,35 @@ def _match_text(match: queries.MatchFound) -> str:
 
 
 class _Progress:
-    """A one-line progress count on a terminal for backtests over many stored articles."""
+    """A one-line progress bar on a terminal for batches: stored articles, many locations."""
 
-    def __init__(self, total: int, out: TextIO) -> None:
+    def __init__(self, total: int, out: TextIO, unit: str = "articles") -> None:
         self.total = max(total, 1)
         self.out = out
+        self.unit = unit
+        self.every = 200 if unit == "articles" else 1
 
     def __call__(self, count: int) -> None:
-        if count % 200 == 0 or count == self.total:
+        if count % self.every == 0 or count == self.total:
             width = 30
-            filled = width * count // self.total
+            filled = width * min(count, self.total) // self.total
             bar = "#" * filled + "." * (width - filled)
-            self.out.write(f"\r[{bar}] {count}/{self.total} articles")
+            self.out.write(f"\r[{bar}] {count}/{self.total} {self.unit}")
             self.out.flush()
+
+    def clear(self) -> None:
+        """Blank the bar's line, so that a message can take it."""
+        self.out.write("\r\x1b[K")
 
     def done(self) -> None:
         self.out.write("\n")
 
 
 def _rules_for_match(args: argparse.Namespace) -> list[Rule]:
+    from monitor.config.files import load_rules_file
+    from monitor.config.schema import Rule
+    from monitor.rules import RuleSyntaxError, compile_query
+
     if args.rules:
         if args.query:
             args.locations.insert(0, args.query)
@@ -245,25 +378,21 @@ def _rules_for_match(args: argparse.Namespace) -> list[Rule]:
     return [Rule("query", query, ())]
 
 
-def _load(
-    locations: list[str], *, source: str | None = None, saved_from: str | None = None
-) -> list[Article]:
-    return queries.load_articles(
-        locations, source=source, saved_from=saved_from, fetcher_factory=daemon.new_fetcher
-    )
-
-
 def _preview(args: argparse.Namespace) -> int:
-    articles = _load(args.locations, source=args.source, saved_from=args.saved_from)
-    for article in articles:
+    tally = _Tally()
+    out = sys.stdout
+    for article in _read(args.locations, tally, source=args.source, saved_from=args.saved_from):
         if args.json:
-            sys.stdout.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
+            out.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
         else:
-            _print_article(article, sys.stdout)
-    return EXIT_OK
+            _print_article(article, out)
+        out.flush()
+    return EXIT_OK if tally.read or not tally.failed else EXIT_USAGE
 
 
 def _print_article(article: Article, out: TextIO) -> None:
+    from monitor.model import format_time
+
     out.write(f"# {article.title}\n")
     facts = {
         "url": article.url,
@@ -289,6 +418,10 @@ def _print_article(article: Article, out: TextIO) -> None:
 
 
 def _notify_test(args: argparse.Namespace) -> int:
+    from monitor import daemon
+    from monitor.ports import utc_now
+    from monitor.service import queries
+
     config = _config(args)
     if args.target not in config.targets:
         known = ", ".join(sorted(config.targets)) or "none"
@@ -302,12 +435,17 @@ def _notify_test(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from monitor import daemon
+
     config = _config(args)
     with contextlib.closing(daemon.open_store(config)) as store:
         return _print_status(args, config, store)
 
 
 def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -> int:
+    from monitor.model import format_time
+    from monitor.service import queries
+
     states = {state.name: state for state in queries.source_states(store)}
     pairs = [(source, states.get(source.name)) for source in config.sources]
     pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
@@ -346,6 +484,9 @@ def _health_rank(state: SourceState | None) -> tuple[int, int]:
 
 
 def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
+    from monitor.model import format_time
+    from monitor.state import SourceState
+
     state = state or SourceState(source.name, source.url, last_result="never fetched")
     due = [t for t in (state.next_fetch_at, state.not_before) if t is not None]
     return {
@@ -365,6 +506,9 @@ def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
 
 
 def _opml(args: argparse.Namespace) -> int:
+    from monitor.config import opml
+    from monitor.ports import utc_now
+
     if args.opml_command == "export":
         config = _config(args)
         sources = opml.export_sources(config.sources, config.settings)
@@ -374,6 +518,9 @@ def _opml(args: argparse.Namespace) -> int:
 
 
 def _opml_import(args: argparse.Namespace) -> int:
+    from monitor.config import opml
+    from monitor.config.files import append_text, existing_sources
+
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
@@ -403,6 +550,9 @@ def _opml_import(args: argparse.Namespace) -> int:
 def _healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when the daemon's /readyz says ready, 1 when not (or unreachable). With --url
     and no config file, no token is sent."""
+    from monitor.config.files import default_config_path, load_config
+    from monitor.web.probe import probe, readyz_url
+
     path = args.config or default_config_path(os.environ)
     if args.url is not None and args.config is None and not Path(path).exists():
         ready, why = probe(args.url, None, args.timeout)

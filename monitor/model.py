@@ -50,6 +50,8 @@ class Article:
     related: tuple[Link, ...] = ()
     language: str | None = None
     tags: tuple[str, ...] = field(default=())
+    title_generated: bool = False
+    """The item had no title: `title` was made from its text (see sources.feeds)."""
 
     @property
     def body_text(self) -> str:
@@ -71,7 +73,7 @@ class Article:
             "related": [{"title": link.title, "url": link.url} for link in self.related],
             "language": self.language,
             "tags": list(self.tags),
-        }
+        } | ({"title_generated": True} if self.title_generated else {})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Article:
@@ -95,6 +97,7 @@ class Article:
             related=tuple(Link(r["title"], r["url"]) for r in data.get("related", [])),
             language=data.get("language"),
             tags=tuple(data.get("tags", [])),
+            title_generated=bool(data.get("title_generated", False)),
         )
 
 

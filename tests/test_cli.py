@@ -361,7 +361,7 @@ def test_backtest_matches_articles_the_daemon_stored(
 ) -> None:
     config = stored(tmp_path, seeds, datetime.now(UTC) - timedelta(days=2))
 
-    recent = main(["match", QUERY, "--since", "7d", "-c", str(config), "--json"])
+    recent = main(["match", QUERY, "--since", "7d", "-c", str(config), "--json", "--snippets"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     too_old = main(["match", QUERY, "--since", "1d", "-c", str(config)])
 
@@ -493,6 +493,6 @@ def test_check_notes_a_presearch_built_without_a_c_compiler(
     assert main(["check", "-c", str(ROOT / "config.example.toml")]) == 0
     assert "C compiler" not in capsys.readouterr().err
 
-    monkeypatch.setattr("monitor.cli.PRESEARCH_COMPILED", False)
+    monkeypatch.setattr("monitor.rules.presearch.COMPILED", False)
     assert main(["check", "-c", str(ROOT / "config.example.toml")]) == 0
     assert "without a C compiler" in capsys.readouterr().err

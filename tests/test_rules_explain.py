@@ -122,3 +122,36 @@ def test_hits_hold_their_terms(query: Query, doc: Document) -> None:
         else:
             assert found == wanted
     assert mark_snippet(doc, explanation).count("**") >= 2
+
+
+def _general(query: Query) -> Query:
+    """The same query with the shortcuts for an AND of terms turned off."""
+    general = Query(query.root)
+    object.__setattr__(general, "_conjunction", None)
+    object.__setattr__(general, "_words", None)
+    return general
+
+
+@settings(max_examples=300, deadline=None)
+@given(QUERIES, DOCUMENTS)
+def test_shortcuts_for_an_and_of_terms_explain_as_the_general_path(
+    query: Query, doc: Document
+) -> None:
+    """The memo shared by the rules of one document, the summaries built from it and the
+    subset test of required words give what the general evaluation gives."""
+    general = _general(query)
+    fast, slow = query.explain(doc), general.explain(doc)
+    assert (fast is None) == (slow is None) == (not general.matches(doc))
+    if query.required_words is not None:
+        assert (query.required_words <= doc.default_words) == general.matches(doc)
+    if fast is not None and slow is not None:
+        assert (fast.terms, fast.summary(), fast.hits) == (slow.terms, slow.summary(), slow.hits)
+
+
+def test_terms_shared_by_rules_are_located_once_per_document() -> None:
+    doc = Document.from_fields({"title": ("Japan and Korea",), "body": ("Korea talks",)})
+    first = explain("Japan AND Korea", doc)
+    second = explain("Korea AND talks", doc)
+    assert first.summary() == "Japan (title), Korea (title, body)"
+    assert second.summary() == "Korea (title, body), talks (body)"
+    assert first.hits[1:] == second.hits[:2]

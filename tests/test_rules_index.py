@@ -254,3 +254,52 @@ def test_blocks_stay_apart_whatever_characters_they_hold() -> None:
     explanation = query.explain(doc)
     assert explanation is not None
     assert [(hit.block, hit.start, hit.end) for hit in explanation.hits] == [(1, 6, 17)]
+
+
+PREFIX_WORDS = ["abduct*", "kor*", "sou*", "talk*", "jap*", "summ*", "nor*", "tok*"]
+PREFIX_ONLY = st.lists(
+    st.one_of(
+        st.sampled_from(PREFIX_WORDS),
+        st.builds(lambda field, word: field + word, FIELD_NAMES, st.sampled_from(PREFIX_WORDS)),
+        st.sampled_from(["summit", "abduction", '"north kor*"']),
+    ),
+    min_size=1,
+    max_size=3,
+).map(" OR ".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(PREFIX_ONLY, QUERY_TEXTS), min_size=1, max_size=10),
+    st.lists(DOCUMENTS, min_size=1, max_size=3),
+)
+def test_prefix_only_rules_are_indexed_by_stem_and_match_as_evaluated(
+    texts: list[str], docs: list[Document]
+) -> None:
+    """`jap*`, `tal* OR abduction`, `(summer OR mongoli*)`: a prefix alone or as an OR
+    branch is indexed by its stem (never evaluated for every article), and both presearches
+    let through what evaluating each rule matches."""
+    queries = [query for text in texts if (query := _compiled(text)) is not None]
+    if not queries:
+        return
+    indexes = [RuleIndex(enumerate(queries)), RuleIndex(enumerate(queries), compiled=False)]
+    assert indexes[0].always_evaluated == []
+    for doc in docs:
+        expected = [(key, q.evaluate(doc)) for key, q in enumerate(queries) if q.evaluate(doc)]
+        for index in indexes:
+            assert [(key, why.terms) for key, why in index.match(doc)] == expected
+        assert indexes[0].candidates(doc) == indexes[1].candidates(doc)
+
+
+def test_prefix_only_operands_are_accepted_and_a_negative_rule_is_not() -> None:
+    doc = Document.from_fields({"title": ("Japanese talks in Mongolia",)})
+    queries = [compile_query(q) for q in ("jap*", "tal* OR abduction", "(summer OR mongoli*)")]
+    index = RuleIndex(enumerate(queries))
+    assert [why.terms for _, why in index.match(doc)] == [("jap*",), ("tal*",), ("mongoli*",)]
+    assert index.match(Document.from_fields({"title": ("Jazz in summer",)}))[0][0] == 2
+    for refused in ("NOT jap*", "-tal*", "ja*"):
+        try:
+            compile_query(refused)
+        except RuleSyntaxError:
+            continue
+        raise AssertionError(f"{refused} was accepted")

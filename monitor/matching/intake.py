@@ -59,13 +59,18 @@ class Matcher:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = {rule.name: rule for rule in rules}
         self.index = RuleIndex((rule.name, rule.query) for rule in rules)
+        self._everywhere = frozenset(r.name for r in rules if not r.sources and not r.languages)
 
-    def match(self, article: Article) -> list[tuple[Rule, Explanation]]:
-        """The rules that match `article` (and apply to its source and language)."""
-        document = Document.from_article(article)
-        found = []
-        for name, explanation in self.index.match(document):
-            rule = self.rules[name]
-            if rule.applies_to(article.source, article.language):
-                found.append((rule, explanation))
-        return found
+    def match(
+        self, article: Article, document: Document | None = None
+    ) -> list[tuple[Rule, Explanation]]:
+        """The rules that match `article` (and apply to its source and language);
+        `document` is the article's, if its caller built it already."""
+        document = document or Document.from_article(article)
+        rules, everywhere = self.rules, self._everywhere
+        source, language = article.source, article.language
+        return [
+            (rules[name], explanation)
+            for name, explanation in self.index.match(document)
+            if name in everywhere or rules[name].applies_to(source, language)
+        ]

@@ -27,11 +27,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from itertools import chain
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from datasketch import MinHash  # type: ignore[import-untyped, unused-ignore]
 
 from monitor.model import Article
 from monitor.rules import tokenize
@@ -69,7 +68,19 @@ _FORMAT_VERSION = 1
 _HEADER = struct.Struct("<BI")
 _SIGNATURE_DTYPE = np.dtype("<u4")
 _SIGNATURE_BYTES = NUM_PERM * _SIGNATURE_DTYPE.itemsize
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32")
+_TEMPLATES: list[Any] = []
+
+
+def _template() -> Any:
+    """The empty MinHash every fingerprint copies; datasketch is imported on first use, since
+    its package import pulls in scipy (0.9 s), which commands that never group stories
+    (`monitor --help`, `check`, `match`) need not pay."""
+    if not _TEMPLATES:
+        from datasketch import MinHash  # type: ignore[import-untyped, unused-ignore]
+
+        _TEMPLATES.append(MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32"))
+    return _TEMPLATES[0]
+
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -121,7 +132,7 @@ def boilerplate(items: Iterable[Article]) -> frozenset[str]:
 def fingerprint(article: Article, repeated: Set[str] = frozenset()) -> Fingerprint:
     """`repeated`: the boilerplate shingles of the article's source, left out."""
     shingles = _story_shingles(article, repeated)
-    minhash = _TEMPLATE.copy()
+    minhash = _template().copy()
     minhash.update_batch([shingle.encode("utf-8") for shingle in shingles])
     signature = minhash.hashvalues.astype(_SIGNATURE_DTYPE).tobytes()
     return Fingerprint(signature, len(shingles))

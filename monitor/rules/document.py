@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from operator import itemgetter
+from typing import Any
 
 from monitor.model import Article
 from monitor.rules.explain import Hit
@@ -252,7 +253,16 @@ class Document:
     of every field: one set lookup answers a single-word term.
     """
 
-    __slots__ = ("_keys", "_prefixes", "_vocabulary", "default_words", "fields", "words")
+    __slots__ = (
+        "_keys",
+        "_prefixes",
+        "_vocabulary",
+        "default_words",
+        "fields",
+        "located",
+        "pieces",
+        "words",
+    )
 
     def __init__(self, fields: Mapping[str, FieldIndex]) -> None:
         self.fields = fields
@@ -265,6 +275,11 @@ class Document:
         self._keys: dict[tuple[tuple[int, ...], bool], frozenset[str]] | None = None
         self._prefixes: dict[int, frozenset[str]] | None = None
         self._vocabulary: list[str] | None = None
+        self.located: dict[str, Any] = {}
+        """Memo of the evaluator, shared by every rule matched on this document: where a
+        term occurs (the rules of one index share many terms), keyed by the term."""
+        self.pieces: dict[str, str] = {}
+        """The same for each term's part of an explanation's summary."""
 
     @classmethod
     def from_article(cls, article: Article) -> Document:

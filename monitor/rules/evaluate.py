@@ -16,6 +16,7 @@ between the words of such a phrase, any run of spaces and punctuation (or none) 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -57,12 +58,26 @@ class _Matcher:
 class _TermMatcher(_Matcher):
     """A term; `required` are its plain words, which a document must hold to match it."""
 
-    __slots__ = ("default", "fields", "label", "needle", "pattern", "required", "words")
+    __slots__ = (
+        "default",
+        "fields",
+        "key",
+        "label",
+        "needle",
+        "pattern",
+        "required",
+        "words",
+    )
 
     def __init__(self, term: Term, fields: tuple[str, ...]) -> None:
         self.words = term.words
         self.label = term.label
         self.fields = fields
+        # Interned: rules that share a term share its keys (memory), and a str caches
+        # its hash, so the per-document memo costs one dict lookup.
+        self.key = sys.intern(
+            "\0".join((type(self).__name__, term.label, *term.words, "", *fields))
+        )
         self.default = fields == DEFAULT_FIELDS
         self.pattern = _unspaced_pattern(term.words) if term.unspaced else None
         plain = () if term.unspaced else (word for word in term.words if not word.endswith("*"))
@@ -90,16 +105,43 @@ class _TermMatcher(_Matcher):
         return index.contains(self.words)
 
     def collect(self, doc: Document, out: list[Located]) -> bool:
-        if not self.required <= doc.words:
+        located: list[Located] | None = doc.located.get(self.key)
+        if located is None:
+            located = doc.located[self.key] = self._locate(doc)
+        if not located:
             return False
-        mark = len(out)
+        out += located
+        return True
+
+    def found(self, doc: Document) -> list[Located]:
+        """Where the term occurs in `doc`, per field: computed once per document and term,
+        whichever rules hold the term."""
+        located: list[Located] | None = doc.located.get(self.key)
+        if located is None:
+            located = doc.located[self.key] = self._locate(doc)
+        return located
+
+    def summary(self, doc: Document) -> str:
+        """`label (fields)`, the term's part of a summary, once per document and term."""
+        piece = doc.pieces.get(self.key)
+        if piece is None:
+            fields = dict.fromkeys(field for _, field, _ in self.found(doc))
+            piece = doc.pieces[self.key] = f"{self.label} ({', '.join(fields)})"
+        return piece
+
+    def _locate(self, doc: Document) -> list[Located]:
+        """Where the term occurs, per field: computed once per document and term, whichever
+        rules hold the term."""
+        if not self.required <= doc.words:
+            return []
+        located: list[Located] = []
         for name in self.fields:
             index = doc.field(name)
             if not self._occurs(index):
                 continue
             locate = self._hits if self.pattern is None else self._text_hits
-            out.append((self.label, name, partial(locate, index, name)))
-        return len(out) > mark
+            located.append((self.label, name, partial(locate, index, name)))
+        return located
 
     def _hits(self, index: FieldIndex, name: str) -> list[Hit]:
         return [index.token_hit(self.label, name, span) for span in index.spans(self.words)]
@@ -122,17 +164,16 @@ class _WordMatcher(_TermMatcher):
         word = self.words[0]
         return any(word in doc.field(name).words for name in self.fields)
 
-    def collect(self, doc: Document, out: list[Located]) -> bool:
+    def _locate(self, doc: Document) -> list[Located]:
         word = self.words[0]
         if word not in doc.words:
-            return False
-        found = False
+            return []
+        located: list[Located] = []
         for name in self.fields:
             index = doc.field(name)
             if word in index.words:
-                out.append((self.label, name, partial(self._hits, index, name)))
-                found = True
-        return found
+                located.append((self.label, name, partial(self._hits, index, name)))
+        return located
 
 
 class _DefaultWordMatcher(_WordMatcher):
@@ -158,13 +199,21 @@ class _NotMatcher(_Matcher):
 
 
 class _AndMatcher(_Matcher):
-    __slots__ = ("children",)
+    """`words` are the single words among its children in the default fields: one subset
+    test answers them all, and most documents fail there."""
+
+    __slots__ = ("children", "others", "words")
 
     def __init__(self, children: tuple[_Matcher, ...]) -> None:
         self.children = children
+        words = [c for c in children if type(c) is _DefaultWordMatcher]
+        self.words = frozenset(c.words[0] for c in words)
+        self.others = tuple(c for c in children if type(c) is not _DefaultWordMatcher)
 
     def matches(self, doc: Document) -> bool:
-        for child in self.children:  # noqa: SIM110 - a loop is faster than all() on a generator
+        if not self.words <= doc.default_words:
+            return False
+        for child in self.others:  # noqa: SIM110 - a loop is faster than all() on a generator
             if not child.matches(doc):
                 return False
         return True
@@ -304,6 +353,17 @@ def _unspaced_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
+def _conjunction(matcher: _Matcher) -> tuple[str, ...] | None:
+    """The terms of an AND of distinct terms (words, phrases, prefixes), else None."""
+    if not isinstance(matcher, _AndMatcher):
+        return None
+    children = matcher.children
+    if not all(isinstance(child, _TermMatcher) for child in children):
+        return None
+    labels = tuple(child.label for child in children if isinstance(child, _TermMatcher))
+    return labels if len(set(labels)) == len(labels) else None
+
+
 def _compile(node: Node, fields: tuple[str, ...]) -> _Matcher:
     match node:
         case Term():
@@ -330,9 +390,23 @@ class Query:
 
     root: Node
     _matcher: _Matcher = field(init=False, repr=False, compare=False)
+    _conjunction: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
+    _terms: tuple[_TermMatcher, ...] = field(init=False, repr=False, compare=False)
+    _words: frozenset[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_matcher", _compile(self.root, DEFAULT_FIELDS))
+        matcher = _compile(self.root, DEFAULT_FIELDS)
+        object.__setattr__(self, "_matcher", matcher)
+        terms = _conjunction(matcher)
+        object.__setattr__(self, "_conjunction", terms)
+        children = matcher.children if terms is not None else ()  # type: ignore[attr-defined]
+        object.__setattr__(self, "_terms", children)
+        words = None
+        if type(matcher) is _DefaultWordMatcher:
+            words = frozenset(matcher.words)
+        elif isinstance(matcher, _AndMatcher) and not matcher.others:
+            words = matcher.words
+        object.__setattr__(self, "_words", words)
 
     def canonical(self) -> str:
         return canonical(self.root)
@@ -352,9 +426,36 @@ class Query:
     def explain(self, doc: Document) -> Explanation | None:
         """None if the query does not match; else the matched terms and where they occur."""
         found: list[Located] = []
+        if self._conjunction is not None:
+            return self._explain_conjunction(doc)
         if not self._matcher.collect(doc, found):
             return None
         return Explanation.deferred(tuple(dict.fromkeys([term for term, _, _ in found])), found)
+
+    def _explain_conjunction(self, doc: Document) -> Explanation | None:
+        """Every term is required: the terms are known, and where each occurs (and its
+        summary) is shared by every rule that holds it."""
+        memo = doc.located
+        found: list[Located] = []
+        for child in self._terms:
+            located = memo.get(child.key)
+            if located is None:
+                located = child.found(doc)
+            if not located:
+                return None
+            found += located
+        assert self._conjunction is not None
+        return Explanation.deferred(self._conjunction, found, partial(_summary, self._terms, doc))
+
+    @property
+    def required_words(self) -> frozenset[str] | None:
+        """The words (in the default fields) whose presence alone decides a match, if
+        the query is an AND of single words or one word; else None."""
+        return self._words
+
+
+def _summary(terms: tuple[_TermMatcher, ...], doc: Document) -> str:
+    return ", ".join([term.summary(doc) for term in terms])
 
 
 def compile_query(text: str) -> Query:

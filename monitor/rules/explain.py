@@ -31,6 +31,7 @@ _SNIPPET_TIERS: tuple[tuple[str, ...], ...] = (
     ("title",),
     ("section", "author", "source", "url"),
 )
+_FIELD_RANK = {name: index for index, name in enumerate(FIELDS)}
 _SNAP = 30
 _SPACES = re.compile(r"\s+")
 
@@ -62,22 +63,34 @@ class Explanation:
     their summary).
     """
 
-    __slots__ = ("_fields", "_found", "_hits", "terms")
+    __slots__ = ("_fields", "_found", "_hits", "_summarize", "_summary", "terms")
 
     def __init__(self, terms: Sequence[str], hits: Iterable[Hit] = ()) -> None:
         self.terms = tuple(terms)
         self._hits: tuple[Hit, ...] | None = tuple(hits)
         self._found: Sequence[Located] = ()
         self._fields: dict[str, tuple[str, ...]] | None = None
+        self._summary: str | None = None
+        self._summarize: Callable[[], str] | None = None
 
     @classmethod
-    def deferred(cls, terms: tuple[str, ...], found: Sequence[Located]) -> Explanation:
-        """The matched terms, and where: hits are located when first asked for."""
+    def deferred(
+        cls,
+        terms: tuple[str, ...],
+        found: Sequence[Located],
+        summary: Callable[[], str] | None = None,
+    ) -> Explanation:
+        """The matched terms, and where: hits are located when first asked for.
+
+        `summary`, if given, computes what `summary()` would (from pieces the evaluator
+        shares between the rules of one document)."""
         explanation = cls.__new__(cls)
         explanation.terms = terms
         explanation._hits = None
         explanation._found = found
         explanation._fields = None
+        explanation._summary = None
+        explanation._summarize = summary
         return explanation
 
     @property
@@ -97,7 +110,14 @@ class Explanation:
 
     def summary(self) -> str:
         """`Japan (title, body), north korea (body)`: each term once, with its fields."""
-        return ", ".join(_with_fields(term, self.fields(term)) for term in self.terms)
+        if self._summary is None and self._summarize is not None:
+            self._summary = self._summarize()
+        if self._summary is None:
+            self.fields("")
+            assert self._fields is not None
+            fields = self._fields
+            self._summary = ", ".join([_with_fields(t, fields.get(t, ())) for t in self.terms])
+        return self._summary
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Explanation):
@@ -112,10 +132,18 @@ class Explanation:
 
 
 def _fields_by_term(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
-    found: dict[str, set[str]] = {}
+    found: dict[str, list[str]] = {}
     for term, field in pairs:
-        found.setdefault(term, set()).add(field)
-    return {term: tuple(name for name in FIELDS if name in names) for term, names in found.items()}
+        fields = found.get(term)
+        if fields is None:
+            found[term] = [field]
+        elif field not in fields:
+            fields.append(field)
+    rank = _FIELD_RANK.__getitem__
+    return {
+        term: tuple(fields) if len(fields) == 1 else tuple(sorted(fields, key=rank))
+        for term, fields in found.items()
+    }
 
 
 def _with_fields(term: str, fields: Sequence[str]) -> str:

@@ -156,7 +156,15 @@ class RuleIndex(Generic[K]):
     `entries` are (key, query) pairs; keys are returned as given, in entry order.
     """
 
-    __slots__ = ("_always", "_grams", "_keys", "_prefix_lengths", "_presearch", "_queries")
+    __slots__ = (
+        "_always",
+        "_grams",
+        "_keys",
+        "_prefix_lengths",
+        "_presearch",
+        "_queries",
+        "_words",
+    )
 
     def __init__(
         self,
@@ -172,6 +180,7 @@ class RuleIndex(Generic[K]):
         for key, query in entries:
             self._keys.append(key)
             self._queries.append(query)
+        self._words = [query.required_words for query in self._queries]
         self._prefix_lengths: tuple[int, ...] = ()
         self._grams = False
         filed = Filed()
@@ -229,7 +238,13 @@ class RuleIndex(Generic[K]):
         """The rules whose query matches `doc`, in entry order, with their explanations."""
         matched: list[tuple[K, Explanation]] = []
         queries, keys = self._queries, self._keys
+        words, default_words = self._words, doc.default_words
         for ident in self._candidate_ids(doc):
+            # Most candidates do not match: for an AND of words a subset test turns them
+            # down before anything else.
+            required = words[ident]
+            if required is not None and not required <= default_words:
+                continue
             explanation = queries[ident].explain(doc)
             if explanation is not None:
                 matched.append((keys[ident], explanation))

@@ -28,11 +28,18 @@ def lint_query(query: Query) -> list[str]:
             f"this rule can match on very common words alone ({', '.join(words)}), "
             "so it is evaluated for most articles"
         )
-    for word in dict.fromkeys(_short_prefixes(query.root)):
-        warnings.append(
-            f"{word} has only {len(word) - 1} letters before *: it matches most articles; "
-            "add letters or list the words you mean"
-        )
+    for word in dict.fromkeys(_prefixes(query.root)):
+        common = sorted(w for w in COMMON_WORDS if w.startswith(word[:-1]))
+        if len(word) - 1 <= SHORT_PREFIX:
+            warnings.append(
+                f"{word} has only {len(word) - 1} letters before *: it matches most articles; "
+                "add letters or list the words you mean"
+            )
+        elif common:
+            warnings.append(
+                f"{word} matches very common words ({', '.join(common)}): it matches most "
+                "articles; add letters or list the words you mean"
+            )
     return warnings
 
 
@@ -40,15 +47,15 @@ def _common(clause: Clause) -> list[str]:
     return [text for kind, text in clause.keys if kind == "word" and text in COMMON_WORDS]
 
 
-def _short_prefixes(node: Node) -> Iterator[str]:
+def _prefixes(node: Node) -> Iterator[str]:
     match node:
         case Term():
-            yield from (w for w in node.words if w.endswith("*") and len(w) - 1 <= SHORT_PREFIX)
+            yield from (w for w in node.words if w.endswith("*"))
         case Not() | Field():
-            yield from _short_prefixes(node.child)
+            yield from _prefixes(node.child)
         case And() | Or():
             for child in node.children:
-                yield from _short_prefixes(child)
+                yield from _prefixes(child)
         case Near():
-            yield from _short_prefixes(node.left)
-            yield from _short_prefixes(node.right)
+            yield from _prefixes(node.left)
+            yield from _prefixes(node.right)

@@ -175,10 +175,6 @@ def parse(query: str) -> Node:
         raise RuleSyntaxError(
             "a rule needs at least one term it requires; NOT and - only exclude", 1
         )
-    if not _positive(node, plain_only=True):
-        raise RuleSyntaxError(
-            "a wildcard needs a plain positive term beside it, e.g. Japan AND abduct*", 1
-        )
     return node
 
 

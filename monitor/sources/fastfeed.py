@@ -241,12 +241,23 @@ def _rss_guid(entry: dict[str, Any], child: Any) -> None:
 
 
 def _resolved(entry: dict[str, Any], url: str) -> str:
-    """`url` against the document's base, as feedparser resolves links and permalinks."""
+    """`url` against the document's base, as feedparser resolves links and permalinks.
+
+    Against a local file's base feedparser's result differs (`file://path`, a slash lost):
+    a relative URL there is left to it."""
+    if url and entry[BASE].startswith("file:") and not _SCHEME.match(url):
+        raise _Unsupported
     return str(_urljoin(entry[BASE], url)) if url else url
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
 def _plain_absolute(url: str) -> bool:
-    """An http(s) URL that feedparser's URL joining leaves as it is."""
+    """An http(s) URL that feedparser's URL joining leaves as it is, or a local file's
+    (`file:///path`, as the CLI reads files: its three slashes are the normal form)."""
+    if url.startswith("file:///") and not url.startswith("file:////"):
+        return "?" not in url and "#" not in url and urljoin(url, url) == url
     return is_http_url(url) and urljoin(url, url) == url and not _EXTRA_SLASHES.match(url)
 
 

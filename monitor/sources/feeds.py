@@ -305,7 +305,9 @@ def _article_from_entry(
     if content_html == summary_html:
         summary_html = ""
     lede, body = _lede_and_body(summary_html, content_html)
-    title = clean_text(html_to_text(entry.get("title", ""))) or _fallback_title(lede, body)
+    title = clean_text(html_to_text(entry.get("title", "")))
+    generated = not title
+    title = title or _fallback_title(lede, body, link or entry.get("id", ""))
     guid = entry.get("id", "")
     permalink = entry.get("guidislink", False) or is_http_url(guid)
     authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
@@ -324,6 +326,7 @@ def _article_from_entry(
         body=body,
         language=_language(entry.get("language")) or language,
         tags=tuple(clean_text(t) for t in tags if t.strip()),
+        title_generated=generated,
     )
 
 
@@ -441,7 +444,9 @@ def _article_from_json_item(
     content_text = str(item.get("content_text") or "")
     body = html_to_blocks(content_html) if content_html else html_to_blocks(content_text)
     lede = clean_text(str(item.get("summary") or ""))
-    title = clean_text(str(item.get("title") or "")) or _fallback_title(lede, body)
+    title = clean_text(str(item.get("title") or ""))
+    generated = not title
+    title = title or _fallback_title(lede, body, link)
     raw_authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
     authors = [str(a.get("name")) for a in raw_authors if isinstance(a, dict) and a.get("name")]
     return Article(
@@ -456,6 +461,7 @@ def _article_from_json_item(
         body=body,
         language=_language(item.get("language")) or language,
         tags=tuple(str(t) for t in item.get("tags") or [] if str(t).strip()),
+        title_generated=generated,
     )
 
 
@@ -463,9 +469,23 @@ def _absolute(base: str, link: str) -> str:
     return urljoin(base, link.strip()) if link.strip() else ""
 
 
-def _fallback_title(lede: str, body: tuple[Block, ...]) -> str:
-    text = lede or (body[0].text if body else "")
-    return text if len(text) <= 100 else text[:99].rsplit(" ", 1)[0] + "…"
+TITLE_WORDS = 12
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s")
+
+
+def _fallback_title(lede: str, body: tuple[Block, ...], link: str) -> str:
+    """A title for an item without one (RSS allows it; alerts must not be blank): its first
+    sentence if that has at most TITLE_WORDS words, else its first TITLE_WORDS words and an
+    ellipsis; with no text, its link; else "(untitled)". The article is flagged
+    `title_generated`, so templates can tell."""
+    text = " ".join((lede or next((b.text for b in body if b.text.strip()), "")).split())
+    if not text:
+        return link or "(untitled)"
+    sentence = _SENTENCE_END.split(text, 1)[0]
+    words = sentence.split(" ")
+    if len(words) <= TITLE_WORDS:
+        return sentence if sentence == text or sentence[-1] in ".!?。！？" else sentence + "…"
+    return " ".join(words[:TITLE_WORDS]).rstrip(",;:") + "…"
 
 
 def _struct_time(value: time.struct_time | None) -> datetime | None:

@@ -14,7 +14,6 @@ from email.utils import parsedate_to_datetime
 from typing import TypeAlias
 
 import lxml.html
-from htmldate import find_date
 from lxml import etree
 
 from monitor.model import parse_time
@@ -96,6 +95,8 @@ def htmldate(
     above = _drop_above_article(article)
     pages = (article,) if _WEEKDAY.search(above) else (article, whole)
     limit = now.strftime("%Y-%m-%d") if now else None
+    from htmldate import find_date  # imported on first use, as trafilatura is
+
     for deep in (False, True) if extensive else (False,):
         for page in pages:
             found = find_date(

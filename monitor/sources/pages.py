@@ -23,7 +23,6 @@ from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import lxml.html
-import trafilatura
 from lxml import etree
 
 from monitor.model import Article, Block, BlockKind, article_id
@@ -378,6 +377,8 @@ def _furniture(element: Element) -> bool:
 def _trafilatura_body(page: Element, url: str, *, fast: bool, precision: bool) -> Any:
     """trafilatura's body element (its XML vocabulary: p, head, quote, list/item, table/row/
     cell), from bare_extraction: extract() would also serialize it and fingerprint the text."""
+    import trafilatura  # here, not at the top: commands that read no page skip its 0.15 s import
+
     document = trafilatura.bare_extraction(
         page,
         url=url or None,

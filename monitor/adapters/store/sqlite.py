@@ -33,6 +33,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+ARTICLE_CHUNK = 500  # stored articles read at a time by `articles_since` (match --since)
 # Bugs in our SQL, not faults of the database file: they keep their traceback.
 _BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
@@ -486,14 +487,21 @@ class SqliteStore(SqliteViews):
         return [_delivery(row) for row in rows]
 
     def articles_since(self, since: datetime) -> Iterable[Article]:
-        """Stored articles first seen since `since`, whose text has not been pruned."""
-        with self.faults():
-            rows = self.db.execute(
-                "SELECT data FROM articles WHERE first_seen >= ? AND data != ? ORDER BY first_seen",
-                (_time(since), _PRUNED),
-            )
-            for row in rows:
-                yield Article.from_json(json.loads(row[0]))
+        """Stored articles first seen since `since`, whose text has not been pruned; read
+        `ARTICLE_CHUNK` at a time (keyset on first_seen, rowid), one short query each."""
+        after, rowid = _time(since), -1
+        while True:
+            with self.faults():
+                rows = self.db.execute(
+                    "SELECT first_seen, rowid, data FROM articles WHERE data != ? AND"
+                    " (first_seen > ? OR (first_seen = ? AND rowid > ?))"
+                    " ORDER BY first_seen, rowid LIMIT ?",
+                    (_PRUNED, after, after, rowid, ARTICLE_CHUNK),
+                ).fetchall()
+            yield from (Article.from_json(json.loads(row[2])) for row in rows)
+            if len(rows) < ARTICLE_CHUNK:
+                return
+            after, rowid = rows[-1][0], rows[-1][1]
 
     @_guarded
     def count_articles_since(self, since: datetime) -> int:
