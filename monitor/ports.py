@@ -38,6 +38,7 @@ __all__ = [
     "PollStore",
     "QueryStore",
     "Store",
+    "StoreBackend",
     "TargetDirectory",
     "utc_now",
 ]
@@ -135,7 +136,8 @@ class OutboxStore(Protocol):
     def matches_between(
         self, rule: str, start: datetime, end: datetime
     ) -> list[tuple[MatchRecord, Article]]:
-        """The rule's matches recorded in [start, end), with their articles, oldest first."""
+        """The rule's matches recorded in (start, end], with their articles, oldest first
+        (a period ending at `end` includes a match made at `end`; the next one starts after)."""
         ...
 
     def save_digest(
@@ -239,3 +241,22 @@ class QueryStore(Protocol):
 
 class Store(OutboxStore, PollStore, Protocol):
     """What a store backend implements for the service (monitor.adapters.store.sqlite)."""
+
+
+class StoreBackend(Store, QueryStore, Protocol):
+    """A whole store as the composition root opens and keeps it (SqliteStore, PostgresStore):
+    every seam above plus upkeep. tests/store_contract/ is the suite every backend passes."""
+
+    def prune_text(self, before: datetime) -> int:
+        """Drop the text of articles first seen before `before` (their ids stay known, so
+        they never alert twice); how many were pruned."""
+        ...
+
+    def prune_sent_bodies(self, before: datetime) -> int:
+        """Drop the bodies of messages delivered or given up on before `before` (pending
+        ones keep theirs; the rows stay for rate limits); how many were emptied."""
+        ...
+
+    def close(self) -> None:
+        """Close after any transaction still open in another thread has ended."""
+        ...
