@@ -18,10 +18,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.notify import AppriseNotifier
-from monitor.adapters.store.sqlite import SqliteStore
+from monitor.adapters.store import select
 from monitor.config.schema import Config, Rule, Source, default_user_agent
 from monitor.errors import ConfigError, StoreError
-from monitor.ports import Clock, Fetcher, Notifier, Store, utc_now
+from monitor.ports import Clock, Fetcher, Notifier, Store, StoreBackend, utc_now
 from monitor.service.collect import Collector
 from monitor.service.outbox import Outbox
 from monitor.service.poll import DeliveryReport, Service
@@ -52,13 +52,14 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
-def open_store(config: Config) -> SqliteStore:
-    return SqliteStore(config.settings.database)
+def open_store(config: Config) -> StoreBackend:
+    """The store `database` names: a SQLite file, or a postgresql:// URL."""
+    return select.open_store(config.settings.database)
 
 
-def _open_store_for_run(config: Config) -> SqliteStore:
-    """The store of the one process that polls and delivers, checked for damage first."""
-    store = SqliteStore(config.settings.database, exclusive=True)
+def _open_store_for_run(config: Config) -> StoreBackend:
+    """The store of a process that polls and delivers, checked for damage first."""
+    store = select.open_store(config.settings.database, exclusive=True)
     try:
         store.check_integrity()
     except BaseException:
@@ -76,7 +77,7 @@ def build_service(
     )
 
 
-def _service(config: Config, store: SqliteStore, fetcher: HttpFetcher) -> Service:
+def _service(config: Config, store: StoreBackend, fetcher: HttpFetcher) -> Service:
     return build_service(config, fetcher, store, notifier(config))
 
 
@@ -275,7 +276,7 @@ async def _run_forever(config: Config) -> int:
     return 0
 
 
-def _prune(config: Config, store: SqliteStore) -> None:
+def _prune(config: Config, store: StoreBackend) -> None:
     """Keep article text (for `match --since`) and sent messages' bodies for `retention`;
     ids are kept for good."""
     before = utc_now() - config.settings.retention
@@ -288,7 +289,7 @@ def _prune(config: Config, store: SqliteStore) -> None:
                  config.settings.retention)  # fmt: skip
 
 
-async def _prune_off_loop(config: Config, store: SqliteStore) -> None:
+async def _prune_off_loop(config: Config, store: StoreBackend) -> None:
     """The daily prune in a worker thread: a big UPDATE must not hold the event loop."""
     try:
         await asyncio.to_thread(_prune, config, store)

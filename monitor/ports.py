@@ -15,6 +15,7 @@ May import monitor.model, monitor.state and monitor.errors only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from monitor.state import (
     Delivery,
     FetchResponse,
     FollowUp,
+    InstanceInfo,
     MatchRecord,
     SendResult,
     SourceState,
@@ -141,10 +143,24 @@ class OutboxStore(Protocol):
         ...
 
     def save_digest(
-        self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
-    ) -> None:
+        self,
+        rule: str,
+        covered_until: datetime,
+        deliveries: Sequence[Delivery],
+        *,
+        expected: datetime | None = None,
+        check: bool = False,
+    ) -> bool:
         """In one transaction: queue the digest's deliveries and move the rule's coverage
-        to `covered_until`."""
+        to `covered_until`. With `check`, only if the coverage is still `expected` (None:
+        no period yet), so of several instances closing one period one queues it; True if
+        saved."""
+        ...
+
+    def claim_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
+        """Like `pending_deliveries`, but each returned delivery is claimed for this process
+        until it is marked (or its claim expires, a minute at most, if the process dies):
+        processes sharing the database never get the same one at once."""
         ...
 
     def due_follow_ups(self, now: datetime) -> list[FollowUp]:
@@ -197,6 +213,24 @@ class PollStore(Protocol):
         doubled), settled links and follow-ups. Raises StoreError on a fault."""
         ...
 
+    def claim_poll(self, name: str, url: str, now: datetime, *, due_only: bool = True) -> bool:
+        """Take the lease on polling source `name` (with `due_only`, only if it is still due
+        at `now`); False if another process holds it or, with `due_only`, polled it since.
+        Until `release_poll`, this process's saves of the source are fenced: refused with
+        LeaseLost if the lease has passed to another process meanwhile."""
+        ...
+
+    def story_lock(self) -> AbstractContextManager[None]:
+        """Held (entered and left from worker threads, maybe different ones) from a poll's
+        story grouping to the end of its save, so that two copies of a story polled at
+        once, by this process or another sharing the database, give one story and one
+        alert. A process's own polls are serialised by the service as well."""
+        ...
+
+    def release_poll(self, name: str) -> None:
+        """Give back the lease `claim_poll` took (the poll is saved or abandoned)."""
+        ...
+
     def save_state(self, state: SourceState) -> None:
         """Record only the source's state (a poll that found nothing new, or failed)."""
         ...
@@ -238,6 +272,15 @@ class QueryStore(Protocol):
         """How many articles `articles_since(since)` gives."""
         ...
 
+    def instances(self) -> list[InstanceInfo]:
+        """The processes polling this database (a cluster's instances), newest heartbeat
+        first, with the leases each holds; empty for a single-process backend."""
+        ...
+
+    def polled_by(self) -> dict[str, str]:
+        """Source name -> the instance that polled it last (empty when not recorded)."""
+        ...
+
 
 class Store(OutboxStore, PollStore, Protocol):
     """What a store backend implements for the service (monitor.adapters.store.sqlite)."""
@@ -257,6 +300,12 @@ class StoreBackend(Store, QueryStore, Protocol):
         ones keep theirs; the rows stay for rate limits); how many were emptied."""
         ...
 
+    def heartbeat(self, now: datetime) -> None:
+        """Tell the others this process is alive and renew its leases and claims (a
+        running daemon calls it every few seconds; a no-op for a single-process backend)."""
+        ...
+
     def close(self) -> None:
-        """Close after any transaction still open in another thread has ended."""
+        """Close after any transaction still open in another thread has ended (a cluster
+        instance gives back its leases first)."""
         ...

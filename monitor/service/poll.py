@@ -18,7 +18,7 @@ from monitor.delivery.render import (
     render_source_failure,
 )
 from monitor.delivery.templates import TemplateError
-from monitor.errors import MonitorError, StoreError
+from monitor.errors import LeaseLost, MonitorError, StoreError
 from monitor.matching.decide import (
     Intake,
     Matcher,
@@ -147,24 +147,42 @@ class Service:
 
         async def bounded(source: Source) -> PollReport:
             async with slots:
-                return await self._poll_safely(source)
+                return await self._poll_safely(source, ignore_interval)
 
         return list(await asyncio.gather(*(bounded(source) for source in due)))
 
-    async def _poll_safely(self, source: Source) -> PollReport:
+    async def _poll_safely(self, source: Source, ignore_interval: bool) -> PollReport:
         """One source's bug must not stop the others: log it and count it as a failure."""
         try:
-            return await self.poll(source)
+            return await self.poll(source, ignore_interval=ignore_interval)
         except Exception as exc:
             log.exception("%s: poll failed unexpectedly", source.name)
             return self._failed(source, self.state_of(source), f"internal error: {exc!r}")
 
-    async def poll(self, source: Source) -> PollReport:
-        """Fetch one source, record new articles, and queue a delivery per match and target."""
+    async def poll(self, source: Source, *, ignore_interval: bool = False) -> PollReport:
+        """Fetch one source, record new articles, and queue a delivery per match and target.
+
+        The poll holds the source's lease (`PollStore.claim_poll`) throughout: processes
+        sharing the database poll each due source once; a poll whose lease passed to another
+        meanwhile is not saved (LeaseLost), that one's result stands."""
         try:
-            report = await self._poll(source)
+            claimed = self.store.claim_poll(
+                source.name, source.url, self.clock(), due_only=not ignore_interval
+            )
         except StoreError as exc:
             return self._not_saved(source, exc)
+        if not claimed:
+            return PollReport(source.name, True, detail="polled by another instance")
+        try:
+            report = await self._poll(source)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return PollReport(source.name, False, detail="lease lost")
+        except StoreError as exc:
+            return self._not_saved(source, exc)
+        finally:
+            with contextlib.suppress(StoreError):
+                self.store.release_poll(source.name)
         self.unsaved.pop(source.name, None)
         self.store_failures = 0
         return report
@@ -233,7 +251,15 @@ class Service:
         alerting = [item.article for item in intake if item.alert]
         found = await self._find(alerting, source, [item.article for item in intake], now)
         async with self._recording:
-            return await self._record(source, state, response, reading, intake, found, now)
+            if not found:
+                return await self._record(source, state, response, reading, intake, found, now)
+            # Across processes sharing the database too: grouping, then the save, one at a time.
+            grouping = self.store.story_lock()
+            await asyncio.to_thread(grouping.__enter__)
+            try:
+                return await self._record(source, state, response, reading, intake, found, now)
+            finally:
+                await asyncio.to_thread(grouping.__exit__, None, None, None)
 
     async def _record(
         self,

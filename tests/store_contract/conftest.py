@@ -18,7 +18,7 @@ from monitor.adapters.store.select import open_store
 from monitor.ports import StoreBackend
 from tests import pg
 
-BACKENDS = ["sqlite"]  # PostgreSQL joins with its backend (issue 17)
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @dataclass
@@ -38,13 +38,6 @@ class Backend:
     def close_all(self) -> None:
         for store in self.opened:
             store.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    pg.require_server()
-    with pg.throwaway_database() as url:
-        yield url
 
 
 @pytest.fixture(params=BACKENDS)

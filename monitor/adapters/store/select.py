@@ -3,7 +3,6 @@ PostgreSQL database (monitor.adapters.store.postgres), anything else a SQLite fi
 
 from __future__ import annotations
 
-from monitor.errors import StoreError
 from monitor.ports import StoreBackend
 
 __all__ = ["is_postgres", "open_store"]
@@ -18,7 +17,9 @@ def open_store(database: str, *, exclusive: bool = False) -> StoreBackend:
     that polls and delivers (`monitor run`): SQLite takes its run lock (one such process per
     file); PostgreSQL registers an instance of the cluster."""
     if is_postgres(database):
-        raise StoreError("a PostgreSQL store is not built yet (issue 17)")
+        from monitor.adapters.store.postgres import PostgresStore
+
+        return PostgresStore(database, instance=exclusive)
     from monitor.adapters.store.sqlite import SqliteStore
 
     return SqliteStore(database, exclusive=exclusive)

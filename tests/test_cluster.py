@@ -1,0 +1,208 @@
+"""Several instances on one PostgreSQL database, in one test process: poll leases with
+expiry and fencing, delivery claims, the story lock, instances and their heartbeats,
+migrations run once. tests/test_cluster_processes.py does it with real `monitor run`s."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from monitor.adapters.store.postgres import SCHEMA_VERSION, PostgresStore
+from monitor.errors import LeaseLost, StoreError
+from monitor.state import Delivery, SourceState
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def pair(postgres_url: str) -> Iterator[tuple[PostgresStore, PostgresStore]]:
+    first = PostgresStore(postgres_url, instance=True)
+    second = PostgresStore(postgres_url, instance=True)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def sql(url: str, statement: str, *params: object) -> list[tuple[object, ...]]:
+    with psycopg.connect(url, autocommit=True) as db:
+        cursor = db.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def delivery(id: str) -> Delivery:
+    return Delivery(id, "a1", "rule", "hook", "title", "body", NOW)
+
+
+def test_a_due_source_is_claimed_by_one_instance(pair: tuple[PostgresStore, PostgresStore]) -> None:
+    first, second = pair
+
+    assert first.claim_poll("s", "https://e.example/f", NOW)
+    assert not second.claim_poll("s", "https://e.example/f", NOW)
+    assert not second.claim_poll("s", "https://e.example/f", NOW, due_only=False)
+
+    first.save_state(
+        SourceState("s", "https://e.example/f", next_fetch_at=NOW + timedelta(minutes=15))
+    )
+    first.release_poll("s")
+    assert not second.claim_poll("s", "https://e.example/f", NOW)  # polled since: not due
+    assert second.claim_poll("s", "https://e.example/f", NOW, due_only=False)  # run --once
+    assert second.polled_by() == {"s": first.instance_name}
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holders_write_refused(
+    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+) -> None:
+    first, second = pair
+    assert first.claim_poll("s", "u", NOW)
+    sql(postgres_url, "UPDATE sources SET lease_until = clock_timestamp() - interval '1 second'")
+
+    assert second.claim_poll("s", "u", NOW)
+    second.save_state(SourceState("s", "u", etag="newer"))
+    with pytest.raises(LeaseLost):
+        first.save_poll(SourceState("s", "u", etag="stale"), [], [], [delivery("d1")], NOW)
+    second.release_poll("s")
+
+    state = second.source_state("s")
+    assert state is not None and state.etag == "newer"
+    assert second.pending_deliveries(NOW) == []
+    assert second.polled_by() == {"s": second.instance_name}
+
+
+def test_a_heartbeat_renews_leases_and_a_clean_stop_gives_them_back(
+    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+) -> None:
+    first, second = pair
+    assert first.claim_poll("s", "u", NOW)
+    sql(postgres_url, "UPDATE sources SET lease_until = clock_timestamp() + interval '1 second'")
+
+    first.heartbeat(NOW)
+    [(until,)] = sql(postgres_url, "SELECT lease_until - clock_timestamp() FROM sources")
+    assert isinstance(until, timedelta) and until > timedelta(seconds=30)
+    assert {i.name: i.leases for i in second.instances()}[first.instance_name] == 1
+
+    first.close()
+    assert second.claim_poll("s", "u", NOW)
+    stopped = {i.name: i.stopped_at for i in second.instances()}
+    assert stopped[first.instance_name] is not None and stopped[second.instance_name] is None
+
+
+def test_instances_are_listed_with_host_pid_and_heartbeat(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    import os
+    import socket
+
+    first, second = pair
+    listed = {i.name: i for i in first.instances()}
+
+    assert set(listed) == {first.instance_name, second.instance_name}
+    for info in listed.values():
+        assert (info.host, info.pid) == (socket.gethostname(), os.getpid())
+        assert info.heartbeat_at.tzinfo is not None and info.leases == 0
+
+
+def test_each_delivery_is_claimed_by_one_instance_until_its_claim_expires(
+    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+) -> None:
+    first, second = pair
+    first.save_poll(SourceState("s", "u"), [], [], [delivery("d1"), delivery("d2")], NOW)
+
+    assert [d.id for d in first.claim_deliveries(NOW)] == ["d1", "d2"]
+    assert second.claim_deliveries(NOW) == []
+    first.mark_delivered("d1", NOW)
+    sql(postgres_url, "UPDATE outbox SET claim_until = clock_timestamp() - interval '1 second'")
+
+    assert [d.id for d in second.claim_deliveries(NOW)] == ["d2"]  # the dead one's, taken over
+    assert first.claim_deliveries(NOW) == []
+
+
+def test_the_story_lock_holds_off_another_instance(
+    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+) -> None:
+    first, second = pair
+    entered = threading.Event()
+
+    def group_on_second() -> None:
+        with second.story_lock():
+            entered.set()
+
+    with first.story_lock():
+        waiter = threading.Thread(target=group_on_second)
+        waiter.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while not sql(
+            postgres_url,
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        ):
+            assert datetime.now(UTC) < deadline, "the second instance never waited"
+        assert not entered.is_set()
+    waiter.join(timeout=20)
+    assert entered.is_set()
+
+
+def test_a_digest_period_is_closed_by_one_of_two_instances_closing_it_at_once(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = pair
+    first.save_digest("rule", NOW, [], expected=None, check=True)
+    end = NOW + timedelta(days=1)
+    results: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def close(store: PostgresStore, id: str) -> None:
+        barrier.wait()
+        results.append(store.save_digest("rule", end, [delivery(id)], expected=NOW, check=True))
+
+    threads = [
+        threading.Thread(target=close, args=(s, i)) for s, i in ((first, "g1"), (second, "g2"))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [False, True]
+    assert len(first.pending_deliveries(end)) == 1
+
+
+MIGRATE = "from monitor.adapters.store.postgres import PostgresStore; PostgresStore({!r}).close()"
+
+
+def test_instances_starting_at_once_migrate_once(postgres_url: str) -> None:
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", MIGRATE.format(postgres_url)], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in starts]
+
+    assert [p.returncode for p in starts] == [0, 0, 0, 0], errors
+    rows = sql(postgres_url, "SELECT version, count(*) FROM schema_migrations GROUP BY version")
+    assert rows == [(v, 1) for v in range(1, SCHEMA_VERSION + 1)]
+
+
+def test_a_database_from_a_newer_version_is_refused(postgres_url: str) -> None:
+    PostgresStore(postgres_url).close()
+    sql(postgres_url, "INSERT INTO schema_migrations (version, applied_by) VALUES (%s, 'x')",
+        SCHEMA_VERSION + 1)  # fmt: skip
+
+    with pytest.raises(StoreError, match="newer"):
+        PostgresStore(postgres_url)
+
+
+def test_an_unreachable_server_is_one_clear_error_without_the_password() -> None:
+    from tests.servers import free_port
+
+    url = f"postgresql://monitor:s3cret@127.0.0.1:{free_port()}/monitor"
+    with pytest.raises(StoreError) as caught:
+        PostgresStore(url, pool_timeout=2)
+
+    assert "s3cret" not in str(caught.value)
+    assert "postgresql://monitor@127.0.0.1:" in str(caught.value)
