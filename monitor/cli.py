@@ -20,7 +20,7 @@ from monitor.ports import QueryStore, utc_now
 from monitor.rules import RuleSyntaxError, compile_query
 from monitor.rules.presearch import COMPILED as PRESEARCH_COMPILED
 from monitor.service import queries
-from monitor.state import SourceState
+from monitor.state import InstanceInfo, SourceState
 
 __all__ = ["main"]
 
@@ -259,15 +259,22 @@ def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -
     pairs = [(source, states.get(source.name)) for source in config.sources]
     pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
     rows = [_status_row(source, state) for source, state in pairs]
+    instances = store.instances()
+    _add_pollers(rows, store.polled_by(), instances)
     if args.json:
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return EXIT_OK
-    columns = ("source", "last_fetch", "result", "next_check", "errors", "items_seen")
-    table = [[str(row[c] if row[c] is not None else "-") for c in columns] for row in rows]
+    columns: tuple[str, ...] = ("source", "last_fetch", "result", "next_check", "errors",
+                                "items_seen")  # fmt: skip
+    if any(row["polled_by"] for row in rows):
+        columns += ("polled_by",)
+    table = [[_cell(row[c]) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
     for line in [list(columns), *table]:
         sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) + "\n")
+    if instances:
+        _print_instances(instances)
     dead = queries.dead_deliveries(store)
     if dead:
         sys.stdout.write("\nundelivered (gave up):\n")
@@ -283,6 +290,45 @@ def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -
             when = format_time(record.matched_at)
             sys.stdout.write(f"  {when}  {record.rule}: {title}\n    {url}\n")
     return EXIT_OK
+
+
+def _add_pollers(
+    rows: list[dict[str, object]], polled_by: dict[str, str], instances: list[InstanceInfo]
+) -> None:
+    """Each source's row names the instance that polled it last (a cluster on PostgreSQL;
+    None on SQLite), with that instance's host, pid, heartbeat and leases."""
+    known = {i.name: i for i in instances}
+    for row in rows:
+        name = polled_by.get(str(row["source"]))
+        info = known.get(name) if name else None
+        row["polled_by"] = None if name is None else {
+            "instance": name,
+            "host": info.host if info else None,
+            "pid": info.pid if info else None,
+            "last_heartbeat": format_time(info.heartbeat_at) if info else None,
+            "leases": info.leases if info else None,
+            "running": info is not None and info.stopped_at is None,
+        }  # fmt: skip
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, dict):
+        return str(value["instance"])
+    return "-" if value is None else str(value)
+
+
+def _print_instances(instances: list[InstanceInfo]) -> None:
+    sys.stdout.write("\ninstances:\n")
+    columns = ("instance", "host", "pid", "last_heartbeat", "leases", "state")
+    table = [
+        [i.name, i.host, str(i.pid), format_time(i.heartbeat_at) or "-", str(i.leases),
+         "stopped" if i.stopped_at else "running"]
+        for i in instances
+    ]  # fmt: skip
+    widths = [max([len(c), *(len(r[n]) for r in table)]) for n, c in enumerate(columns)]
+    for line in [list(columns), *table]:
+        sys.stdout.write("  " + "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True))
+                         + "\n")  # fmt: skip
 
 
 def _health_rank(state: SourceState | None) -> tuple[int, int]:

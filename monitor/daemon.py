@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -20,7 +21,7 @@ from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.notify import AppriseNotifier
 from monitor.adapters.store import select
 from monitor.config.schema import Config, Rule, Source, default_user_agent
-from monitor.errors import ConfigError, StoreError
+from monitor.errors import ConfigError, StoreError, StoreUnavailable
 from monitor.ports import Clock, Fetcher, Notifier, Store, StoreBackend, utc_now
 from monitor.service.collect import Collector
 from monitor.service.outbox import Outbox
@@ -44,6 +45,8 @@ SHUTDOWN_GRACE = 30.0
 # Polls in a row, across sources, that the store refused (disk full, read-only) before the
 # daemon stops: a store that stays unwritable must not keep publishers fetched for nothing.
 STORE_FAILURES_TO_STOP = 5
+# How often an instance renews its leases and claims (they last postgres_cluster.LEASE, 45 s).
+HEARTBEAT_EVERY = timedelta(seconds=10)
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -87,9 +90,27 @@ def run(config: Config, *, once: bool) -> int:
     return asyncio.run(_run_once(config) if once else _run_forever(config))
 
 
+async def _heartbeat(store: StoreBackend) -> None:
+    """Tell the cluster this instance lives and renew its leases (no-op on SQLite); an
+    outage is logged and the next beat tries again."""
+    try:
+        await asyncio.to_thread(store.heartbeat, utc_now())
+    except StoreError as exc:
+        log.error("heartbeat failed: %s", exc)
+
+
+async def _beat_until(store: StoreBackend, done: asyncio.Event) -> None:
+    while not done.is_set():
+        await _heartbeat(store)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), HEARTBEAT_EVERY.total_seconds())
+
+
 async def _run_once(config: Config) -> int:
     store = _open_store_for_run(config)
     fetcher = HttpFetcher(config.settings.user_agent)
+    done = asyncio.Event()
+    beating = asyncio.ensure_future(_beat_until(store, done))
     try:
         service = _service(config, store, fetcher)
         digests = _digest_triggers(config)
@@ -100,6 +121,8 @@ async def _run_once(config: Config) -> int:
         delivered = await service.deliver(due_only=False)
         _prune(config, store)
     finally:
+        done.set()
+        await beating
         await fetcher.aclose()
         store.close()
     failed_sources = sum(not r.ok for r in reports)
@@ -175,8 +198,8 @@ class _Daemon:
         except Exception:
             log.exception("%s: poll failed unexpectedly", source.name)
         failures = self.service.store_failures
-        if failures >= STORE_FAILURES_TO_STOP:
-            error = self.service.store_error
+        error = self.service.store_error
+        if failures >= STORE_FAILURES_TO_STOP and not isinstance(error, StoreUnavailable):
             self.stop_for(
                 StoreError(f"stopped: the last {failures} polls could not be saved ({error})")
             )
@@ -231,6 +254,13 @@ async def _run_forever(config: Config) -> int:
     sources = [s for s in config.sources if s.enabled]
     for source in sources:
         daemon.schedule_source(source)
+    scheduler.add_job(
+        functools.partial(_heartbeat, store),
+        IntervalTrigger(seconds=HEARTBEAT_EVERY.total_seconds()),
+        id="heartbeat",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         daemon.track(functools.partial(_prune_off_loop, config, store)),
         IntervalTrigger(days=1),

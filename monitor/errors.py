@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "LeaseLost", "MonitorError", "StoreError"]
+__all__ = ["ConfigError", "LeaseLost", "MonitorError", "StoreError", "StoreUnavailable"]
 
 
 class MonitorError(Exception):
@@ -16,6 +16,11 @@ class StoreError(MonitorError):
 class LeaseLost(StoreError):
     """A poll's write refused because the poll's lease passed to another instance (its
     fencing counter moved on): that instance's newer result stands."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached for now (down, restarting, network): worth
+    waiting for, unlike a full disk or a damaged file."""
 
 
 class ConfigError(MonitorError):

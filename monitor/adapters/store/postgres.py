@@ -31,7 +31,7 @@ from monitor.adapters.store.postgres_schema import (
     state_values,
     utc,
 )
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreUnavailable
 from monitor.model import Article
 from monitor.state import (
     Delivery,
@@ -119,8 +119,8 @@ class PostgresStore:
         database without its password; bugs in our SQL keep their traceback."""
         try:
             yield
-        except PoolTimeout as exc:
-            raise StoreError(f"database {self.path}: {_reason(exc)}") from None
+        except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise StoreUnavailable(f"database {self.path}: {_reason(exc)}") from None
         except psycopg.Error as exc:
             if isinstance(exc, _BUGS):
                 raise
