@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("target", help="a target name from [targets]")
     status = with_config(commands.add_parser("status", help="sources' health, recent matches"))
     status.add_argument("--json", action="store_true", help="one JSON object a source")
+    store = commands.add_parser("store", help="move state between databases")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    copy = store_commands.add_parser(
+        "copy", help="copy all state FROM a database TO a new one (SQLite file or postgresql://)"
+    )
+    copy.add_argument("source", metavar="FROM", help="a SQLite path or a postgresql:// URL")
+    copy.add_argument("destination", metavar="TO", help="an empty or new database")
     return parser
 
 
@@ -357,6 +364,14 @@ def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
     }
 
 
+def _store(args: argparse.Namespace) -> int:
+    """`monitor store copy FROM TO`."""
+    copied = daemon.copy_store(args.source, args.destination)
+    rows = ", ".join(f"{count} {table}" for table, count in copied.items())
+    print(f"copied {rows}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check": _check,
@@ -364,4 +379,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "preview": _preview,
     "notify-test": _notify_test,
     "status": _status,
+    "store": _store,
 }

@@ -29,6 +29,7 @@ from monitor.service.poll import DeliveryReport, Service
 
 __all__ = [
     "build_service",
+    "copy_store",
     "new_fetcher",
     "notifier",
     "open_store",
@@ -53,6 +54,13 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
+def copy_store(source: str, destination: str) -> dict[str, int]:
+    """`monitor store copy`: every row FROM one database TO a new one (rows per table)."""
+    from monitor.adapters.store.copy import copy_store as copy  # psycopg only when asked
+
+    return copy(source, destination)
 
 
 def open_store(config: Config) -> StoreBackend:

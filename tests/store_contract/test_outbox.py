@@ -177,3 +177,11 @@ def test_a_follow_up_settled_with_nothing_to_send_queues_nothing(store: StoreBac
     assert store.queue_follow_up(due, None, NOW)
     assert store.due_follow_ups(NOW + timedelta(minutes=1)) == [other]
     assert store.pending_deliveries(NOW, due_only=False) == []
+
+
+def test_deliveries_given_up_at_one_time_come_newest_queued_first(store: StoreBackend) -> None:
+    store.save_poll(SourceState("s", "u"), [], [], [delivery(f"d{n}") for n in range(3)], NOW)
+    for n in (2, 0, 1):
+        store.mark_dead(f"d{n}", "HTTP 400", NOW)
+
+    assert [d.id for d in store.dead_deliveries()] == ["d2", "d1", "d0"]

@@ -81,3 +81,10 @@ def test_a_match_recorded_twice_keeps_the_first(store: StoreBackend) -> None:
     store.save_poll(state, [], [match("a1", explanation="second")], [], NOW)
 
     assert [m.explanation for m, _, _ in store.recent_matches()] == ["first"]
+
+
+def test_matches_made_at_one_time_come_newest_recorded_first(store: StoreBackend) -> None:
+    items = [article(f"a{n}") for n in range(3)]
+    store.save_poll(SourceState("s", "u"), items, [match(f"a{n}") for n in (2, 0, 1)], [], NOW)
+
+    assert [m.article_id for m, _, _ in store.recent_matches()] == ["a1", "a0", "a2"]

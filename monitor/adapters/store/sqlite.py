@@ -482,7 +482,8 @@ class SqliteStore:
     @_guarded
     def dead_deliveries(self, limit: int = 20) -> list[Delivery]:
         rows = self.db.execute(
-            "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC LIMIT ?",
+            "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, rowid DESC"
+            " LIMIT ?",
             (limit,),
         ).fetchall()
         return [_delivery(row) for row in rows]
@@ -533,7 +534,7 @@ class SqliteStore:
         """The newest matches with their article's title and URL."""
         rows = self.db.execute(
             "SELECT m.*, a.title, a.url FROM matches m JOIN articles a ON a.id = m.article_id"
-            " ORDER BY m.matched_at DESC LIMIT ?",
+            " ORDER BY m.matched_at DESC, m.rowid DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [(_match(row), row["title"], row["url"]) for row in rows]
