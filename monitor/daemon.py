@@ -116,7 +116,7 @@ async def _beat_until(store: StoreBackend, done: asyncio.Event) -> None:
 
 async def _run_once(config: Config) -> int:
     store = _open_store_for_run(config)
-    fetcher = HttpFetcher(config.settings.user_agent)
+    fetcher = HttpFetcher(config.settings.user_agent, host_turns=store.host_turns())
     done = asyncio.Event()
     beating = asyncio.ensure_future(_beat_until(store, done))
     try:
@@ -249,7 +249,7 @@ class _Daemon:
 
 async def _run_forever(config: Config) -> int:
     store = _open_store_for_run(config)
-    fetcher = HttpFetcher(config.settings.user_agent)
+    fetcher = HttpFetcher(config.settings.user_agent, host_turns=store.host_turns())
     scheduler = AsyncIOScheduler(timezone=UTC)
     stop = asyncio.Event()
     daemon = _Daemon(_service(config, store, fetcher), scheduler, set(), stop)

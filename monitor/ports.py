@@ -35,6 +35,7 @@ __all__ = [
     "Clock",
     "ClosingFetcher",
     "Fetcher",
+    "HostTurns",
     "Notifier",
     "OutboxStore",
     "PollStore",
@@ -88,6 +89,21 @@ class Notifier(Protocol):
         """Send `title`/`body` (in `body_format`: markdown, html or text) to the target named
         `target`; blocking (the outbox calls it in a worker thread). Never raises for a
         failed send: the result says whether it went and, if not, why."""
+        ...
+
+
+class HostTurns(Protocol):
+    """Per-host manners shared by every process fetching for one database (a cluster): at
+    most `slots` requests in flight to a host and starts `gap` seconds apart, across all
+    of them. Blocking calls (the fetcher makes them in a worker thread)."""
+
+    def try_start(self, host: str, slots: int, gap: float) -> tuple[str | None, float]:
+        """A turn to start a request to `host` now: (its id, 0), or (None, seconds to wait
+        before asking again)."""
+        ...
+
+    def finish(self, host: str, turn: str) -> None:
+        """The request of `turn` has ended: its slot is free."""
         ...
 
 
@@ -298,6 +314,11 @@ class StoreBackend(Store, QueryStore, Protocol):
     def prune_sent_bodies(self, before: datetime) -> int:
         """Drop the bodies of messages delivered or given up on before `before` (pending
         ones keep theirs; the rows stay for rate limits); how many were emptied."""
+        ...
+
+    def host_turns(self) -> HostTurns | None:
+        """The cluster-wide per-host manners for the fetcher, None when one process polls
+        (its fetcher's own manners are enough)."""
         ...
 
     def heartbeat(self, now: datetime) -> None:

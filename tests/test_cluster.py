@@ -4,18 +4,23 @@ migrations run once. tests/test_cluster_processes.py does it with real `monitor 
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
+from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.store.postgres import SCHEMA_VERSION, PostgresStore
 from monitor.errors import LeaseLost, StoreError
 from monitor.state import Delivery, SourceState
+from tests.servers import FixtureServer, Page, Request
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -184,7 +189,10 @@ def test_instances_starting_at_once_migrate_once(postgres_url: str) -> None:
     errors = [p.communicate(timeout=60)[1] for p in starts]
 
     assert [p.returncode for p in starts] == [0, 0, 0, 0], errors
-    rows = sql(postgres_url, "SELECT version, count(*) FROM schema_migrations GROUP BY version")
+    rows = sql(
+        postgres_url,
+        "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version",
+    )
     assert rows == [(v, 1) for v in range(1, SCHEMA_VERSION + 1)]
 
 
@@ -206,3 +214,50 @@ def test_an_unreachable_server_is_one_clear_error_without_the_password() -> None
 
     assert "s3cret" not in str(caught.value)
     assert "postgresql://monitor@127.0.0.1:" in str(caught.value)
+
+
+class CountingServer(FixtureServer):
+    """Answers after `delay`, noting the most requests it had in flight at once."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay, self.in_flight, self.most = delay, 0, 0
+        self.lock = threading.Lock()
+
+    def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        time.sleep(self.delay)  # a slow publisher, not the test waiting
+        with self.lock:
+            self.in_flight -= 1
+        return super().handle(request)
+
+
+def test_per_host_manners_hold_across_instances(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    server = CountingServer(delay=0.3).start()
+    for n in range(6):
+        server.pages[f"/{n}"] = Page(b"<rss/>")
+
+    async def both() -> None:
+        fetchers = [HttpFetcher("t/1", host_turns=store.host_turns()) for store in pair]
+        try:
+            await asyncio.gather(*(f.fetch(server.url(f"/{n}")) for f in fetchers
+                                   for n in range(6)))  # fmt: skip
+        finally:
+            for fetcher in fetchers:
+                await fetcher.aclose()
+
+    try:
+        asyncio.run(both())
+    finally:
+        server.stop()
+
+    starts = sorted(r.arrived_at for r in server.requests)
+    assert len(starts) == 12
+    assert server.most <= 2
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # granted 0.5 s apart across both instances; arrival times add the send's own jitter
+    assert min(gaps) >= 0.3

@@ -512,6 +512,9 @@ class PostgresStore:
     def claim_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
         return cluster.claim_deliveries(self, now, due_only)
 
+    def host_turns(self) -> cluster.HostTurns:
+        return cluster.HostTurns(self)
+
     def heartbeat(self, now: datetime) -> None:
         cluster.heartbeat(self)
 

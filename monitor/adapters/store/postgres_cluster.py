@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEASE",
+    "HostTurns",
     "claim_deliveries",
     "claim_poll",
     "fence",
@@ -42,6 +43,10 @@ __all__ = [
 # instance killed with -9 gives its work up within this.
 LEASE = timedelta(seconds=45)
 STORY_LOCK = MIGRATION_LOCK + 1
+# A host's slot is freed when its request ends; if its instance dies, after this (a
+# request's whole deadline is 60 s).
+TURN_HELD = timedelta(seconds=90)
+BUSY_RETRY = 0.05  # seconds before asking again when all of a host's slots are busy
 # Instances not heard of for this long are forgotten (`monitor status` lists the others).
 FORGET_AFTER = timedelta(days=7)
 
@@ -267,6 +272,69 @@ class StoryLock:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (STORY_LOCK,))
         finally:
             self.store.pool.putconn(conn)
+
+
+class HostTurns:
+    """Per-host manners across instances (monitor.ports.HostTurns): the host's
+    `host_starts` row, locked, serialises the decision; a slot is held until the request
+    ends, or for TURN_HELD at most if its instance dies."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def try_start(self, host: str, slots: int, gap: float) -> tuple[str | None, float]:
+        store = self.store
+        with store.faults(), store._tx() as cur:
+            store._run(
+                cur,
+                "INSERT INTO host_starts (host, next_start) VALUES (%s, 'epoch')"
+                " ON CONFLICT (host) DO NOTHING",
+                (host,),
+            )
+            store._run(
+                cur,
+                "SELECT extract(epoch FROM next_start - clock_timestamp()) AS wait"
+                " FROM host_starts WHERE host = %s FOR UPDATE",
+                (host,),
+            )
+            row = cur.fetchone()
+            wait = float(row["wait"]) if row and row["wait"] is not None else 0.0
+            if wait > 0:
+                return None, wait
+            store._run(
+                cur,
+                "INSERT INTO host_turns (host, slot) SELECT %s, generate_series(1, %s)"
+                " ON CONFLICT DO NOTHING",
+                (host, slots),
+            )
+            store._run(
+                cur,
+                "UPDATE host_turns SET holder = %(me)s, until = clock_timestamp() + %(held)s"
+                " WHERE host = %(host)s AND slot = (SELECT slot FROM host_turns"
+                " WHERE host = %(host)s AND slot <= %(slots)s"
+                " AND (holder IS NULL OR until < clock_timestamp()) ORDER BY slot LIMIT 1)"
+                " RETURNING slot",
+                {"me": store.instance_name, "held": TURN_HELD, "host": host, "slots": slots},
+            )
+            taken = cur.fetchone()
+            if taken is None:
+                return None, BUSY_RETRY
+            store._run(
+                cur,
+                "UPDATE host_starts SET next_start = clock_timestamp() + %s WHERE host = %s",
+                (timedelta(seconds=gap), host),
+            )
+        return str(taken["slot"]), 0.0
+
+    def finish(self, host: str, turn: str) -> None:
+        store = self.store
+        with store.faults(), store._tx() as cur:
+            store._run(
+                cur,
+                "UPDATE host_turns SET holder = NULL, until = NULL"
+                " WHERE host = %s AND slot = %s AND holder = %s",
+                (host, int(turn), store.instance_name),
+            )
 
 
 def polled_by(store: PostgresStore) -> dict[str, str]:

@@ -125,6 +125,18 @@ MIGRATIONS: dict[int, Sequence[str]] = {
             stopped_at timestamptz
         )""",
     ),
+    # Per-host manners across the cluster (postgres_cluster.HostTurns): a row per host
+    # saying when the next request may start, and its in-flight slots.
+    2: (
+        "CREATE TABLE host_starts (host text PRIMARY KEY, next_start timestamptz NOT NULL)",
+        """CREATE TABLE host_turns (
+            host text NOT NULL,
+            slot integer NOT NULL,
+            holder text,
+            until timestamptz,
+            PRIMARY KEY (host, slot)
+        )""",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -459,6 +459,10 @@ class SqliteStore:
     def release_poll(self, name: str) -> None:
         """Nothing to give back (see `claim_poll`)."""
 
+    def host_turns(self) -> None:
+        """One process polls: its fetcher's own per-host manners hold."""
+        return
+
     def heartbeat(self, now: datetime) -> None:
         """No cluster to tell."""
 
