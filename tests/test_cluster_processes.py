@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import FixtureServer, Page, Request, WebhookReceiver
+from tests.test_end_to_end import run_once
 
 WORDS = [f"w{n:03d}" for n in range(600)]
 NOW = datetime.now(UTC)
@@ -122,16 +123,21 @@ def test_three_instances_fetch_each_feed_once_and_deliver_each_match_once(
         assert webhook.wait_for(lambda _: delivered(webhook, titles), timeout=90), [
             (tmp_path / f"i{n}.log").read_text()[-2000:] for n in range(3)
         ]
+        fetched = {path: len(farm.gets(path)) for path in farm.pages}
+        posts = len(webhook.posts)
         status = subprocess.run(
             [sys.executable, "-m", "monitor", "status", "-c", str(config)],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
+        once = run_once(config)  # beside the running daemons
     finally:
         stop(instances)
 
     assert [p.returncode for p in instances] == [0, 0, 0]
-    assert {path: len(farm.gets(path)) for path in farm.pages} == dict.fromkeys(farm.pages, 1)
+    assert fetched == dict.fromkeys(farm.pages, 1)
     assert sorted(counts(webhook, titles).values()) == [1] * len(titles)
+    assert once.returncode == 0, once.stderr
+    assert len(webhook.posts) == posts  # it fetched again and found nothing new
     assert "instances:" in status.stdout and status.stdout.count("running") >= 3
     pollers = {line.split()[-1] for line in status.stdout.splitlines() if line.startswith("f")}
     assert len(pollers) >= 2  # the work was shared

@@ -109,6 +109,7 @@ class Service:
         self.matcher = Matcher(config.rules)
         # Sources whose last poll the store refused: their backoff lives here until it takes one.
         self.unsaved: dict[str, SourceState] = {}
+        self._last_read: dict[str, SourceState] = {}  # to back off from in a database outage
         self.store_failures = 0  # polls in a row, across sources, that the store refused
         self.store_error: StoreError | None = None
 
@@ -116,6 +117,7 @@ class Service:
         state = self.unsaved.get(source.name) or self.store.source_state(source.name)
         if state is None or state.url != source.url:
             return SourceState(source.name, source.url)
+        self._last_read[source.name] = state
         return state
 
     def is_due(self, source: Source, *, ignore_interval: bool) -> bool:
@@ -193,7 +195,11 @@ class Service:
         self.store_failures += 1
         self.store_error = error
         now = self.clock()
-        state, delay = self._backed_off(source, self.state_of(source), f"not saved: {error}", now)
+        try:
+            current = self.state_of(source)
+        except StoreError:  # a database server that is down cannot be read either
+            current = self._last_read.get(source.name) or SourceState(source.name, source.url)
+        state, delay = self._backed_off(source, current, f"not saved: {error}", now)
         log.error("%s: poll not saved (%s); retry in %s", source.name, error, delay)
         self.unsaved[source.name] = state
         with contextlib.suppress(StoreError):

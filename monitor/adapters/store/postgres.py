@@ -83,7 +83,7 @@ class PostgresStore:
     postgres_cluster) as one that polls and delivers."""
 
     def __init__(
-        self, url: str, *, instance: bool = False, pool_size: int = 8, pool_timeout: float = 15
+        self, url: str, *, instance: bool = False, pool_size: int = 8, pool_timeout: float = 10
     ) -> None:
         self.url = url
         self.path = safe_name(url)
@@ -98,6 +98,8 @@ class PostgresStore:
             check=ConnectionPool.check_connection,
             open=False,
             name="news-monitor",
+            timeout=pool_timeout,  # a call waits this long for a connection in an outage
+            reconnect_timeout=24 * 3600.0,  # then keeps trying: the server may come back
         )
         try:
             self.pool.open(wait=True, timeout=pool_timeout)
