@@ -229,9 +229,18 @@ class PollStore(Protocol):
         doubled), settled links and follow-ups. Raises StoreError on a fault."""
         ...
 
-    def claim_poll(self, name: str, url: str, now: datetime, *, due_only: bool = True) -> bool:
-        """Take the lease on polling source `name` (with `due_only`, only if it is still due
-        at `now`); False if another process holds it or, with `due_only`, polled it since.
+    def claim_poll(
+        self,
+        name: str,
+        url: str,
+        now: datetime,
+        *,
+        due_only: bool = True,
+        unpolled_since: datetime | None = None,
+    ) -> bool:
+        """Take the lease on polling source `name`: with `due_only`, only if it is still due
+        at `now`; with `unpolled_since` (`run --once`), only if nobody fetched it since then.
+        False if another process holds it or the condition fails.
         Until `release_poll`, this process's saves of the source are fenced: refused with
         LeaseLost if the lease has passed to another process meanwhile."""
         ...

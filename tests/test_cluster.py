@@ -261,3 +261,20 @@ def test_per_host_manners_hold_across_instances(
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     # granted 0.5 s apart across both instances; arrival times add the send's own jitter
     assert min(gaps) >= 0.3
+
+
+def test_run_once_leaves_a_source_another_fetched_since_it_began(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = pair
+    began = NOW - timedelta(seconds=5)
+    assert first.claim_poll("s", "u", NOW, due_only=False, unpolled_since=began)
+    first.save_state(
+        SourceState("s", "u", last_fetch_at=NOW, next_fetch_at=NOW + timedelta(hours=1))
+    )
+    first.release_poll("s")
+
+    assert not second.claim_poll("s", "u", NOW, due_only=False, unpolled_since=began)
+    assert second.claim_poll(
+        "s", "u", NOW, due_only=False, unpolled_since=NOW + timedelta(seconds=1)
+    )

@@ -140,6 +140,7 @@ class Service:
         return max(times) if times else self.clock()
 
     async def poll_all(self, *, ignore_interval: bool = False) -> list[PollReport]:
+        started = self.clock()
         due = [
             s
             for s in self.config.sources
@@ -149,19 +150,33 @@ class Service:
 
         async def bounded(source: Source) -> PollReport:
             async with slots:
-                return await self._poll_safely(source, ignore_interval)
+                return await self._poll_safely(source, ignore_interval, started)
 
         return list(await asyncio.gather(*(bounded(source) for source in due)))
 
-    async def _poll_safely(self, source: Source, ignore_interval: bool) -> PollReport:
-        """One source's bug must not stop the others: log it and count it as a failure."""
+    async def _poll_safely(
+        self, source: Source, ignore_interval: bool, started: datetime
+    ) -> PollReport:
+        """One source's bug must not stop the others: log it and count it as a failure.
+        With `ignore_interval` (`run --once`), a source another process fetched since this
+        cycle `started` is left to it."""
         try:
-            return await self.poll(source, ignore_interval=ignore_interval)
+            return await self.poll(
+                source,
+                ignore_interval=ignore_interval,
+                unpolled_since=started if ignore_interval else None,
+            )
         except Exception as exc:
             log.exception("%s: poll failed unexpectedly", source.name)
             return self._failed(source, self.state_of(source), f"internal error: {exc!r}")
 
-    async def poll(self, source: Source, *, ignore_interval: bool = False) -> PollReport:
+    async def poll(
+        self,
+        source: Source,
+        *,
+        ignore_interval: bool = False,
+        unpolled_since: datetime | None = None,
+    ) -> PollReport:
         """Fetch one source, record new articles, and queue a delivery per match and target.
 
         The poll holds the source's lease (`PollStore.claim_poll`) throughout: processes
@@ -169,8 +184,9 @@ class Service:
         meanwhile is not saved (LeaseLost), that one's result stands."""
         try:
             claimed = self.store.claim_poll(
-                source.name, source.url, self.clock(), due_only=not ignore_interval
-            )
+                source.name, source.url, self.clock(), due_only=not ignore_interval,
+                unpolled_since=unpolled_since,
+            )  # fmt: skip
         except StoreError as exc:
             return self._not_saved(source, exc)
         if not claimed:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,6 +44,8 @@ from monitor.state import (
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore", "safe_name"]
+
+log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -197,6 +200,7 @@ class PostgresStore:
         if self.registered:
             with contextlib.suppress(psycopg.Error, PoolTimeout, StoreError):
                 cluster.unregister_instance(self)
+            log.info("database %s: %d statements from this instance", self.path, self.queries)
         self.pool.close()
 
     # -- sources -------------------------------------------------------------------------
@@ -502,8 +506,16 @@ class PostgresStore:
 
     # -- the cluster (monitor.adapters.store.postgres_cluster) -----------------------------
 
-    def claim_poll(self, name: str, url: str, now: datetime, *, due_only: bool = True) -> bool:
-        return cluster.claim_poll(self, name, url, now, due_only)
+    def claim_poll(
+        self,
+        name: str,
+        url: str,
+        now: datetime,
+        *,
+        due_only: bool = True,
+        unpolled_since: datetime | None = None,
+    ) -> bool:
+        return cluster.claim_poll(self, name, url, now, due_only, unpolled_since)
 
     def story_lock(self) -> contextlib.AbstractContextManager[None]:
         return cluster.StoryLock(self)

@@ -110,7 +110,14 @@ def unregister_instance(store: PostgresStore) -> None:
     store.registered = False
 
 
-def claim_poll(store: PostgresStore, name: str, url: str, now: datetime, due_only: bool) -> bool:
+def claim_poll(
+    store: PostgresStore,
+    name: str,
+    url: str,
+    now: datetime,
+    due_only: bool,
+    unpolled_since: datetime | None = None,
+) -> bool:
     """Lease the source (a row for it made first if it has none): free, expired or ours,
     and with `due_only` still due; a row another instance is claiming is skipped, not
     waited for. The fencing counter moves on with each claim."""
@@ -128,6 +135,8 @@ def claim_poll(store: PostgresStore, name: str, url: str, now: datetime, due_onl
             " AND (lease_owner IS NULL OR lease_owner = %(me)s"
             "      OR lease_until < clock_timestamp())"
             " AND (NOT %(due_only)s OR next_fetch_at IS NULL OR next_fetch_at <= %(now)s)"
+            " AND (%(since)s::timestamptz IS NULL OR last_fetch_at IS NULL"
+            "      OR last_fetch_at < %(since)s)"
             " FOR UPDATE SKIP LOCKED) RETURNING lease_token",
             {
                 "me": store.instance_name,
@@ -135,6 +144,7 @@ def claim_poll(store: PostgresStore, name: str, url: str, now: datetime, due_onl
                 "name": name,
                 "now": now,
                 "due_only": due_only,
+                "since": unpolled_since,
             },
         )
         row = cur.fetchone()
@@ -285,38 +295,38 @@ class HostTurns:
     def try_start(self, host: str, slots: int, gap: float) -> tuple[str | None, float]:
         store = self.store
         with store.faults(), store._tx() as cur:
+            # An upsert takes the host's row lock and reads its next start at once.
             store._run(
                 cur,
-                "INSERT INTO host_starts (host, next_start) VALUES (%s, 'epoch')"
-                " ON CONFLICT (host) DO NOTHING",
-                (host,),
-            )
-            store._run(
-                cur,
-                "SELECT extract(epoch FROM next_start - clock_timestamp()) AS wait"
-                " FROM host_starts WHERE host = %s FOR UPDATE",
+                "INSERT INTO host_starts AS h (host, next_start) VALUES (%s, 'epoch')"
+                " ON CONFLICT (host) DO UPDATE SET next_start = h.next_start"
+                " RETURNING extract(epoch FROM h.next_start - clock_timestamp()) AS wait",
                 (host,),
             )
             row = cur.fetchone()
             wait = float(row["wait"]) if row and row["wait"] is not None else 0.0
             if wait > 0:
                 return None, wait
-            store._run(
-                cur,
-                "INSERT INTO host_turns (host, slot) SELECT %s, generate_series(1, %s)"
-                " ON CONFLICT DO NOTHING",
-                (host, slots),
-            )
-            store._run(
-                cur,
+            take = (
                 "UPDATE host_turns SET holder = %(me)s, until = clock_timestamp() + %(held)s"
                 " WHERE host = %(host)s AND slot = (SELECT slot FROM host_turns"
                 " WHERE host = %(host)s AND slot <= %(slots)s"
                 " AND (holder IS NULL OR until < clock_timestamp()) ORDER BY slot LIMIT 1)"
-                " RETURNING slot",
-                {"me": store.instance_name, "held": TURN_HELD, "host": host, "slots": slots},
+                " RETURNING slot"
             )
+            params = {"me": store.instance_name, "held": TURN_HELD, "host": host, "slots": slots}
+            store._run(cur, take, params)
             taken = cur.fetchone()
+            if taken is None:  # a new host (or more slots): make its slots, try again
+                store._run(
+                    cur,
+                    "INSERT INTO host_turns (host, slot) SELECT %s, generate_series(1, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (host, slots),
+                )
+                if cur.rowcount:
+                    store._run(cur, take, params)
+                    taken = cur.fetchone()
             if taken is None:
                 return None, BUSY_RETRY
             store._run(

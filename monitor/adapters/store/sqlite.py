@@ -447,7 +447,15 @@ class SqliteStore:
         """The pending deliveries: the run lock makes this the only sending process."""
         return self.pending_deliveries(now, due_only=due_only)
 
-    def claim_poll(self, name: str, url: str, now: datetime, *, due_only: bool = True) -> bool:
+    def claim_poll(
+        self,
+        name: str,
+        url: str,
+        now: datetime,
+        *,
+        due_only: bool = True,
+        unpolled_since: datetime | None = None,
+    ) -> bool:
         """Granted: the run lock makes this the only polling process."""
         return True
 
