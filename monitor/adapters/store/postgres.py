@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -28,6 +27,8 @@ from monitor.adapters.store.postgres_schema import (
     Row,
     delivery_of,
     match_of,
+    reason,
+    safe_name,
     state_of,
     state_values,
     utc,
@@ -52,17 +53,6 @@ _R = TypeVar("_R")
 _PRUNED = "{}"
 # Bugs in our SQL or data, not faults of the server: they keep their traceback.
 _BUGS = (psycopg.IntegrityError, psycopg.ProgrammingError, psycopg.DataError)
-
-
-def safe_name(url: str) -> str:
-    """The database as logs and errors may name it: no password, no other parameters."""
-    try:
-        info = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "postgresql://(unparsable URL)"
-    user = f"{info['user']}@" if info.get("user") else ""
-    port = f":{info['port']}" if info.get("port") else ""
-    return f"postgresql://{user}{info.get('host', '')}{port}/{info.get('dbname', '')}"
 
 
 def _guarded(
@@ -109,7 +99,7 @@ class PostgresStore:
             self._migrate()
         except (psycopg.Error, PoolTimeout) as exc:
             self.pool.close()
-            raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from None
+            raise StoreError(f"cannot open database {self.path}: {reason(exc)}") from None
         except StoreError:
             self.pool.close()
             raise
@@ -125,11 +115,11 @@ class PostgresStore:
         try:
             yield
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise StoreUnavailable(f"database {self.path}: {_reason(exc)}") from None
+            raise StoreUnavailable(f"database {self.path}: {reason(exc)}") from None
         except psycopg.Error as exc:
             if isinstance(exc, _BUGS):
                 raise
-            raise StoreError(f"database {self.path}: {_reason(exc)}") from None
+            raise StoreError(f"database {self.path}: {reason(exc)}") from None
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Row]]:
@@ -594,9 +584,3 @@ class PostgresStore:
             "UPDATE outbox SET body = '' WHERE body != '' AND (delivered_at < %s OR dead_at < %s)",
             (before, before),
         )
-
-
-def _reason(exc: BaseException) -> str:
-    """The error's first line (psycopg adds server detail lines; none carry the password)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 from monitor.adapters.store.sqlite_schema import _hints_from_json, _hints_to_json
 from monitor.state import Delivery, MatchRecord, SourceState
 
@@ -21,7 +24,7 @@ Row = dict[str, Any]
 
 __all__ = [
     "MIGRATIONS", "MIGRATION_LOCK", "SCHEMA_VERSION", "STATE_COLUMNS", "Row", "delivery_of",
-    "match_of", "state_of", "state_values", "utc",
+    "match_of", "reason", "safe_name", "state_of", "state_values", "utc",
 ]  # fmt: skip
 
 # pg_advisory_xact_lock key of the migrations (any constant; "news-monitor" in ASCII).
@@ -223,3 +226,20 @@ def delivery_of(row: Row) -> Delivery:
         body_format=row["body_format"],
         article_title=row.get("article_title") or "",
     )
+
+
+def safe_name(url: str) -> str:
+    """The database as logs and errors may name it: no password, no other parameters."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unparsable URL)"
+    user = f"{info['user']}@" if info.get("user") else ""
+    port = f":{info['port']}" if info.get("port") else ""
+    return f"postgresql://{user}{info.get('host', '')}{port}/{info.get('dbname', '')}"
+
+
+def reason(exc: BaseException) -> str:
+    """The error's first line (psycopg adds server detail lines; none carry the password)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
