@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -278,3 +279,85 @@ def test_run_once_leaves_a_source_another_fetched_since_it_began(
     assert second.claim_poll(
         "s", "u", NOW, due_only=False, unpolled_since=NOW + timedelta(seconds=1)
     )
+
+
+def test_status_lists_the_instances_and_who_polled_each_source(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import os
+
+    from monitor.cli import main
+
+    (tmp_path / "config.toml").write_text(
+        f'[monitor]\ndatabase = "{postgres_url}"\n\n[targets]\nhook = "json://127.0.0.1:9/x"\n\n'
+        '[[sources]]\nname = "wire"\nurl = "https://wire.example/feed"\n\n'
+        '[[sources]]\nname = "paper"\nurl = "https://paper.example/feed"\n',
+        encoding="utf-8",
+    )
+    worker = PostgresStore(postgres_url, instance=True)
+    assert worker.claim_poll("wire", "https://wire.example/feed", NOW)
+    worker.save_state(SourceState("wire", "https://wire.example/feed", last_result="ok"))
+    worker.release_poll("wire")
+    try:
+        assert main(["status", "-c", str(tmp_path / "config.toml"), "--json"]) == 0
+        rows = {r["source"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+        assert main(["status", "-c", str(tmp_path / "config.toml")]) == 0
+        table = capsys.readouterr().out
+    finally:
+        worker.close()
+
+    assert rows["paper"]["polled_by"] is None
+    polled = rows["wire"]["polled_by"]
+    assert polled["instance"] == worker.instance_name and polled["pid"] == os.getpid()
+    assert polled["running"] is True and polled["leases"] == 0 and polled["last_heartbeat"]
+    assert "instances:" in table and worker.instance_name in table
+    assert table.splitlines()[0].split()[-1] == "polled_by"
+
+
+def test_two_instances_seeing_copies_of_one_story_at_once_alert_once(
+    postgres_url: str, feed_server: FixtureServer
+) -> None:
+    from email.utils import format_datetime
+
+    from monitor.config.schema import Config, Rule, Settings, Source, Target
+    from monitor.daemon import build_service
+    from monitor.rules import compile_query
+    from tests.test_intake import Recorder
+
+    text = " ".join(
+        f"Japan and North Korea held talk number {n} in Ulaanbaatar." for n in range(12)
+    )
+    for name in ("wire", "paper"):
+        feed_server.pages[f"/{name}"] = Page(
+            f'<rss version="2.0"><channel><title>{name}</title><item><title>Talks {name}</title>'
+            f"<link>https://{name}.example/talks</link><description>{text}</description>"
+            f"<pubDate>{format_datetime(NOW)}</pubDate></item></channel></rss>".encode()
+        )
+    settings = Settings(":memory:", (), timedelta(minutes=15), timedelta(days=3650), "t/1")
+    rule = Rule("r", compile_query("Japan"), ("hook",))
+    sources = [
+        Source(n, feed_server.url(f"/{n}"), timedelta(minutes=15)) for n in ("wire", "paper")
+    ]
+    config = Config("c", settings, {"hook": Target("hook", "json://x")}, tuple(sources), (rule,))
+    stores = [PostgresStore(postgres_url, instance=True) for _ in range(2)]
+    recorders = [Recorder(), Recorder()]
+
+    async def both() -> None:
+        fetchers = [HttpFetcher("t/1", host_gap=0) for _ in stores]
+        services = [build_service(config, f, s, r, clock=lambda: NOW)
+                    for f, s, r in zip(fetchers, stores, recorders, strict=True)]  # fmt: skip
+        try:
+            await asyncio.gather(services[0].poll(sources[0]), services[1].poll(sources[1]))
+            await asyncio.gather(*(s.deliver(due_only=False) for s in services))
+        finally:
+            for fetcher in fetchers:
+                await fetcher.aclose()
+
+    try:
+        asyncio.run(both())
+    finally:
+        for store in stores:
+            store.close()
+
+    assert len(recorders[0].titles) + len(recorders[1].titles) == 1
