@@ -88,7 +88,6 @@ class PostgresStore:
             max_size=pool_size,
             kwargs={"autocommit": True, "row_factory": dict_row},
             configure=_configure,
-            check=ConnectionPool.check_connection,
             open=False,
             name="news-monitor",
             timeout=pool_timeout,  # a call waits this long for a connection in an outage

@@ -121,33 +121,31 @@ def claim_poll(
     """Lease the source (a row for it made first if it has none): free, expired or ours,
     and with `due_only` still due; a row another instance is claiming is skipped, not
     waited for. The fencing counter moves on with each claim."""
+    claim = (
+        "UPDATE sources SET lease_owner = %(me)s,"
+        " lease_until = clock_timestamp() + %(lease)s, lease_token = lease_token + 1"
+        " WHERE name = (SELECT name FROM sources WHERE name = %(name)s"
+        " AND (lease_owner IS NULL OR lease_owner = %(me)s"
+        "      OR lease_until < clock_timestamp())"
+        " AND (NOT %(due_only)s OR next_fetch_at IS NULL OR next_fetch_at <= %(now)s)"
+        " AND (%(since)s::timestamptz IS NULL OR last_fetch_at IS NULL"
+        "      OR last_fetch_at < %(since)s)"
+        " FOR UPDATE SKIP LOCKED) RETURNING lease_token"
+    )
+    params = {"me": store.instance_name, "lease": LEASE, "name": name, "now": now,
+              "due_only": due_only, "since": unpolled_since}  # fmt: skip
     with store.faults(), store._tx() as cur:
-        store._run(
-            cur,
-            "INSERT INTO sources (name, url) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
-            (name, url),
-        )
-        store._run(
-            cur,
-            "UPDATE sources SET lease_owner = %(me)s,"
-            " lease_until = clock_timestamp() + %(lease)s, lease_token = lease_token + 1"
-            " WHERE name = (SELECT name FROM sources WHERE name = %(name)s"
-            " AND (lease_owner IS NULL OR lease_owner = %(me)s"
-            "      OR lease_until < clock_timestamp())"
-            " AND (NOT %(due_only)s OR next_fetch_at IS NULL OR next_fetch_at <= %(now)s)"
-            " AND (%(since)s::timestamptz IS NULL OR last_fetch_at IS NULL"
-            "      OR last_fetch_at < %(since)s)"
-            " FOR UPDATE SKIP LOCKED) RETURNING lease_token",
-            {
-                "me": store.instance_name,
-                "lease": LEASE,
-                "name": name,
-                "now": now,
-                "due_only": due_only,
-                "since": unpolled_since,
-            },
-        )
+        store._run(cur, claim, params)
         row = cur.fetchone()
+        if row is None:  # taken, not due, or a source with no row yet: make it, try again
+            store._run(
+                cur,
+                "INSERT INTO sources (name, url) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                (name, url),
+            )
+            if cur.rowcount:
+                store._run(cur, claim, params)
+                row = cur.fetchone()
     if row is None:
         return False
     store.leases[name] = int(row["lease_token"])
