@@ -38,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cluster_runs import bench_cluster, cluster_table
 from feed_farm import DEFAULT_PORT, FarmProcess, start_farm, write_monitor_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -363,6 +364,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile", metavar="DIR", help="run news-monitor under py-spy; write profiles to DIR"
     )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="run the cluster benchmark on this PostgreSQL database instead (cluster_runs.py)",
+    )
+    parser.add_argument(
+        "--instances", default="1,2,3", help="instance counts on PostgreSQL (default 1,2,3)"
+    )
     parser.add_argument("--reader-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--urls", help=argparse.SUPPRESS)
@@ -392,6 +401,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             urls = [farm.url(i) for i in range(1, args.feeds + 1)]
             (work / "urls.txt").write_text("\n".join(urls) + "\n", encoding="utf-8")
             write_monitor_config(work, urls)
+            if args.store:
+                counts = [int(n) for n in args.instances.split(",")]
+                slices = max(args.cold_slices, 1)
+                cluster = bench_cluster(farm, work, urls, args.store, counts, slices, MONITOR_SRC)
+                print()
+                print(cluster_table(cluster))
+                return 0
             tools = [t for t, skip in TOOLS.items() if not getattr(args, skip)]
             for tool in tools:
                 farm.control("reset")

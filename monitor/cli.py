@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from monitor.model import Article
     from monitor.ports import ClosingFetcher, QueryStore
     from monitor.service import queries
-    from monitor.state import SourceState
+    from monitor.state import InstanceInfo, SourceState
 
 # Each command imports what it uses when it runs (docs/benchmarks.md, "Start-up"): `--help`
 # needs none of the libraries, `check` and `match` not the daemon's scheduler and story
@@ -75,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--url", help="the daemon's /readyz (default: from [web] listen)")
     health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    store = commands.add_parser("store", help="move state between databases")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    copy = store_commands.add_parser(
+        "copy", help="copy all state FROM a database TO a new one (SQLite file or postgresql://)"
+    )
+    copy.add_argument("source", metavar="FROM", help="a SQLite path or a postgresql:// URL")
+    copy.add_argument("destination", metavar="TO", help="an empty or new database")
     return parser
 
 
@@ -450,15 +457,22 @@ def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -
     pairs = [(source, states.get(source.name)) for source in config.sources]
     pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
     rows = [_status_row(source, state) for source, state in pairs]
+    instances = store.instances()
+    _add_pollers(rows, store.polled_by(), instances)
     if args.json:
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return EXIT_OK
-    columns = ("source", "last_fetch", "result", "next_check", "errors", "items_seen")
-    table = [[str(row[c] if row[c] is not None else "-") for c in columns] for row in rows]
+    columns: tuple[str, ...] = ("source", "last_fetch", "result", "next_check", "errors",
+                                "items_seen")  # fmt: skip
+    if any(row["polled_by"] for row in rows):
+        columns += ("polled_by",)
+    table = [[_cell(row[c]) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
     for line in [list(columns), *table]:
         sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) + "\n")
+    if instances:
+        _print_instances(instances)
     dead = queries.dead_deliveries(store)
     if dead:
         sys.stdout.write("\nundelivered (gave up):\n")
@@ -474,6 +488,49 @@ def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -
             when = format_time(record.matched_at)
             sys.stdout.write(f"  {when}  {record.rule}: {title}\n    {url}\n")
     return EXIT_OK
+
+
+def _add_pollers(
+    rows: list[dict[str, object]], polled_by: dict[str, str], instances: list[InstanceInfo]
+) -> None:
+    """Each source's row names the instance that polled it last (a cluster on PostgreSQL;
+    None on SQLite), with that instance's host, pid, heartbeat and leases."""
+    from monitor.model import format_time
+
+    known = {i.name: i for i in instances}
+    for row in rows:
+        name = polled_by.get(str(row["source"]))
+        info = known.get(name) if name else None
+        row["polled_by"] = None if name is None else {
+            "instance": name,
+            "host": info.host if info else None,
+            "pid": info.pid if info else None,
+            "last_heartbeat": format_time(info.heartbeat_at) if info else None,
+            "leases": info.leases if info else None,
+            "running": info is not None and info.stopped_at is None,
+        }  # fmt: skip
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, dict):
+        return str(value["instance"])
+    return "-" if value is None else str(value)
+
+
+def _print_instances(instances: list[InstanceInfo]) -> None:
+    from monitor.model import format_time
+
+    sys.stdout.write("\ninstances:\n")
+    columns = ("instance", "host", "pid", "last_heartbeat", "leases", "state")
+    table = [
+        [i.name, i.host, str(i.pid), format_time(i.heartbeat_at) or "-", str(i.leases),
+         "stopped" if i.stopped_at else "running"]
+        for i in instances
+    ]  # fmt: skip
+    widths = [max([len(c), *(len(r[n]) for r in table)]) for n, c in enumerate(columns)]
+    for line in [list(columns), *table]:
+        sys.stdout.write("  " + "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True))
+                         + "\n")  # fmt: skip
 
 
 def _health_rank(state: SourceState | None) -> tuple[int, int]:
@@ -570,6 +627,16 @@ def _healthcheck(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _store(args: argparse.Namespace) -> int:
+    """`monitor store copy FROM TO`."""
+    from monitor import daemon
+
+    copied = daemon.copy_store(args.source, args.destination)
+    rows = ", ".join(f"{count} {table}" for table, count in copied.items())
+    print(f"copied {rows}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check": _check,
@@ -579,4 +646,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": _status,
     "opml": _opml,
     "healthcheck": _healthcheck,
+    "store": _store,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
@@ -20,14 +21,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.notify import AppriseNotifier
-from monitor.adapters.store.sqlite import SqliteStore
+from monitor.adapters.store import select
 from monitor.adapters.watch import watch_files
 from monitor.config.changes import ConfigChanges, ReloadStatus, diff_configs
 from monitor.config.files import load_config
 from monitor.config.schema import Config, Rule, Source, default_user_agent
-from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.errors import ConfigError, MonitorError, StoreError, StoreUnavailable
 from monitor.matching.intake import Matcher
-from monitor.ports import Clock, Fetcher, Notifier, Store, utc_now
+from monitor.ports import Clock, Fetcher, Notifier, Store, StoreBackend, utc_now
 from monitor.service import logs
 from monitor.service.collect import Collector
 from monitor.service.outbox import Outbox
@@ -40,6 +41,7 @@ __all__ = [
     "LogOptions",
     "ReloadStatus",
     "build_service",
+    "copy_store",
     "new_fetcher",
     "notifier",
     "open_store",
@@ -56,6 +58,8 @@ SHUTDOWN_GRACE = 30.0
 # Polls in a row, across sources, that the store refused (disk full, read-only) before the
 # daemon stops: a store that stays unwritable must not keep publishers fetched for nothing.
 STORE_FAILURES_TO_STOP = 5
+# How often an instance renews its leases and claims (they last postgres_cluster.LEASE, 45 s).
+HEARTBEAT_EVERY = timedelta(seconds=10)
 
 
 # New sources found by a reload that are due at once start about one a second, at most
@@ -85,13 +89,21 @@ def configure_logging(config: Config | None = None, options: LogOptions = LogOpt
         logs.set_secrets(secrets)
 
 
-def open_store(config: Config) -> SqliteStore:
-    return SqliteStore(config.settings.database)
+def copy_store(source: str, destination: str) -> dict[str, int]:
+    """`monitor store copy`: every row FROM one database TO a new one (rows per table)."""
+    from monitor.adapters.store.copy import copy_store as copy  # psycopg only when asked
+
+    return copy(source, destination)
 
 
-def _open_store_for_run(config: Config) -> SqliteStore:
-    """The store of the one process that polls and delivers, checked for damage first."""
-    store = SqliteStore(config.settings.database, exclusive=True)
+def open_store(config: Config) -> StoreBackend:
+    """The store `database` names: a SQLite file, or a postgresql:// URL."""
+    return select.open_store(config.settings.database)
+
+
+def _open_store_for_run(config: Config) -> StoreBackend:
+    """The store of a process that polls and delivers, checked for damage first."""
+    store = select.open_store(config.settings.database, exclusive=True)
     try:
         store.check_integrity()
     except BaseException:
@@ -110,7 +122,7 @@ def build_service(
 
 
 def _service(
-    config: Config, store: SqliteStore, fetcher: HttpFetcher, metrics: Metrics | None = None
+    config: Config, store: StoreBackend, fetcher: HttpFetcher, metrics: Metrics | None = None
 ) -> Service:
     if metrics is None:
         return build_service(config, fetcher, store, notifier(config))
@@ -135,9 +147,27 @@ def run(
     return asyncio.run(_run_forever(config, path, log_options, reloads or ReloadStatus()))
 
 
+async def _heartbeat(store: StoreBackend) -> None:
+    """Tell the cluster this instance lives and renew its leases (no-op on SQLite); an
+    outage is logged and the next beat tries again."""
+    try:
+        await asyncio.to_thread(store.heartbeat, utc_now())
+    except StoreError as exc:
+        log.error("heartbeat failed: %s", exc)
+
+
+async def _beat_until(store: StoreBackend, done: asyncio.Event) -> None:
+    while not done.is_set():
+        await _heartbeat(store)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), HEARTBEAT_EVERY.total_seconds())
+
+
 async def _run_once(config: Config) -> int:
     store = _open_store_for_run(config)
-    fetcher = HttpFetcher(config.settings.user_agent)
+    fetcher = HttpFetcher(config.settings.user_agent, host_turns=store.host_turns())
+    done = asyncio.Event()
+    beating = asyncio.ensure_future(_beat_until(store, done))
     try:
         service = _service(config, store, fetcher)
         digests = _digest_triggers(config)
@@ -148,6 +178,8 @@ async def _run_once(config: Config) -> int:
         delivered = await service.deliver(due_only=False)
         _prune(config, store)
     finally:
+        done.set()
+        await beating
         await fetcher.aclose()
         store.close()
     failed_sources = sum(not r.ok for r in reports)
@@ -242,8 +274,8 @@ class _Daemon:
         except Exception:
             log.exception("%s: poll failed unexpectedly", source.name)
         failures = self.service.store_failures
-        if failures >= STORE_FAILURES_TO_STOP:
-            error = self.service.store_error
+        error = self.service.store_error
+        if failures >= STORE_FAILURES_TO_STOP and not isinstance(error, StoreUnavailable):
             self.stop_for(
                 StoreError(f"stopped: the last {failures} polls could not be saved ({error})")
             )
@@ -448,7 +480,7 @@ async def _run_forever(
     reloads: ReloadStatus | None = None,
 ) -> int:
     store = _open_store_for_run(config)
-    fetcher = HttpFetcher(config.settings.user_agent)
+    fetcher = HttpFetcher(config.settings.user_agent, host_turns=store.host_turns())
     scheduler = AsyncIOScheduler(timezone=UTC)
     stop = asyncio.Event()
     metrics = Metrics(config.targets) if config.web is not None else None
@@ -465,6 +497,13 @@ async def _run_forever(
     sources = [s for s in config.sources if s.enabled]
     for source in sources:
         daemon.schedule_source(source)
+    scheduler.add_job(
+        functools.partial(_heartbeat, store),
+        IntervalTrigger(seconds=HEARTBEAT_EVERY.total_seconds()),
+        id="heartbeat",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         daemon.track(functools.partial(_prune_off_loop, config, store)),
         IntervalTrigger(days=1),
@@ -514,7 +553,7 @@ async def _run_forever(
     return 0
 
 
-async def _start_web(config: Config, store: SqliteStore, daemon: _Daemon) -> WebServer | None:
+async def _start_web(config: Config, store: StoreBackend, daemon: _Daemon) -> WebServer | None:
     """The [web] server in this event loop: health, metrics, dashboard."""
     if config.web is None or daemon.metrics is None:
         return None
@@ -534,7 +573,7 @@ async def _start_web(config: Config, store: SqliteStore, daemon: _Daemon) -> Web
     return server
 
 
-def _prune(config: Config, store: SqliteStore) -> None:
+def _prune(config: Config, store: StoreBackend) -> None:
     """Keep article text (for `match --since`) and sent messages' bodies for `retention`;
     ids are kept for good."""
     before = utc_now() - config.settings.retention
@@ -547,7 +586,7 @@ def _prune(config: Config, store: SqliteStore) -> None:
                  config.settings.retention)  # fmt: skip
 
 
-async def _prune_off_loop(config: Config, store: SqliteStore) -> None:
+async def _prune_off_loop(config: Config, store: StoreBackend) -> None:
     """The daily prune in a worker thread: a big UPDATE must not hold the event loop."""
     try:
         await asyncio.to_thread(_prune, config, store)

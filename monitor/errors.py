@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "MonitorError", "StoreError"]
+__all__ = ["ConfigError", "LeaseLost", "MonitorError", "StoreError", "StoreUnavailable"]
 
 
 class MonitorError(Exception):
@@ -11,6 +11,16 @@ class MonitorError(Exception):
 
 class StoreError(MonitorError):
     """The database cannot be opened, read or written (the message names it and the cause)."""
+
+
+class LeaseLost(StoreError):
+    """A poll's write refused because the poll's lease passed to another instance (its
+    fencing counter moved on): that instance's newer result stands."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached for now (down, restarting, network): worth
+    waiting for, unlike a full disk or a damaged file."""
 
 
 class ConfigError(MonitorError):

@@ -15,6 +15,7 @@ May import monitor.model, monitor.state and monitor.errors only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from monitor.state import (
     Delivery,
     FetchResponse,
     FollowUp,
+    InstanceInfo,
     MatchRecord,
     SendResult,
     SourceRank,
@@ -35,11 +37,13 @@ __all__ = [
     "ClosingFetcher",
     "DashboardStore",
     "Fetcher",
+    "HostTurns",
     "Notifier",
     "OutboxStore",
     "PollStore",
     "QueryStore",
     "Store",
+    "StoreBackend",
     "TargetDirectory",
     "utc_now",
 ]
@@ -90,6 +94,21 @@ class Notifier(Protocol):
         ...
 
 
+class HostTurns(Protocol):
+    """Per-host manners shared by every process fetching for one database (a cluster): at
+    most `slots` requests in flight to a host and starts `gap` seconds apart, across all
+    of them. Blocking calls (the fetcher makes them in a worker thread)."""
+
+    def try_start(self, host: str, slots: int, gap: float) -> tuple[str | None, float]:
+        """A turn to start a request to `host` now: (its id, 0), or (None, seconds to wait
+        before asking again)."""
+        ...
+
+    def finish(self, host: str, turn: str) -> None:
+        """The request of `turn` has ended: its slot is free."""
+        ...
+
+
 class TargetDirectory(Protocol):
     """The configured targets as the notifier reads them (for `monitor check`)."""
 
@@ -137,14 +156,29 @@ class OutboxStore(Protocol):
     def matches_between(
         self, rule: str, start: datetime, end: datetime
     ) -> list[tuple[MatchRecord, Article]]:
-        """The rule's matches recorded in [start, end), with their articles, oldest first."""
+        """The rule's matches recorded in (start, end], with their articles, oldest first
+        (a period ending at `end` includes a match made at `end`; the next one starts after)."""
         ...
 
     def save_digest(
-        self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
-    ) -> None:
+        self,
+        rule: str,
+        covered_until: datetime,
+        deliveries: Sequence[Delivery],
+        *,
+        expected: datetime | None = None,
+        check: bool = False,
+    ) -> bool:
         """In one transaction: queue the digest's deliveries and move the rule's coverage
-        to `covered_until`."""
+        to `covered_until`. With `check`, only if the coverage is still `expected` (None:
+        no period yet), so of several instances closing one period one queues it; True if
+        saved."""
+        ...
+
+    def claim_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
+        """Like `pending_deliveries`, but each returned delivery is claimed for this process
+        until it is marked (or its claim expires, a minute at most, if the process dies):
+        processes sharing the database never get the same one at once."""
         ...
 
     def due_follow_ups(self, now: datetime) -> list[FollowUp]:
@@ -197,6 +231,33 @@ class PollStore(Protocol):
         doubled), settled links and follow-ups. Raises StoreError on a fault."""
         ...
 
+    def claim_poll(
+        self,
+        name: str,
+        url: str,
+        now: datetime,
+        *,
+        due_only: bool = True,
+        unpolled_since: datetime | None = None,
+    ) -> bool:
+        """Take the lease on polling source `name`: with `due_only`, only if it is still due
+        at `now`; with `unpolled_since` (`run --once`), only if nobody fetched it since then.
+        False if another process holds it or the condition fails.
+        Until `release_poll`, this process's saves of the source are fenced: refused with
+        LeaseLost if the lease has passed to another process meanwhile."""
+        ...
+
+    def story_lock(self) -> AbstractContextManager[None]:
+        """Held (entered and left from worker threads, maybe different ones) from a poll's
+        story grouping to the end of its save, so that two copies of a story polled at
+        once, by this process or another sharing the database, give one story and one
+        alert. A process's own polls are serialised by the service as well."""
+        ...
+
+    def release_poll(self, name: str) -> None:
+        """Give back the lease `claim_poll` took (the poll is saved or abandoned)."""
+        ...
+
     def save_state(self, state: SourceState) -> None:
         """Record only the source's state (a poll that found nothing new, or failed)."""
         ...
@@ -236,6 +297,15 @@ class QueryStore(Protocol):
 
     def count_articles_since(self, since: datetime) -> int:
         """How many articles `articles_since(since)` gives."""
+        ...
+
+    def instances(self) -> list[InstanceInfo]:
+        """The processes polling this database (a cluster's instances), newest heartbeat
+        first, with the leases each holds; empty for a single-process backend."""
+        ...
+
+    def polled_by(self) -> dict[str, str]:
+        """Source name -> the instance that polled it last (empty when not recorded)."""
         ...
 
 
@@ -286,3 +356,33 @@ class DashboardStore(QueryStore, Protocol):
 
 class Store(OutboxStore, PollStore, Protocol):
     """What a store backend implements for the service (monitor.adapters.store.sqlite)."""
+
+
+class StoreBackend(Store, QueryStore, Protocol):
+    """A whole store as the composition root opens and keeps it (SqliteStore, PostgresStore):
+    every seam above plus upkeep. tests/store_contract/ is the suite every backend passes."""
+
+    def prune_text(self, before: datetime) -> int:
+        """Drop the text of articles first seen before `before` (their ids stay known, so
+        they never alert twice); how many were pruned."""
+        ...
+
+    def prune_sent_bodies(self, before: datetime) -> int:
+        """Drop the bodies of messages delivered or given up on before `before` (pending
+        ones keep theirs; the rows stay for rate limits); how many were emptied."""
+        ...
+
+    def host_turns(self) -> HostTurns | None:
+        """The cluster-wide per-host manners for the fetcher, None when one process polls
+        (its fetcher's own manners are enough)."""
+        ...
+
+    def heartbeat(self, now: datetime) -> None:
+        """Tell the others this process is alive and renew its leases and claims (a
+        running daemon calls it every few seconds; a no-op for a single-process backend)."""
+        ...
+
+    def close(self) -> None:
+        """Close after any transaction still open in another thread has ended (a cluster
+        instance gives back its leases first)."""
+        ...

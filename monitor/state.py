@@ -158,3 +158,16 @@ class Delivery:
 class SendResult:
     ok: bool
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """One `monitor run` process of a cluster sharing a database (`monitor status`)."""
+
+    name: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    leases: int = 0
+    stopped_at: datetime | None = None

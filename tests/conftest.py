@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from monitor.adapters.store.sqlite import SqliteStore
+from tests import pg
 from tests.servers import FixtureServer, SmtpServer, WebhookReceiver
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -51,3 +52,17 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     store = SqliteStore(str(tmp_path / "m.db"))
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database this test session created, dropped at its end (tests/pg.py)."""
+    pg.require_server()
+    with pg.throwaway_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """A fresh, empty schema of that database, as a `database` URL."""
+    return pg.schema_url(postgres_database)

@@ -4,6 +4,7 @@ no cookies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -12,6 +13,7 @@ import ssl
 import time
 import urllib.request
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from typing import Any
@@ -23,6 +25,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from monitor.errors import MonitorError
+from monitor.ports import HostTurns
 from monitor.sources.identity import site_host
 from monitor.state import FetchResponse
 
@@ -110,11 +113,13 @@ class HttpFetcher:
         max_bytes: int = DEFAULT_MAX_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
         public_only: bool = False,
+        host_turns: HostTurns | None = None,
     ) -> None:
         self.max_bytes = max_bytes
         # Every hop must resolve to public addresses (the web's rule tester fetches URLs
         # a visitor typed: never the daemon's own network).
         self.public_only = public_only
+        self.host_turns = host_turns
         self.total_timeout = timeout * 2
         self.per_host = per_host
         self.host_gap = host_gap
@@ -190,8 +195,29 @@ class HttpFetcher:
         gate = self._gate(url)
         async with gate.slots:
             await gate.wait_turn()
-            async with self._slots:
+            async with self._cluster_turn(url), self._slots:
                 return await asyncio.wait_for(self._send(url, headers), self.total_timeout)
+
+    @contextlib.asynccontextmanager
+    async def _cluster_turn(self, url: str) -> AsyncIterator[None]:
+        """With `host_turns` (instances sharing a PostgreSQL database), the host's manners
+        hold across all of them: wait for a cluster-wide turn, free it when done."""
+        turns = self.host_turns
+        if turns is None:
+            yield
+            return
+        host = urlsplit(url).netloc.lower()
+        while True:
+            turn, wait = await asyncio.to_thread(turns.try_start, host, self.per_host,
+                                                 self.host_gap)  # fmt: skip
+            if turn is not None:
+                break
+            await asyncio.sleep(min(wait, 1.0))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(MonitorError):  # expires by itself (TURN_HELD)
+                await asyncio.to_thread(turns.finish, host, turn)
 
     async def _send(self, url: str, headers: dict[str, str]) -> FetchResponse:
         """One request; its deadline starts here, not while it waited for a slot."""

@@ -59,7 +59,7 @@ class Outbox:
             log.error("follow-ups not queued: %s", exc)
         pending = [
             delivery
-            for delivery in self.store.pending_deliveries(self.clock(), due_only=due_only)
+            for delivery in self.store.claim_deliveries(self.clock(), due_only=due_only)
             if delivery.id not in self.unrecorded
         ]
         by_target: dict[str, list[Delivery]] = defaultdict(list)
@@ -179,16 +179,18 @@ class Outbox:
         covered = self.store.digest_covered_until(rule.name)
         if covered is None:
             covered = self.clock()
-            self.store.save_digest(rule.name, covered, [])
+            if not self.store.save_digest(rule.name, covered, [], expected=None, check=True):
+                return self.store.digest_covered_until(rule.name) or covered  # another's
         return covered
 
     def queue_digest(self, rule: Rule) -> int:
         """Close the rule's digest period now and queue its message (none if it is empty)."""
         now = self.clock()
-        start = self.store.digest_covered_until(rule.name) or now - FIRST_DIGEST_SPAN
+        covered = self.store.digest_covered_until(rule.name)
+        start = covered or now - FIRST_DIGEST_SPAN
         matches = self.store.matches_between(rule.name, start, now)
         if not matches:
-            self.store.save_digest(rule.name, now, [])
+            self.store.save_digest(rule.name, now, [], expected=covered, check=True)
             return 0
         stories = _by_story(matches)
         key = f"digest:{rule.name}:{format_time(now)}"
@@ -197,7 +199,9 @@ class Outbox:
             target = self._target(name)
             message = render_digest(rule.name, stories, target.markup)
             deliveries.append(queued(key, rule.name, target, message, now))
-        self.store.save_digest(rule.name, now, deliveries)
+        if not self.store.save_digest(rule.name, now, deliveries, expected=covered, check=True):
+            log.info("%s: digest of this period queued by another instance", rule.name)
+            return 0
         log.info("%s: digest of %d matches queued", rule.name, len(matches))
         return len(matches)
 

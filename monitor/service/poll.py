@@ -14,7 +14,7 @@ from monitor.config.schema import Config, Rule, Source, Target, Templates
 from monitor.delivery.policy import queued
 from monitor.delivery.render import Message, render_alert, render_source_failure
 from monitor.delivery.templates import TemplateError
-from monitor.errors import MonitorError, StoreError
+from monitor.errors import LeaseLost, MonitorError, StoreError
 from monitor.matching.intake import Intake, Matcher, may_alert, triage
 from monitor.matching.stories import Fingerprint, boilerplate, find_story, fingerprint
 from monitor.model import Article, format_time
@@ -97,6 +97,7 @@ class Service:
         self.matcher = Matcher(config.rules)
         # Sources whose last poll the store refused: their backoff lives here until it takes one.
         self.unsaved: dict[str, SourceState] = {}
+        self._last_read: dict[str, SourceState] = {}  # to back off from in a database outage
         self.store_failures = 0  # polls in a row, across sources, that the store refused
         self.store_error: StoreError | None = None
 
@@ -113,6 +114,7 @@ class Service:
         state = self.unsaved.get(source.name) or self.store.source_state(source.name)
         if state is None or state.url != source.url:
             return SourceState(source.name, source.url)
+        self._last_read[source.name] = state
         return state
 
     def is_due(self, source: Source, *, ignore_interval: bool) -> bool:
@@ -135,6 +137,7 @@ class Service:
         return max(times) if times else self.clock()
 
     async def poll_all(self, *, ignore_interval: bool = False) -> list[PollReport]:
+        started = self.clock()
         due = [
             s
             for s in self.config.sources
@@ -144,25 +147,58 @@ class Service:
 
         async def bounded(source: Source) -> PollReport:
             async with slots:
-                return await self._poll_safely(source)
+                return await self._poll_safely(source, ignore_interval, started)
 
         return list(await asyncio.gather(*(bounded(source) for source in due)))
 
-    async def _poll_safely(self, source: Source) -> PollReport:
-        """One source's bug must not stop the others: log it and count it as a failure."""
+    async def _poll_safely(
+        self, source: Source, ignore_interval: bool, started: datetime
+    ) -> PollReport:
+        """One source's bug must not stop the others: log it and count it as a failure.
+        With `ignore_interval` (`run --once`), a source another process fetched since this
+        cycle `started` is left to it."""
         try:
             with log_context(source=source.name):
-                return await self.poll(source)
+                return await self.poll(
+                    source,
+                    ignore_interval=ignore_interval,
+                    unpolled_since=started if ignore_interval else None,
+                )
         except Exception as exc:
             log.exception("%s: poll failed unexpectedly", source.name)
             return self._failed(source, self.state_of(source), f"internal error: {exc!r}")
 
-    async def poll(self, source: Source) -> PollReport:
-        """Fetch one source, record new articles, and queue a delivery per match and target."""
+    async def poll(
+        self,
+        source: Source,
+        *,
+        ignore_interval: bool = False,
+        unpolled_since: datetime | None = None,
+    ) -> PollReport:
+        """Fetch one source, record new articles, and queue a delivery per match and target.
+
+        The poll holds the source's lease (`PollStore.claim_poll`) throughout: processes
+        sharing the database poll each due source once; a poll whose lease passed to another
+        meanwhile is not saved (LeaseLost), that one's result stands."""
         try:
-            report = await self._poll(source)
+            claimed = self.store.claim_poll(
+                source.name, source.url, self.clock(), due_only=not ignore_interval,
+                unpolled_since=unpolled_since,
+            )  # fmt: skip
         except StoreError as exc:
             return self._not_saved(source, exc)
+        if not claimed:
+            return PollReport(source.name, True, detail="polled by another instance")
+        try:
+            report = await self._poll(source)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return PollReport(source.name, False, detail="lease lost")
+        except StoreError as exc:
+            return self._not_saved(source, exc)
+        finally:
+            with contextlib.suppress(StoreError):
+                self.store.release_poll(source.name)
         self.unsaved.pop(source.name, None)
         self.store_failures = 0
         return report
@@ -173,7 +209,11 @@ class Service:
         self.store_failures += 1
         self.store_error = error
         now = self.clock()
-        state, delay = self._backed_off(source, self.state_of(source), f"not saved: {error}", now)
+        try:
+            current = self.state_of(source)
+        except StoreError:  # a database server that is down cannot be read either
+            current = self._last_read.get(source.name) or SourceState(source.name, source.url)
+        state, delay = self._backed_off(source, current, f"not saved: {error}", now)
         log.error("%s: poll not saved (%s); retry in %s", source.name, error, delay)
         self.unsaved[source.name] = state
         with contextlib.suppress(StoreError):
@@ -231,7 +271,15 @@ class Service:
         alerting = [item.article for item in intake if item.alert]
         found = await self._find(alerting, source, [item.article for item in intake], now)
         async with self._recording:
-            return await self._record(source, state, response, reading, intake, found, now)
+            if not found:
+                return await self._record(source, state, response, reading, intake, found, now)
+            # Across processes sharing the database too: grouping, then the save, one at a time.
+            grouping = self.store.story_lock()
+            await asyncio.to_thread(grouping.__enter__)
+            try:
+                return await self._record(source, state, response, reading, intake, found, now)
+            finally:
+                await asyncio.to_thread(grouping.__exit__, None, None, None)
 
     async def _record(
         self,

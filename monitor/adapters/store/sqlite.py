@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
-import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TextIO, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
+from monitor.adapters.store.sqlite_connection import SharedConnection, Transaction, lock_for_run
 from monitor.adapters.store.sqlite_schema import (
     _PRUNED,
     _STATE_COLUMNS,
@@ -27,7 +25,14 @@ from monitor.adapters.store.sqlite_schema import (
 from monitor.adapters.store.sqlite_views import SqliteViews
 from monitor.errors import StoreError
 from monitor.model import Article
-from monitor.state import Delivery, FollowUp, MatchRecord, SourceState, StoryCopy
+from monitor.state import (
+    Delivery,
+    FollowUp,
+    InstanceInfo,
+    MatchRecord,
+    SourceState,
+    StoryCopy,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 
@@ -51,48 +56,6 @@ def _guarded(
     return call
 
 
-def _lock_for_run(path: str) -> TextIO:
-    """Hold `PATH.lock` exclusively for the process's life, or say who holds it.
-
-    The kernel frees a flock when its process dies, so a killed monitor's lock is free at once.
-    """
-    try:
-        # The resolved path, so a database reached through a symlink has one lock.
-        lock_path = Path(f"{Path(path).resolve()}.lock")
-        lock = lock_path.open("a+", encoding="utf-8")  # held until close
-    except OSError as exc:
-        raise StoreError(f"cannot open database {path} for writing: {exc.strerror}") from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or "another process"
-        lock.close()
-        raise StoreError(f"another monitor ({holder}) is running on {path}") from None
-    lock.truncate(0)
-    lock.write(f"pid {os.getpid()}, started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
-    lock.flush()
-    return lock
-
-
-class _SharedConnection(sqlite3.Connection):
-    """A connection the event loop and worker threads (`asyncio.to_thread`) share: each
-    statement, and each whole transaction (`_Transaction`), holds `lock`, so they take turns
-    and a thread never runs inside another's transaction."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lock = threading.RLock()
-
-    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        with self.lock:
-            return super().execute(sql, parameters)
-
-    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
-        with self.lock:
-            return super().executemany(sql, parameters)
-
-
 class SqliteStore(SqliteViews):
     """With `exclusive`, the process is the one that polls and delivers on this database
     (`monitor run`); others may still read it."""
@@ -101,14 +64,14 @@ class SqliteStore(SqliteViews):
         self.path = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock_for_run(path) if exclusive and path != ":memory:" else None
+        self._lock = lock_for_run(path) if exclusive and path != ":memory:" else None
         try:
             self.db = sqlite3.connect(
                 path,
                 isolation_level=None,
                 timeout=30,
                 check_same_thread=False,
-                factory=_SharedConnection,
+                factory=SharedConnection,
             )
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode = WAL")
@@ -457,16 +420,68 @@ class SqliteStore(SqliteViews):
 
     @_guarded
     def save_digest(
-        self, rule: str, covered_until: datetime, deliveries: Sequence[Delivery]
-    ) -> None:
-        """Queue a digest's messages and move its period forward, at once."""
+        self,
+        rule: str,
+        covered_until: datetime,
+        deliveries: Sequence[Delivery],
+        *,
+        expected: datetime | None = None,
+        check: bool = False,
+    ) -> bool:
+        """Queue a digest's messages and move its period forward, at once (with `check`,
+        only if the period still begins at `expected`)."""
         with self._transaction():
+            if check:
+                row = self.db.execute(
+                    "SELECT covered_until FROM digests WHERE rule = ?", (rule,)
+                ).fetchone()
+                if (None if row is None else datetime.fromisoformat(row[0])) != expected:
+                    return False
             self._put_deliveries(deliveries)
             self.db.execute(
                 "INSERT INTO digests (rule, covered_until) VALUES (?, ?)"
                 " ON CONFLICT (rule) DO UPDATE SET covered_until = excluded.covered_until",
                 (rule, _time(covered_until)),
             )
+        return True
+
+    def claim_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
+        """The pending deliveries: the run lock makes this the only sending process."""
+        return self.pending_deliveries(now, due_only=due_only)
+
+    def claim_poll(
+        self,
+        name: str,
+        url: str,
+        now: datetime,
+        *,
+        due_only: bool = True,
+        unpolled_since: datetime | None = None,
+    ) -> bool:
+        """Granted: the run lock makes this the only polling process."""
+        return True
+
+    def story_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing more to hold: one process polls the file, and its service serialises
+        its own polls' grouping."""
+        return contextlib.nullcontext()
+
+    def release_poll(self, name: str) -> None:
+        """Nothing to give back (see `claim_poll`)."""
+
+    def host_turns(self) -> None:
+        """One process polls: its fetcher's own per-host manners hold."""
+        return
+
+    def heartbeat(self, now: datetime) -> None:
+        """No cluster to tell."""
+
+    def instances(self) -> list[InstanceInfo]:
+        """None recorded: one process polls a SQLite file (its pid is in the lock file)."""
+        return []
+
+    def polled_by(self) -> dict[str, str]:
+        return {}
 
     @_guarded
     def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None:
@@ -481,7 +496,8 @@ class SqliteStore(SqliteViews):
     @_guarded
     def dead_deliveries(self, limit: int = 20) -> list[Delivery]:
         rows = self.db.execute(
-            "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC LIMIT ?",
+            "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, rowid DESC"
+            " LIMIT ?",
             (limit,),
         ).fetchall()
         return [_delivery(row) for row in rows]
@@ -539,13 +555,13 @@ class SqliteStore(SqliteViews):
         """The newest matches with their article's title and URL."""
         rows = self.db.execute(
             "SELECT m.*, a.title, a.url FROM matches m JOIN articles a ON a.id = m.article_id"
-            " ORDER BY m.matched_at DESC LIMIT ?",
+            " ORDER BY m.matched_at DESC, m.rowid DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [(_match(row), row["title"], row["url"]) for row in rows]
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+    def _transaction(self) -> Transaction:
+        return Transaction(self.db)
 
 
 def _match(row: sqlite3.Row) -> MatchRecord:
@@ -577,25 +593,3 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         body_format=row["body_format"],
         article_title=(row["article_title"] if "article_title" in row.keys() else "") or "",  # noqa: SIM118
     )
-
-
-class _Transaction:
-    def __init__(self, db: _SharedConnection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.lock.acquire()
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self.db.lock.release()
-            raise
-
-    def __exit__(self, exc_type: object, error: object, trace: object) -> None:
-        try:
-            if not exc_type:
-                self.db.execute("COMMIT")
-            elif self.db.in_transaction:  # SQLite may have rolled back already (disk full)
-                self.db.execute("ROLLBACK")
-        finally:
-            self.db.lock.release()

@@ -1,0 +1,1 @@
+"""The store contract: one suite every store backend passes (SQLite and PostgreSQL today)."""
