@@ -10,7 +10,7 @@ from typing import Any
 
 from monitor.config.changes import ReloadStatus, diff_configs
 from monitor.config.files import load_config
-from monitor.daemon import _Daemon
+from monitor.runtime.reloading import Reloader
 from monitor.state import SourceState
 
 MAIN = """
@@ -80,12 +80,12 @@ def test_a_shorter_interval_counts_from_the_last_fetch_not_the_old_schedule(
     last = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
     state = SourceState("a", old.url, last_fetch_at=last, next_fetch_at=last + old.interval)
     service = SimpleNamespace(state_of=lambda s: state, next_due=lambda s: state.next_fetch_at)
-    fake = SimpleNamespace(service=service)
+    fake = SimpleNamespace(runner=SimpleNamespace(service=service))
 
-    assert _Daemon._due_after_change(fake, old, new) == last + timedelta(minutes=10)  # type: ignore[arg-type]
+    assert Reloader._due_after_change(fake, old, new) == last + timedelta(minutes=10)  # type: ignore[arg-type]
     backing_off = replace(state, error_count=2)
     service.state_of = lambda s: backing_off
-    assert _Daemon._due_after_change(fake, old, new) == last + old.interval  # type: ignore[arg-type]
+    assert Reloader._due_after_change(fake, old, new) == last + old.interval  # type: ignore[arg-type]
     floor = replace(state, not_before=last + timedelta(minutes=30))
     service.state_of = lambda s: floor
-    assert _Daemon._due_after_change(fake, old, new) == last + timedelta(minutes=30)  # type: ignore[arg-type]
+    assert Reloader._due_after_change(fake, old, new) == last + timedelta(minutes=30)  # type: ignore[arg-type]

@@ -16,13 +16,13 @@ from urllib.parse import quote
 
 import pytest
 
-from monitor import daemon
 from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.schema import Config, Rule, Settings, Source, Target
 from monitor.daemon import build_service
 from monitor.model import Article
 from monitor.rules import compile_query
+from monitor.runtime import runner
 from monitor.sources import feeds as parse
 from monitor.state import SendResult, SourceState
 from tests.servers import FixtureServer, Page
@@ -258,7 +258,7 @@ def test_the_daemons_prune_runs_in_a_worker_thread(tmp_path: Path) -> None:
     store = SaveThreads(str(tmp_path / "m.db"))
     settings = Settings(":memory:", (), timedelta(minutes=15), timedelta(days=1), "t/1")
     try:
-        asyncio.run(daemon._prune_off_loop(Config("c", settings, {}, (), ()), store))
+        asyncio.run(runner.prune_off_loop(Config("c", settings, {}, (), ()), store))
     finally:
         store.close()
 
