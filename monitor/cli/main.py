@@ -1,4 +1,5 @@
-"""The `monitor` command line."""
+"""The `monitor` command line: the parser, the dispatch, and the commands that read and
+match articles (`run`, `check`, `match`, `preview`, `notify-test`)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,27 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from monitor import __version__
+from monitor.cli import admin
+from monitor.cli.common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE
+from monitor.cli.common import config_of as _config
+from monitor.cli.status import status
 from monitor.errors import ConfigError, MonitorError
 from monitor.service import logs
 
 if TYPE_CHECKING:
-    from monitor.config.schema import Config, Rule, Source
+    from monitor.config.schema import Rule
     from monitor.model import Article
-    from monitor.ports import ClosingFetcher, QueryStore
+    from monitor.ports import ClosingFetcher
     from monitor.service import queries
-    from monitor.state import InstanceInfo, SourceState
 
 # Each command imports what it uses when it runs (docs/benchmarks.md, "Start-up"): `--help`
 # needs none of the libraries, `check` and `match` not the daemon's scheduler and story
 # grouping.
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,12 +123,6 @@ def _fail(args: argparse.Namespace, text: str, exc: Exception) -> None:
         logs.emit_json("error", "monitor", text, extra)
         return
     print(f"monitor: {text}", file=sys.stderr)
-
-
-def _config(args: argparse.Namespace) -> Config:
-    from monitor.config.files import default_config_path, load_config
-
-    return load_config(args.config or default_config_path(os.environ))
 
 
 def _log_level(text: str) -> str:
@@ -441,210 +436,14 @@ def _notify_test(args: argparse.Namespace) -> int:
     return EXIT_NOTHING
 
 
-def _status(args: argparse.Namespace) -> int:
-    from monitor import daemon
-
-    config = _config(args)
-    with contextlib.closing(daemon.open_store(config)) as store:
-        return _print_status(args, config, store)
-
-
-def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -> int:
-    from monitor.model import format_time
-    from monitor.service import queries
-
-    states = {state.name: state for state in queries.source_states(store)}
-    pairs = [(source, states.get(source.name)) for source in config.sources]
-    pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
-    rows = [_status_row(source, state) for source, state in pairs]
-    instances = store.instances()
-    _add_pollers(rows, store.polled_by(), instances)
-    if args.json:
-        for row in rows:
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return EXIT_OK
-    columns: tuple[str, ...] = ("source", "last_fetch", "result", "next_check", "errors",
-                                "items_seen")  # fmt: skip
-    if any(row["polled_by"] for row in rows):
-        columns += ("polled_by",)
-    table = [[_cell(row[c]) for c in columns] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
-    for line in [list(columns), *table]:
-        sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) + "\n")
-    if instances:
-        _print_instances(instances)
-    dead = queries.dead_deliveries(store)
-    if dead:
-        sys.stdout.write("\nundelivered (gave up):\n")
-        for delivery in dead:
-            sys.stdout.write(
-                f"  {delivery.target}: {delivery.title}\n    {delivery.last_error}"
-                f" after {delivery.attempts} attempts\n"
-            )
-    recent = queries.recent_matches(store)
-    if recent:
-        sys.stdout.write("\nrecent matches:\n")
-        for record, title, url in recent:
-            when = format_time(record.matched_at)
-            sys.stdout.write(f"  {when}  {record.rule}: {title}\n    {url}\n")
-    return EXIT_OK
-
-
-def _add_pollers(
-    rows: list[dict[str, object]], polled_by: dict[str, str], instances: list[InstanceInfo]
-) -> None:
-    """Each source's row names the instance that polled it last (a cluster on PostgreSQL;
-    None on SQLite), with that instance's host, pid, heartbeat and leases."""
-    from monitor.model import format_time
-
-    known = {i.name: i for i in instances}
-    for row in rows:
-        name = polled_by.get(str(row["source"]))
-        info = known.get(name) if name else None
-        row["polled_by"] = None if name is None else {
-            "instance": name,
-            "host": info.host if info else None,
-            "pid": info.pid if info else None,
-            "last_heartbeat": format_time(info.heartbeat_at) if info else None,
-            "leases": info.leases if info else None,
-            "running": info is not None and info.stopped_at is None,
-        }  # fmt: skip
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, dict):
-        return str(value["instance"])
-    return "-" if value is None else str(value)
-
-
-def _print_instances(instances: list[InstanceInfo]) -> None:
-    from monitor.model import format_time
-
-    sys.stdout.write("\ninstances:\n")
-    columns = ("instance", "host", "pid", "last_heartbeat", "leases", "state")
-    table = [
-        [i.name, i.host, str(i.pid), format_time(i.heartbeat_at) or "-", str(i.leases),
-         "stopped" if i.stopped_at else "running"]
-        for i in instances
-    ]  # fmt: skip
-    widths = [max([len(c), *(len(r[n]) for r in table)]) for n, c in enumerate(columns)]
-    for line in [list(columns), *table]:
-        sys.stdout.write("  " + "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True))
-                         + "\n")  # fmt: skip
-
-
-def _health_rank(state: SourceState | None) -> tuple[int, int]:
-    """Disabled sources first, then by consecutive errors, most first."""
-    if state is None:
-        return (1, 0)
-    return (0 if state.disabled else 1, -state.error_count)
-
-
-def _status_row(source: Source, state: SourceState | None) -> dict[str, object]:
-    from monitor.model import format_time
-    from monitor.state import SourceState
-
-    state = state or SourceState(source.name, source.url, last_result="never fetched")
-    due = [t for t in (state.next_fetch_at, state.not_before) if t is not None]
-    return {
-        "source": source.name,
-        "url": state.fetch_url or source.url,
-        "enabled": source.enabled and not state.disabled,
-        "last_fetch": format_time(state.last_fetch_at),
-        "last_ok": format_time(state.last_ok_at),
-        "result": state.disabled or state.last_result,
-        "next_check": None
-        if state.disabled or not source.enabled
-        else format_time(max(due, default=None)),
-        "errors": state.error_count,
-        "failing_since": format_time(state.failing_since),
-        "items_seen": state.items_seen,
-    }
-
-
-def _opml(args: argparse.Namespace) -> int:
-    from monitor.config import opml
-    from monitor.ports import utc_now
-
-    if args.opml_command == "export":
-        config = _config(args)
-        sources = opml.export_sources(config.sources, config.settings)
-        sys.stdout.buffer.write(opml.export_opml(sources, utc_now(), "news-monitor sources"))
-        return EXIT_OK
-    return _opml_import(args)
-
-
-def _opml_import(args: argparse.Namespace) -> int:
-    from monitor.config import opml
-    from monitor.config.files import append_text, existing_sources
-
-    try:
-        data = Path(args.file).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=args.file) from None
-    read = opml.read_opml(data)
-    if read.lenient:
-        sys.stderr.write(f"{args.file}: {read.lenient}; outlines read leniently\n")
-    names, urls = existing_sources(args.config, os.environ, args.output)
-    imported, skipped = opml.plan_import(read, names, urls)
-    for item in [*read.skipped, *skipped]:
-        sys.stderr.write(f"{args.file}: {item}\n")
-    if not imported:
-        empty = not read.subscriptions and not read.skipped
-        why = " (no <outline> elements: is it an OPML file?)" if empty else ""
-        sys.stderr.write(f"{args.file}: nothing to import{why}\n")
-        return EXIT_NOTHING
-    text = opml.sources_toml(imported, Path(args.file).name)
-    if args.output:
-        append_text(args.output, text)
-    else:
-        sys.stdout.write(text)
-    where = f" to {args.output}" if args.output else ""
-    sys.stderr.write(f"imported {len(imported)} sources{where}\n")
-    return EXIT_OK
-
-
-def _healthcheck(args: argparse.Namespace) -> int:
-    """Exit 0 when the daemon's /readyz says ready, 1 when not (or unreachable). With --url
-    and no config file, no token is sent."""
-    from monitor.config.files import default_config_path, load_config
-    from monitor.web.probe import probe, readyz_url
-
-    path = args.config or default_config_path(os.environ)
-    if args.url is not None and args.config is None and not Path(path).exists():
-        ready, why = probe(args.url, None, args.timeout)
-    else:
-        config = load_config(path)
-        if config.web is None:
-            raise ConfigError("no [web] section: the daemon serves no /readyz", file=config.file)
-        if args.url is None and config.web.port == 0:
-            raise ConfigError("listen has port 0: give --url", file=config.file, key="web.listen")
-        url = args.url or readyz_url(config.web)
-        ready, why = probe(url, config.web.auth_token, args.timeout)
-    if not ready:
-        print(f"monitor: not ready: {why}", file=sys.stderr)
-        return EXIT_NOTHING
-    return EXIT_OK
-
-
-def _store(args: argparse.Namespace) -> int:
-    """`monitor store copy FROM TO`."""
-    from monitor import daemon
-
-    copied = daemon.copy_store(args.source, args.destination)
-    rows = ", ".join(f"{count} {table}" for table, count in copied.items())
-    print(f"copied {rows}")
-    return EXIT_OK
-
-
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "check": _check,
     "match": _match,
     "preview": _preview,
     "notify-test": _notify_test,
-    "status": _status,
-    "opml": _opml,
-    "healthcheck": _healthcheck,
-    "store": _store,
+    "status": status,
+    "opml": admin.opml,
+    "healthcheck": admin.healthcheck,
+    "store": admin.store,
 }
