@@ -28,6 +28,7 @@ from monitor.state import (
     SourceRank,
     SourceState,
     StoryCopy,
+    Subscription,
 )
 
 __all__ = [
@@ -35,12 +36,14 @@ __all__ = [
     "ClosingFetcher",
     "DashboardStore",
     "Fetcher",
+    "HubClient",
     "Notifier",
     "OutboxStore",
     "PollStore",
     "QueryStore",
     "Store",
     "TargetDirectory",
+    "WebSubStore",
     "utc_now",
 ]
 
@@ -286,3 +289,32 @@ class DashboardStore(QueryStore, Protocol):
 
 class Store(OutboxStore, PollStore, Protocol):
     """What a store backend implements for the service (monitor.adapters.store.sqlite)."""
+
+
+class WebSubStore(Protocol):
+    """WebSub subscriptions (monitor.service.websub). Every instance of a cluster reads
+    them, so any instance answers a hub's verification or delivery."""
+
+    def subscription(self, subscription_id: str) -> Subscription | None:
+        """The subscription of that callback id, or None."""
+        ...
+
+    def subscriptions(self, source: str | None = None) -> list[Subscription]:
+        """All subscriptions (of `source`), newest request first."""
+        ...
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        """Insert or replace by id."""
+        ...
+
+    def delete_subscription(self, subscription_id: str) -> None: ...
+
+
+class HubClient(Protocol):
+    """The subscriber's requests to a hub (monitor.adapters.hub)."""
+
+    async def post_form(self, url: str, form: dict[str, str]) -> tuple[int, str]:
+        """POST `form` (application/x-www-form-urlencoded) to `url`, following 307 and 308
+        with the same POST; returns the final status and up to 1 KiB of its body. Raises
+        MonitorError when no answer came."""
+        ...
