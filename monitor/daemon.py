@@ -19,6 +19,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.adapters.fetch import HttpFetcher
+from monitor.adapters.hub import HttpHubClient
 from monitor.adapters.notify import AppriseNotifier
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.adapters.watch import watch_files
@@ -32,6 +33,7 @@ from monitor.service import logs
 from monitor.service.collect import Collector
 from monitor.service.outbox import Outbox
 from monitor.service.poll import DeliveryReport, PollReport, Service
+from monitor.service.websub import Subscriber
 from monitor.web.app import WebContext
 from monitor.web.metrics import MeasuredFetcher, MeasuredNotifier, Metrics
 from monitor.web.server import WebServer
@@ -336,6 +338,8 @@ class _Daemon:
         self.service.reconfigure(new, matcher, measured)
         if self.web is not None:
             self.web.context.config, self.web.context.directory = new, new_notifier
+            if self.web.context.subscriber is not None:  # unsubscribes removed sources
+                self.web.context.subscriber.config = new
         self._reschedule(old, new, changes)
         if new.settings.log_format != old.settings.log_format or changes.targets:
             configure_logging(new, self.log_options)
@@ -528,10 +532,30 @@ async def _start_web(config: Config, store: SqliteStore, daemon: _Daemon) -> Web
         scheduler_running=lambda: bool(daemon.scheduler.running),
         wake_outbox=daemon.deliver_soon,
         tester_fetcher=lambda: HttpFetcher(user_agent, concurrency=4, public_only=True),
+        subscriber=_subscriber(config, store, daemon),
     )
     server = WebServer(context, config.web.host, config.web.port)
     await server.start()
     return server
+
+
+def _subscriber(config: Config, store: SqliteStore, daemon: _Daemon) -> Subscriber | None:
+    """WebSub with `[web] public_url`: upkeep each minute; a push with alerts wakes the outbox."""
+    if config.web is None or not config.web.public_url:
+        return None
+    subscriber = Subscriber(
+        config, store, HttpHubClient(config.settings.user_agent), daemon.service
+    )
+
+    def after_push(report: PollReport) -> None:
+        daemon.observe(report)
+        if report.alerts:
+            daemon.deliver_soon()
+
+    subscriber.after_push = after_push
+    daemon.scheduler.add_job(daemon.track(subscriber.maintain), IntervalTrigger(minutes=1),
+                             id="websub", max_instances=1, coalesce=True)  # fmt: skip
+    return subscriber
 
 
 def _prune(config: Config, store: SqliteStore) -> None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
 
 from monitor.sources.websub import sign
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -146,3 +150,27 @@ class LoopbackHub:
             async with self._session.post(sub.callback, data=body, headers=headers) as response:
                 statuses.append(response.status)
         return statuses
+
+
+class ThreadedHub:
+    """A LoopbackHub in its own event loop in a thread, for tests that run `monitor run`
+    as a process (and for benchmarks/bench_websub.py)."""
+
+    def __init__(self, hub: LoopbackHub | None = None) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.hub = self.call(lambda: (hub or LoopbackHub()).start())
+
+    def call(self, make: Callable[[], Awaitable[_T]], timeout: float = 30) -> _T:
+        async def run() -> _T:
+            return await make()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.call(self.hub.stop)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -79,6 +79,8 @@ class Subscriber:
         self.rejected = 0
         """Content distributions refused for a missing or wrong signature."""
         self.tasks: set[asyncio.Task[object]] = set()
+        self.after_push: Callable[[PollReport], None] = lambda report: None
+        """Called with each push's report (the daemon wakes the outbox on alerts)."""
         self._active: set[str] = set()
         self._asking: set[str] = set()  # sources with a subscription request in flight
         service.on_fetched = self.discovered
@@ -264,7 +266,9 @@ class Subscriber:
         )
         log.info("%s: content pushed by the hub (%d bytes)", source.name, len(body))
         headers = {"content-type": content_type} if content_type else {}
-        return await self.service.take_push(source, FetchResponse(sub.topic, 200, headers, body))
+        report = await self.service.take_push(source, FetchResponse(sub.topic, 200, headers, body))
+        self.after_push(report)
+        return report
 
     # Upkeep ------------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ from monitor.adapters.store.sqlite_schema import (
     _time,
 )
 from monitor.adapters.store.sqlite_views import SqliteViews
-from monitor.adapters.store.sqlite_websub import SqliteWebSub
 from monitor.errors import StoreError
 from monitor.model import Article
 from monitor.state import Delivery, FollowUp, MatchRecord, SourceState, StoryCopy
@@ -94,7 +93,7 @@ class _SharedConnection(sqlite3.Connection):
             return super().executemany(sql, parameters)
 
 
-class SqliteStore(SqliteViews, SqliteWebSub):
+class SqliteStore(SqliteViews):
     """With `exclusive`, the process is the one that polls and delivers on this database
     (`monitor run`); others may still read it."""
 
