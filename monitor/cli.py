@@ -439,22 +439,30 @@ def _status(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with contextlib.closing(daemon.open_store(config)) as store:
-        return _print_status(args, config, store)
+        from monitor.ports import utc_now
+        from monitor.service.websub import push_states
+
+        return _print_status(args, config, store, push_states(store, utc_now()))
 
 
-def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -> int:
+def _print_status(
+    args: argparse.Namespace, config: Config, store: QueryStore, pushes: dict[str, str]
+) -> int:
     from monitor.model import format_time
     from monitor.service import queries
 
     states = {state.name: state for state in queries.source_states(store)}
     pairs = [(source, states.get(source.name)) for source in config.sources]
     pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
-    rows = [_status_row(source, state) for source, state in pairs]
+    rows = [
+        {**_status_row(source, state), "push": pushes.get(source.name, "none")}
+        for source, state in pairs
+    ]
     if args.json:
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return EXIT_OK
-    columns = ("source", "last_fetch", "result", "next_check", "errors", "items_seen")
+    columns = ("source", "last_fetch", "result", "next_check", "errors", "items_seen", "push")
     table = [[str(row[c] if row[c] is not None else "-") for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
     for line in [list(columns), *table]:

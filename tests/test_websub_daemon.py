@@ -3,10 +3,12 @@ first poll, answers the hub's verification, and a signed push reaches the webhoo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from monitor.cli import main
@@ -52,7 +54,11 @@ url = "{feeds.url("/feed")}"
 
 
 def test_monitor_run_subscribes_and_a_push_alerts(
-    tmp_path: Path, feed_server: FixtureServer, webhook: WebhookReceiver, hub: ThreadedHub
+    tmp_path: Path,
+    feed_server: FixtureServer,
+    webhook: WebhookReceiver,
+    hub: ThreadedHub,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     topic = feed_server.url("/feed")
     feed_server.pages["/feed"] = Page(
@@ -62,7 +68,10 @@ def test_monitor_run_subscribes_and_a_push_alerts(
     daemon = start(write_config(tmp_path, feed_server, webhook, port))
     try:
         hub.call(lambda: hub.hub.wait(lambda h: bool(h.subscriptions), timeout=30))
-        assert main(["status", "-c", str(tmp_path / "config.toml")]) == 0
+        assert wait_until(lambda: "active until" in httpx.get(daemon.url("/")).text)
+        capsys.readouterr()
+        assert main(["status", "--json", "-c", str(tmp_path / "config.toml")]) == 0
+        assert json.loads(capsys.readouterr().out)["push"].startswith("active until ")
         now = datetime.now(UTC)
         body = atom(hub.hub.url, topic, [("s1", STORY), ("w", "Weather")], now)
         assert hub.call(lambda: hub.hub.publish(topic, body)) == [202]

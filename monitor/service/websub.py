@@ -30,7 +30,7 @@ from monitor.sources.websub import (
 )
 from monitor.state import FetchResponse, Subscription
 
-__all__ = ["Subscriber", "push_state"]
+__all__ = ["Subscriber", "push_state", "push_states"]
 
 log = logging.getLogger(__name__)
 RETRY = timedelta(minutes=30)  # after a hub's error, or a verification that never came
@@ -60,6 +60,14 @@ def push_state(subscriptions: Sequence[Subscription], now: datetime) -> str:
     if current and current[0].state == "pending":
         return "pending"
     return "none"
+
+
+def push_states(store: WebSubStore, now: datetime) -> dict[str, str]:
+    """Each source with subscriptions, by name: its `push_state` (others: "none")."""
+    by_source: dict[str, list[Subscription]] = {}
+    for sub in store.subscriptions():
+        by_source.setdefault(sub.source, []).append(sub)
+    return {name: push_state(subs, now) for name, subs in by_source.items()}
 
 
 class Subscriber:

@@ -23,7 +23,7 @@ from monitor.errors import MonitorError
 from monitor.model import Article
 from monitor.ports import Clock, ClosingFetcher, DashboardStore, TargetDirectory, utc_now
 from monitor.service import queries
-from monitor.service.websub import Subscriber
+from monitor.service.websub import Subscriber, push_states
 from monitor.web import websub
 from monitor.web.metrics import CONTENT_TYPE, Metrics
 from monitor.web.security import CSRF_FIELD, Guard, safe_next, see_other
@@ -222,6 +222,8 @@ async def dashboard(request: web.Request) -> web.Response:
             "outbox": queries.outbox_view(
                 context.store, context.directory, context.config, OUTBOX_ROWS
             ),
+            "pushes": None if context.subscriber is None
+            else push_states(context.subscriber.store, context.clock()),
         }  # fmt: skip
 
     data = await asyncio.to_thread(read)
