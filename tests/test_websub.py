@@ -16,6 +16,7 @@ from monitor.service.websub import Subscriber, push_state
 from monitor.sources.websub import (
     discover,
     fallback_interval,
+    hub_allowed,
     link_header,
     renew_at,
     sign,
@@ -368,6 +369,14 @@ def test_pushed_sources_poll_slower_and_resubscribe_on_missed_items(
         assert [r["hub.mode"] for r in env.hub.requests] == ["subscribe", "subscribe"]
 
     run(tmp_path, feeds, scenario)
+
+
+def test_a_feed_cannot_point_the_subscriber_at_private_hubs() -> None:
+    assert not hub_allowed("http://127.0.0.1:8080/hub", "https://news.example/feed")
+    assert not hub_allowed("http://10.0.0.5/hub", "https://news.example/feed")
+    assert not hub_allowed("http://localhost/hub", "https://news.example/feed")
+    assert hub_allowed("https://pubsubhubbub.appspot.com/", "https://news.example/feed")
+    assert hub_allowed("http://127.0.0.1:8080/hub", "http://127.0.0.1:9000/feed")
 
 
 def test_fallback_interval_and_push_state() -> None:

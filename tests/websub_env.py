@@ -132,7 +132,8 @@ def atom(
         links += f'<link rel="self" href="{self_url}"/>'
     items = "".join(
         f"<entry><id>{eid}</id><title>{title}</title><link href='https://news.example/{eid}'/>"
-        f"<updated>{when.isoformat()}</updated><summary>{title}</summary></entry>"
+        f"<published>{when.isoformat()}</published><updated>{when.isoformat()}</updated>"
+        f"<summary>{title}</summary></entry>"
         for eid, title in entries
     )
     return (

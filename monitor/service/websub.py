@@ -23,6 +23,7 @@ from monitor.service.poll import PollReport, Service
 from monitor.sources.websub import (
     DEFAULT_LEASE,
     discover,
+    hub_allowed,
     new_callback_id,
     new_secret,
     renew_at,
@@ -129,6 +130,10 @@ class Subscriber:
             return
         found = discover(response.url, response.headers, response.content)
         if found is None:
+            return
+        if not hub_allowed(found.hubs[0], response.url):
+            log.warning("%s: the feed names a hub on a private address; not subscribing",
+                        source.name)  # fmt: skip
             return
         current = self._current(source.name)
         if current is not None and current.topic == found.topic and current.hub in found.hubs:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import ipaddress
 import re
 import secrets
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ __all__ = [
     "Discovery",
     "discover",
     "fallback_interval",
+    "hub_allowed",
     "link_header",
     "new_callback_id",
     "new_secret",
@@ -110,6 +112,23 @@ def discover(url: str, headers: Mapping[str, str], content: bytes) -> Discovery 
     if not hubs:
         return None
     return Discovery(tuple(hubs), own or url)
+
+
+def hub_allowed(hub: str, fetched_from: str) -> bool:
+    """Whether to POST to an advertised hub: a feed may not point us at a private, loopback
+    or link-local address (or "localhost") unless it was itself fetched from one."""
+    return _private(fetched_from) or not _private(hub)
+
+
+def _private(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
 
 
 def new_callback_id() -> str:
