@@ -273,6 +273,8 @@ def test_301_302_content_without_a_valid_signature_is_ignored(
         statuses = await env.hub.publish(topic, pushed, signature=signature)
         assert statuses == [202]  # acknowledged (a hub would retry an error forever)
         assert env.subscriber.rejected == 1
+        scrape = await asyncio.to_thread(env.server.context.metrics.exposition)
+        assert b'news_monitor_websub_pushes_total{result="rejected"} 1.0' in scrape
         assert not env.subscriber.tasks
         assert env.service.state_of(env.source).items_seen == 0
         await env.service.deliver(due_only=False)

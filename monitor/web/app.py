@@ -89,7 +89,7 @@ def make_app(context: WebContext) -> web.Application:
         ]
     )
     if context.subscriber is not None:
-        websub.add_routes(app, context.subscriber)
+        websub.add_routes(app, context.subscriber, context.metrics)
     return app
 
 

@@ -9,16 +9,18 @@ import logging
 from aiohttp import web
 
 from monitor.service.websub import Subscriber
+from monitor.web.metrics import Metrics
 
 __all__ = ["SUBSCRIBER", "add_routes"]
 
 log = logging.getLogger(__name__)
 SUBSCRIBER = web.AppKey("websub", Subscriber)
+METRICS = web.AppKey("websub_metrics", Metrics)
 MAX_PUSH = 8 * 1024 * 1024
 
 
-def add_routes(app: web.Application, subscriber: Subscriber) -> None:
-    app[SUBSCRIBER] = subscriber
+def add_routes(app: web.Application, subscriber: Subscriber, metrics: Metrics) -> None:
+    app[SUBSCRIBER], app[METRICS] = subscriber, metrics
     app.add_routes(
         [web.get("/websub/{subscription}", verify), web.post("/websub/{subscription}", receive)]
     )
@@ -46,6 +48,8 @@ async def receive(request: web.Request) -> web.StreamResponse:
         request.headers.get("X-Hub-Signature"),
         body,
     )
+    result = "gone" if status == 410 else "accepted" if sub is not None else "rejected"
+    request.app[METRICS].websub_pushes.labels(result).inc()
     if sub is not None:  # acknowledged at once; read after the answer
         content_type = request.headers.get("Content-Type", "")
         subscriber.spawn(subscriber.take(sub, body, content_type))
