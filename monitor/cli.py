@@ -462,7 +462,16 @@ def _print_status(
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return EXIT_OK
-    columns = ("source", "last_fetch", "result", "next_check", "errors", "items_seen", "push")
+    columns: tuple[str, ...] = (
+        "source",
+        "last_fetch",
+        "result",
+        "next_check",
+        "errors",
+        "items_seen",
+    )
+    if pushes or (config.web and config.web.public_url):  # WebSub in use
+        columns = (*columns, "push")
     table = [[str(row[c] if row[c] is not None else "-") for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
     for line in [list(columns), *table]:

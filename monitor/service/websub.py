@@ -232,7 +232,8 @@ class Subscriber:
         challenge = query.get("hub.challenge")
         if not challenge:
             return None
-        if mode == "subscribe" and sub.state in ("pending", "active"):
+        if mode == "subscribe" and sub.state in ("pending", "active", "failing"):
+            # (failing: the hub's answer to our POST was an error, yet it verifies)
             lease = _lease(query.get("hub.lease_seconds"))
             active = replace(sub, state="active", verified_at=now, expires_at=now + lease,
                              renew_at=renew_at(now, lease), error=None)  # fmt: skip
