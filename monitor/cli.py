@@ -454,22 +454,13 @@ def _print_status(
     states = {state.name: state for state in queries.source_states(store)}
     pairs = [(source, states.get(source.name)) for source in config.sources]
     pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
-    rows = [
-        {**_status_row(source, state), "push": pushes.get(source.name, "none")}
-        for source, state in pairs
-    ]
+    rows = [{**_status_row(s, st), "push": pushes.get(s.name, "none")} for s, st in pairs]
     if args.json:
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return EXIT_OK
-    columns: tuple[str, ...] = (
-        "source",
-        "last_fetch",
-        "result",
-        "next_check",
-        "errors",
-        "items_seen",
-    )
+    columns: tuple[str, ...] = ("source", "last_fetch", "result", "next_check", "errors",
+                                "items_seen")  # fmt: skip
     if pushes or (config.web and config.web.public_url):  # WebSub in use
         columns = (*columns, "push")
     table = [[str(row[c] if row[c] is not None else "-") for c in columns] for row in rows]
