@@ -24,9 +24,9 @@ from html import escape
 from pathlib import Path
 
 from bench_match import BASELINE_WORK, SEED, Language, _make_words
+from monitor.matching.intake import Matcher
 
 from monitor.config.schema import Rule
-from monitor.matching.intake import Matcher
 from monitor.model import Article, Block
 from monitor.rules import Document, compile_query
 
