@@ -15,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.adapters.fetch import HttpFetcher
+from monitor.adapters.hub import HttpHubClient
 from monitor.adapters.notify import AppriseNotifier
 from monitor.adapters.store import select
 from monitor.config.changes import ReloadStatus
@@ -40,7 +41,8 @@ from monitor.runtime.runner import (
 from monitor.service import logs
 from monitor.service.collect import Collector
 from monitor.service.outbox import Outbox
-from monitor.service.poll import Service
+from monitor.service.poll import PollReport, Service
+from monitor.service.websub import Subscriber
 from monitor.web.app import WebContext
 from monitor.web.metrics import MeasuredFetcher, MeasuredNotifier, Metrics
 from monitor.web.server import WebServer
@@ -294,10 +296,30 @@ async def _start_web(config: Config, store: StoreBackend, runner: Runner) -> Web
         scheduler_running=lambda: bool(runner.scheduler.running),
         wake_outbox=runner.deliver_soon,
         tester_fetcher=lambda: HttpFetcher(user_agent, concurrency=4, public_only=True),
+        subscriber=_subscriber(config, store, runner),
     )
     server = WebServer(context, config.web.host, config.web.port)
     await server.start()
     return server
+
+
+def _subscriber(config: Config, store: StoreBackend, runner: Runner) -> Subscriber | None:
+    """WebSub with `[web] public_url`: upkeep each minute; a push with alerts wakes the outbox."""
+    if config.web is None or not config.web.public_url:
+        return None
+    subscriber = Subscriber(
+        config, store, HttpHubClient(config.settings.user_agent), runner.service
+    )
+
+    def after_push(report: PollReport) -> None:
+        runner.observe(report)
+        if report.alerts:
+            runner.deliver_soon()
+
+    subscriber.after_push = after_push
+    runner.scheduler.add_job(runner.track(subscriber.maintain), IntervalTrigger(minutes=1),
+                             id="websub", max_instances=1, coalesce=True)  # fmt: skip
+    return subscriber
 
 
 def validate(config: Config) -> None:

@@ -30,6 +30,7 @@ from monitor.state import (
     SourceRank,
     SourceState,
     StoryCopy,
+    Subscription,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "DashboardStore",
     "Fetcher",
     "HostTurns",
+    "HubClient",
     "Notifier",
     "OutboxStore",
     "PollStore",
@@ -45,6 +47,7 @@ __all__ = [
     "Store",
     "StoreBackend",
     "TargetDirectory",
+    "WebSubStore",
     "utc_now",
 ]
 
@@ -358,7 +361,36 @@ class Store(OutboxStore, PollStore, Protocol):
     """What a store backend implements for the service (monitor.adapters.store.sqlite)."""
 
 
-class StoreBackend(Store, QueryStore, Protocol):
+class WebSubStore(Protocol):
+    """WebSub subscriptions (monitor.service.websub). Every instance of a cluster reads
+    them, so any instance answers a hub's verification or delivery."""
+
+    def subscription(self, subscription_id: str) -> Subscription | None:
+        """The subscription of that callback id, or None."""
+        ...
+
+    def subscriptions(self, source: str | None = None) -> list[Subscription]:
+        """All subscriptions (of `source`), newest request first."""
+        ...
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        """Insert or replace by id."""
+        ...
+
+    def delete_subscription(self, subscription_id: str) -> None: ...
+
+
+class HubClient(Protocol):
+    """The subscriber's requests to a hub (monitor.adapters.hub)."""
+
+    async def post_form(self, url: str, form: dict[str, str]) -> tuple[int, str]:
+        """POST `form` (application/x-www-form-urlencoded) to `url`, following 307 and 308
+        with the same POST; returns the final status and up to 1 KiB of its body. Raises
+        MonitorError when no answer came."""
+        ...
+
+
+class StoreBackend(Store, QueryStore, WebSubStore, Protocol):
     """A whole store as the composition root opens and keeps it (SqliteStore, PostgresStore):
     every seam above plus upkeep. tests/store_contract/ is the suite every backend passes."""
 
@@ -385,4 +417,3 @@ class StoreBackend(Store, QueryStore, Protocol):
     def close(self) -> None:
         """Close after any transaction still open in another thread has ended (a cluster
         instance gives back its leases first)."""
-        ...

@@ -16,6 +16,7 @@ __all__ = [
     "SourceRank",
     "SourceState",
     "StoryCopy",
+    "Subscription",
 ]
 
 
@@ -171,3 +172,27 @@ class InstanceInfo:
     heartbeat_at: datetime
     leases: int = 0
     stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One WebSub subscription (or attempt), keyed by its callback's unguessable id.
+
+    `state`: pending (asked, not yet verified), active, denied (the hub refused; `error`
+    holds its reason), failing (the hub's answer was an error; retried at `renew_at`),
+    unsubscribing (asked to end; verified and then deleted), retired (replaced by a newer
+    subscription of the source; still accepts content until `expires_at`)."""
+
+    id: str
+    source: str
+    topic: str
+    hub: str
+    secret: str = field(repr=False)
+    state: str = "pending"
+    requested_at: datetime | None = None
+    verified_at: datetime | None = None
+    expires_at: datetime | None = None
+    renew_at: datetime | None = None
+    error: str | None = None
+    pushed_at: datetime | None = None
+    pushes: int = 0

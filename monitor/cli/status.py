@@ -24,17 +24,22 @@ def status(args: argparse.Namespace) -> int:
 
     config = config_of(args)
     with contextlib.closing(daemon.open_store(config)) as store:
-        return _print_status(args, config, store)
+        from monitor.ports import utc_now
+        from monitor.service.websub import push_states
+
+        return _print_status(args, config, store, push_states(store, utc_now()))
 
 
-def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -> int:
+def _print_status(
+    args: argparse.Namespace, config: Config, store: QueryStore, pushes: dict[str, str]
+) -> int:
     from monitor.model import format_time
     from monitor.service import queries
 
     states = {state.name: state for state in queries.source_states(store)}
     pairs = [(source, states.get(source.name)) for source in config.sources]
     pairs.sort(key=lambda pair: (_health_rank(pair[1]), pair[0].name))
-    rows = [_status_row(source, state) for source, state in pairs]
+    rows = [{**_status_row(s, st), "push": pushes.get(s.name, "none")} for s, st in pairs]
     instances = store.instances()
     _add_pollers(rows, store.polled_by(), instances)
     if args.json:
@@ -43,6 +48,8 @@ def _print_status(args: argparse.Namespace, config: Config, store: QueryStore) -
         return EXIT_OK
     columns: tuple[str, ...] = ("source", "last_fetch", "result", "next_check", "errors",
                                 "items_seen")  # fmt: skip
+    if pushes or (config.web and config.web.public_url):  # WebSub in use
+        columns += ("push",)
     if any(row["polled_by"] for row in rows):
         columns += ("polled_by",)
     table = [[_cell(row[c]) for c in columns] for row in rows]

@@ -133,6 +133,8 @@ class Source:
     max_items: int = MAX_ITEMS
     group: str | None = None
     """The folder it came from (an OPML import's folders, "News/Asia"); OPML export uses it."""
+    websub: bool = True
+    """Subscribe to the hub the feed advertises (with `[web] public_url` set)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,8 +431,9 @@ def _parse_source(raw: object, key: str, context: TomlContext, settings: Setting
     full_text = table.get("full_text", bool, False)
     max_items = _max_items(table, settings.max_items)
     group = table.string("group", "") if "group" in table.data else None
+    websub = table.get("websub", bool, True)
     table.finish()
-    return Source(name, url, own_interval, read_as, enabled, full_text, max_items, group)
+    return Source(name, url, own_interval, read_as, enabled, full_text, max_items, group, websub)
 
 
 def parse_sources(

@@ -98,6 +98,8 @@ class Reloader:
         self.runner.service.reconfigure(new, matcher, measured)
         if web is not None:
             web.context.config, web.context.directory = new, new_notifier
+            if web.context.subscriber is not None:  # unsubscribes removed sources
+                web.context.subscriber.config = new
         self._reschedule(old, new, changes)
         if new.settings.log_format != old.settings.log_format or changes.targets:
             self.relog(new)

@@ -24,6 +24,7 @@ from monitor.service.collect import Collector, Reading, read_document
 from monitor.service.logs import log_context
 from monitor.service.outbox import DeliveryReport, Outbox
 from monitor.sources.manners import fetch_retry_delay, next_poll, retry_after
+from monitor.sources.websub import fallback_interval
 from monitor.state import (
     Delivery,
     FeedHints,
@@ -100,6 +101,11 @@ class Service:
         self._last_read: dict[str, SourceState] = {}  # to back off from in a database outage
         self.store_failures = 0  # polls in a row, across sources, that the store refused
         self.store_error: StoreError | None = None
+        # WebSub (service.websub.Subscriber sets these): a poll's 200 response for discovery,
+        # a poll's new items (a hub that missed them), and whether a source is pushed.
+        self.on_fetched: Callable[[Source, FetchResponse], None] | None = None
+        self.on_unpushed: Callable[[Source, Sequence[Article]], None] | None = None
+        self.pushed: Callable[[str], bool] = lambda name: False
 
     def reconfigure(self, config: Config, matcher: Matcher, notifier: Notifier) -> None:
         """Swap in a reloaded config at once (its rules compiled into `matcher` and its
@@ -246,9 +252,22 @@ class Service:
             return self._gone(source, state)
         return self._failed(source, state, f"HTTP {response.status}")
 
+    async def take_push(self, source: Source, response: FetchResponse) -> PollReport:
+        """A document a WebSub hub pushed, read as a poll's 200 response is (identity,
+        backfill, matching, stories, outbox): an item pushed and later polled alerts once."""
+        with log_context(source=source.name):
+            try:
+                report = await self._read(source, self.state_of(source), response, pushed=True)
+            except StoreError as exc:
+                return self._not_saved(source, exc)
+        self.unsaved.pop(source.name, None)
+        return report
+
     async def _read(
-        self, source: Source, state: SourceState, response: FetchResponse
+        self, source: Source, state: SourceState, response: FetchResponse, pushed: bool = False
     ) -> PollReport:
+        if self.on_fetched is not None and not pushed:  # WebSub discovery, before parsing
+            self.on_fetched(source, response)
         try:
             reading = await self.collector.collect(
                 source,
@@ -258,6 +277,9 @@ class Service:
                 may_alert=self._may_alert(state),
             )
         except MonitorError as exc:  # FeedError among them
+            if pushed:
+                log.warning("%s: pushed document not read: %s", source.name, exc)
+                return PollReport(source.name, False, detail=str(exc))
             return self._failed(source, state, str(exc))
         now = self.clock()
         known = self.store.known_ids(a.id for a in reading.articles)
@@ -270,6 +292,8 @@ class Service:
         )
         alerting = [item.article for item in intake if item.alert]
         found = await self._find(alerting, source, [item.article for item in intake], now)
+        if intake and self.on_unpushed is not None and not pushed:
+            self.on_unpushed(source, [item.article for item in intake])
         async with self._recording:
             if not found:
                 return await self._record(source, state, response, reading, intake, found, now)
@@ -345,7 +369,10 @@ class Service:
         result: str,
     ) -> SourceState:
         now = self.clock()
-        scheduled, not_before = next_poll(now, source.interval, response.headers, hints)
+        interval = (
+            fallback_interval(source.interval) if self.pushed(source.name) else source.interval
+        )
+        scheduled, not_before = next_poll(now, interval, response.headers, hints)
         return replace(
             state,
             etag=response.etag or state.etag,

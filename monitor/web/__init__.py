@@ -8,7 +8,7 @@ monitor.adapters: daemon.py hands it a store, a target directory and a fetcher f
 
 Modules: metrics (the Prometheus registry and the measuring fetcher and notifier wrappers),
 security (token, cookie, CSRF, headers), app (routes and pages), server (start and stop),
-probe (`monitor healthcheck`).
+probe (`monitor healthcheck`), websub (the WebSub callbacks).
 
 May import monitor.service, monitor.ports and everything below them; never monitor.adapters
 or monitor.daemon.

@@ -23,6 +23,8 @@ from monitor.errors import MonitorError
 from monitor.model import Article
 from monitor.ports import Clock, ClosingFetcher, DashboardStore, TargetDirectory, utc_now
 from monitor.service import queries
+from monitor.service.websub import Subscriber, push_states
+from monitor.web import websub
 from monitor.web.metrics import CONTENT_TYPE, Metrics
 from monitor.web.security import CSRF_FIELD, Guard, safe_next, see_other
 
@@ -55,6 +57,8 @@ class WebContext:
     clock: Clock = utc_now
     instances: Callable[[], Sequence[Mapping[str, object]]] | None = None
     """The cluster's instances, when there is a cluster (None: the section is hidden)."""
+    subscriber: Subscriber | None = None
+    """WebSub (with `[web] public_url`): its callbacks are served at /websub/{id}."""
 
 
 CONTEXT = web.AppKey("context", WebContext)
@@ -84,6 +88,8 @@ def make_app(context: WebContext) -> web.Application:
             web.static("/static", HERE / "static", append_version=False),
         ]
     )
+    if context.subscriber is not None:
+        websub.add_routes(app, context.subscriber, context.metrics)
     return app
 
 
@@ -216,6 +222,8 @@ async def dashboard(request: web.Request) -> web.Response:
             "outbox": queries.outbox_view(
                 context.store, context.directory, context.config, OUTBOX_ROWS
             ),
+            "pushes": None if context.subscriber is None
+            else push_states(context.subscriber.store, context.clock()),
         }  # fmt: skip
 
     data = await asyncio.to_thread(read)

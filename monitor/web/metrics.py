@@ -89,6 +89,11 @@ class Metrics:
             "news_monitor_config_last_reload_success_timestamp_seconds",
             "When the config was last loaded successfully (Unix time)", registry=r,
         )  # fmt: skip
+        self.websub_pushes = Counter(
+            "news_monitor_websub_pushes", "WebSub content distributions received, by result"
+            " (accepted, rejected: missing or wrong signature, gone: no such subscription)",
+            ["result"], registry=r,
+        )  # fmt: skip
         self.build_info = Gauge(
             "news_monitor_build_info", "Always 1; the version is a label", ["version"],
             registry=r,

@@ -79,6 +79,25 @@ TABLES: dict[str, tuple[tuple[str, ...], frozenset[str], frozenset[str]]] = {
         frozenset({"due_at", "queued_at"}),
         frozenset(),
     ),
+    "websub": (
+        (
+            "id",
+            "source",
+            "topic",
+            "hub",
+            "secret",
+            "state",
+            "requested_at",
+            "verified_at",
+            "expires_at",
+            "renew_at",
+            "error",
+            "pushed_at",
+            "pushes",
+        ),
+        frozenset({"requested_at", "verified_at", "expires_at", "renew_at", "pushed_at"}),
+        frozenset(),
+    ),
 }
 _BATCH = 1000
 

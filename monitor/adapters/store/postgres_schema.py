@@ -140,6 +140,25 @@ MIGRATIONS: dict[int, Sequence[str]] = {
             PRIMARY KEY (host, slot)
         )""",
     ),
+    # WebSub subscriptions (monitor.service.websub): one row per callback id.
+    3: (
+        """CREATE TABLE websub (
+            id text PRIMARY KEY,
+            source text NOT NULL,
+            topic text NOT NULL,
+            hub text NOT NULL,
+            secret text NOT NULL,
+            state text NOT NULL,
+            requested_at timestamptz,
+            verified_at timestamptz,
+            expires_at timestamptz,
+            renew_at timestamptz,
+            error text,
+            pushed_at timestamptz,
+            pushes integer NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX websub_source ON websub (source)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -172,6 +172,31 @@ def _migrate_10(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_11(db: sqlite3.Connection) -> None:
+    # WebSub subscriptions (monitor.service.websub): one row per callback id.
+    _run_script(
+        db,
+        """
+        CREATE TABLE websub (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            hub TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            state TEXT NOT NULL,
+            requested_at TEXT,
+            verified_at TEXT,
+            expires_at TEXT,
+            renew_at TEXT,
+            error TEXT,
+            pushed_at TEXT,
+            pushes INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX websub_source ON websub (source)
+        """,
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _migrate_1,
     2: _migrate_2,
@@ -183,6 +208,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     8: _migrate_8,
     9: _migrate_9,
     10: _migrate_10,
+    11: _migrate_11,
 }
 _STATE_COLUMNS = (
     "name",

@@ -9,14 +9,16 @@ from datetime import datetime
 from typing import Any
 
 from monitor.adapters.store.sqlite_schema import _PRUNED, _time
+from monitor.adapters.store.sqlite_websub import SqliteWebSub
 from monitor.model import Article
 from monitor.state import Delivery, SourceRank, SourceState, StoryCopy
 
 __all__ = ["SqliteViews"]
 
 
-class SqliteViews:
-    """Short read-only queries (and the one "retry now" write) over the store's tables."""
+class SqliteViews(SqliteWebSub):
+    """Short read-only queries (and the one "retry now" write) over the store's tables;
+    the WebSub subscriptions come from `SqliteWebSub`."""
 
     db: Any  # the store's shared connection
     path: str
