@@ -358,7 +358,7 @@ class Store(OutboxStore, PollStore, Protocol):
     """What a store backend implements for the service (monitor.adapters.store.sqlite)."""
 
 
-class StoreBackend(Store, QueryStore, Protocol):
+class StoreBackend(Store, DashboardStore, Protocol):
     """A whole store as the composition root opens and keeps it (SqliteStore, PostgresStore):
     every seam above plus upkeep. tests/store_contract/ is the suite every backend passes."""
 
