@@ -213,7 +213,7 @@ def test_recent_stories_of_an_empty_store(store: StoreBackend) -> None:
 def test_source_filter(
     store: StoreBackend, tmp_path: Path, text: str, show: str, expected: list[str]
 ) -> None:
-    config = load_config(write_config(tmp_path))
+    config = load_config(str(write_config(tmp_path)))
     fill(store, config)
 
     page = queries.source_page(store, config, text=text, show=show)
@@ -223,7 +223,7 @@ def test_source_filter(
 def test_dashboard_lists_failing_sources_first_with_result_next_check_and_streak(
     store: StoreBackend, tmp_path: Path
 ) -> None:
-    config = load_config(write_config(tmp_path))
+    config = load_config(str(write_config(tmp_path)))
     fill(store, config)
 
     rows = queries.source_rows(store, config)
