@@ -13,7 +13,10 @@ alternate (plain, web, plain, web, ...) so drift hits both; medians of wall and 
 Part 2, page times over a big store: 10,000 sources (10% failing), 100,000 matches of as
 many articles, dead and pending deliveries. Each page is asked --requests times over one
 keep-alive connection; /healthz (nothing to read) is the baseline. Target: every dashboard
-page under 100 ms (median and p95).
+page under 100 ms (median and p95). With --postgres SERVER_URL, part 2 runs over SQLite and
+then over PostgreSQL (a throwaway database on that server, dropped after), in the same run.
+
+    python benchmarks/bench_web.py --skip-cycle --postgres postgresql://postgres@127.0.0.1:5432
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,11 +44,13 @@ from feed_farm import start_farm, write_monitor_config
 
 from monitor.adapters.fetch import HttpFetcher
 from monitor.adapters.notify import AppriseNotifier
+from monitor.adapters.store.select import open_store
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.files import load_config
 from monitor.config.schema import Config
 from monitor.daemon import build_service
 from monitor.model import Article, Block
+from monitor.ports import StoreBackend
 from monitor.state import Delivery, MatchRecord, SourceState
 from monitor.web.app import WebContext
 from monitor.web.metrics import MeasuredFetcher, MeasuredNotifier, Metrics
@@ -60,7 +68,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def context_for(config: Config, store: SqliteStore, metrics: Metrics) -> WebContext:
+def context_for(config: Config, store: StoreBackend, metrics: Metrics) -> WebContext:
     return WebContext(
         config=config,
         store=store,
@@ -151,7 +159,7 @@ def part_cycle(feeds: int, rounds: int) -> None:
 # Part 2
 
 
-def fill_big(store: SqliteStore, config: Config, matches: int) -> None:
+def fill_big(store: StoreBackend, config: Config, matches: int) -> None:
     for index, source in enumerate(config.sources):
         failing = index % 10 == 0
         store.save_state(
@@ -186,12 +194,30 @@ def fill_big(store: SqliteStore, config: Config, matches: int) -> None:
             store.mark_dead(delivery.id, "HTTP 500", NOW)
 
 
-def part_pages(sources: int, matches: int, requests: int) -> None:
-    print(f"pages: {sources} sources, {matches} matches, {requests} requests a page")
+@contextmanager
+def postgres_database(server: str) -> Iterator[str]:
+    """A throwaway database on `server` (its URL), dropped afterwards."""
+    import psycopg
+
+    name = f"nm_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def part_pages(
+    sources: int, matches: int, requests: int, database: Callable[[Config], str] | None = None
+) -> None:
+    backend = "SQLite" if database is None else "PostgreSQL"
+    print(f"pages ({backend}): {sources} sources, {matches} matches, {requests} requests a page")
     with tempfile.TemporaryDirectory() as tmp:
         urls = [f"https://feed-{i:05d}.example/rss" for i in range(sources)]
         config = load_config(str(write_monitor_config(Path(tmp), urls)), env={})
-        store = SqliteStore(config.settings.database)
+        store = open_store(config.settings.database if database is None else database(config))
         started = time.perf_counter()
         fill_big(store, config, matches)
         print(f"  filled the store in {time.perf_counter() - started:.1f} s")
@@ -238,11 +264,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--skip-cycle", action="store_true")
     parser.add_argument("--skip-pages", action="store_true")
+    parser.add_argument("--postgres", metavar="SERVER_URL", help="also part 2 on PostgreSQL")
     args = parser.parse_args()
     if not args.skip_cycle:
         part_cycle(args.feeds, args.rounds)
     if not args.skip_pages:
         part_pages(args.sources, args.matches, args.requests)
+        if args.postgres:
+            with postgres_database(args.postgres.rstrip("/")) as url:
+                part_pages(args.sources, args.matches, args.requests, lambda _: url)
 
 
 if __name__ == "__main__":

@@ -298,6 +298,10 @@ async def _start_web(config: Config, store: StoreBackend, runner: Runner) -> Web
         tester_fetcher=lambda: HttpFetcher(user_agent, concurrency=4, public_only=True),
         subscriber=_subscriber(config, store, runner),
     )
+    if select.is_postgres(config.settings.database):  # a cluster: list its instances
+        from monitor.service.dashboard import instance_rows
+
+        context.instances = functools.partial(instance_rows, store)
     server = WebServer(context, config.web.host, config.web.port)
     await server.start()
     return server

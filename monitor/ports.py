@@ -390,7 +390,7 @@ class HubClient(Protocol):
         ...
 
 
-class StoreBackend(Store, QueryStore, WebSubStore, Protocol):
+class StoreBackend(Store, DashboardStore, WebSubStore, Protocol):
     """A whole store as the composition root opens and keeps it (SqliteStore, PostgresStore):
     every seam above plus upkeep. tests/store_contract/ is the suite every backend passes."""
 

@@ -149,6 +149,7 @@ def test_the_daemon_serves_its_web_on_an_ephemeral_port_and_counts_its_work(
         assert "broken-wire" in html and "HTTP 500" in html
         assert "<script>window.__pwned" not in html
         assert "alerts-secret-path" not in html
+        assert 'id="instances"' not in html  # SQLite: one process, no cluster to list
     finally:
         code = daemon.stop()
     assert code == 0, "".join(daemon.log)

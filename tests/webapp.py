@@ -17,7 +17,7 @@ from monitor.adapters.store.sqlite import SqliteStore
 from monitor.config.files import load_config
 from monitor.config.schema import Config
 from monitor.model import Article, Block
-from monitor.ports import ClosingFetcher
+from monitor.ports import ClosingFetcher, StoreBackend
 from monitor.state import Delivery, MatchRecord, SourceState
 from monitor.web.app import WebContext
 from monitor.web.metrics import Metrics
@@ -70,7 +70,7 @@ def article(n: int, source: str, title: str | None = None) -> Article:
     )
 
 
-def fill(store: SqliteStore, config: Config) -> None:
+def fill(store: StoreBackend, config: Config) -> None:
     """Three sources (one failing), matches, a story carried by two outlets, one pending and
     one dead delivery, and a hostile headline."""
     store.save_state(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.config.schema import Config
-from monitor.model import Article, Block
+from monitor.model import Article, Block, format_time
 from monitor.ports import DashboardStore, Fetcher, TargetDirectory
 from monitor.rules import Document, Explanation, RuleSyntaxError, compile_query, mark_snippet
 from monitor.service.collect import read_document
@@ -27,6 +27,7 @@ __all__ = [
     "SourceRow",
     "StoryRow",
     "fetch_articles",
+    "instance_rows",
     "masked_targets",
     "match_rows",
     "outbox_view",
@@ -239,6 +240,22 @@ def outbox_view(
 def retry_delivery(store: DashboardStore, delivery_id: str, now: datetime) -> bool:
     """Queue a dead delivery again, due now; False if no dead delivery has that id."""
     return store.retry_dead(delivery_id, now)
+
+
+def instance_rows(store: DashboardStore) -> list[dict[str, object]]:
+    """The cluster's instances as the dashboard lists them (newest heartbeat first): name,
+    host, pid, last heartbeat, poll leases held, running or stopped."""
+    return [
+        {
+            "instance": i.name,
+            "host": i.host,
+            "pid": i.pid,
+            "last heartbeat": format_time(i.heartbeat_at),
+            "leases": i.leases,
+            "state": "stopped" if i.stopped_at else "running",
+        }
+        for i in store.instances()
+    ]
 
 
 @dataclass(frozen=True, slots=True)

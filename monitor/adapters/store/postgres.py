@@ -33,6 +33,7 @@ from monitor.adapters.store.postgres_schema import (
     state_values,
     utc,
 )
+from monitor.adapters.store.postgres_views import PostgresViews
 from monitor.adapters.store.postgres_websub import PostgresWebSub
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.model import Article
@@ -71,7 +72,7 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
 
 
-class PostgresStore(PostgresWebSub):
+class PostgresStore(PostgresViews, PostgresWebSub):
     """One process's view of a PostgreSQL database. Several processes (instances) may share
     it; with `instance`, this process registers itself in `instances` (see
     postgres_cluster) as one that polls and delivers."""

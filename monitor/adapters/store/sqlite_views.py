@@ -120,7 +120,7 @@ class SqliteViews(SqliteWebSub):
             rows = self.db.execute(
                 "SELECT m.rule, m.explanation, m.matched_at, a.data, a.title, a.url, a.source"
                 " FROM matches m JOIN articles a ON a.id = m.article_id"
-                " ORDER BY m.matched_at DESC LIMIT ?",
+                " ORDER BY m.matched_at DESC, m.rowid DESC LIMIT ?",  # ties: newest written first
                 (limit,),
             ).fetchall()
         return [
@@ -132,7 +132,8 @@ class SqliteViews(SqliteWebSub):
         as (rule, every copy in the order seen), newest story first."""
         with self.faults():
             rows = self.db.execute(
-                "SELECT rule, story_id FROM matches ORDER BY matched_at DESC LIMIT ?", (scan,)
+                "SELECT rule, story_id FROM matches ORDER BY matched_at DESC, rowid DESC LIMIT ?",
+                (scan,),
             ).fetchall()
             stories = list(dict.fromkeys((row[0], row[1]) for row in rows if row[1]))[:limit]
             found = []
