@@ -84,7 +84,9 @@ def test_a_token_in_the_query_of_a_double_slash_path_does_not_leave_the_site(
 
 def test_a_non_ascii_cookie_is_a_refusal_not_a_500(guarded: RunningWeb) -> None:
     cookie = f"{COOKIE}=sess\u00e9\u6f22".encode()
-    response = httpx.get(guarded.url("/"), headers={"Cookie": cookie, "Accept": "application/json"})
+    response = httpx.get(
+        guarded.url("/"), headers={b"Cookie": cookie, b"Accept": b"application/json"}
+    )
     assert response.status_code == 401
     assert "content-security-policy" in response.headers
 
