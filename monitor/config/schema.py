@@ -36,6 +36,7 @@ __all__ = [
     "parse_main",
     "parse_rules",
     "parse_sources",
+    "parse_web_only",
 ]
 
 HOMEPAGE = "https://github.com/news-monitor/news-monitor"
@@ -249,6 +250,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def parse_web_only(text: str, file: str, env: Mapping[str, str]) -> WebSettings | None:
+    """Only the `[web]` table of a main config file (for `monitor healthcheck`, which must
+    not fail on a rules or sources mistake the running daemon does not have)."""
+    context = TomlContext(file, text)
+    root = TomlTable(load_toml(text, file), "", context)
+    return _parse_web(root.get("web", dict), context, env) if "web" in root.data else None
 
 
 def _parse_web(raw: object, context: TomlContext, env: Mapping[str, str]) -> WebSettings:

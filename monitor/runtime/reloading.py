@@ -101,6 +101,8 @@ class Reloader:
         changes = diff_configs(old, new)
         metrics, web = self.runner.metrics, self.runner.web
         measured = new_notifier if metrics is None else MeasuredNotifier(new_notifier, metrics)
+        if metrics is not None:
+            metrics.set_targets(new.targets)
         self.runner.service.reconfigure(new, matcher, measured)
         if web is not None:
             web.context.config, web.context.directory = new, new_notifier
