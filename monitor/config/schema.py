@@ -37,6 +37,7 @@ __all__ = [
     "parse_rules",
     "parse_sources",
     "parse_web_only",
+    "source_setting_error",
 ]
 
 HOMEPAGE = "https://github.com/news-monitor/news-monitor"
@@ -440,6 +441,18 @@ def _parse_source(raw: object, key: str, context: TomlContext, settings: Setting
     group = table.string("group", "") if "group" in table.data else None
     table.finish()
     return Source(name, url, own_interval, read_as, enabled, full_text, max_items, group)
+
+
+def source_setting_error(key: str, value: object) -> str | None:
+    """Why `key = value` in a `[[sources]]` table would be refused, by the very parser that
+    reads the table (None: it would be accepted). For settings read from elsewhere (OPML)."""
+    placeholder = Settings("", (), timedelta(minutes=15), timedelta(0), "")
+    raw = {"name": "x", "url": "https://example.org/", key: value}
+    try:
+        _parse_source(raw, "source", TomlContext("", ""), placeholder)
+    except ConfigError as exc:
+        return exc.message
+    return None
 
 
 def parse_sources(
