@@ -77,6 +77,8 @@ def configure_logging(config: Config | None = None, options: LogOptions = LogOpt
         secrets = logs.secrets_of_urls(t.url for t in config.targets.values())
         if "://" in config.settings.database:  # postgresql://user:password@host/db
             secrets += logs.secrets_of_urls([config.settings.database], paths=False)
+        if config.web is not None and config.web.auth_token:
+            secrets.append(config.web.auth_token)
         logs.set_secrets(secrets)
 
 

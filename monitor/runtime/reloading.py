@@ -32,6 +32,10 @@ MAX_NEW_SPREAD = timedelta(minutes=5)
 WATCH_DEBOUNCE_MS = 1600
 
 
+def _token(config: Config) -> str | None:
+    return config.web.auth_token if config.web else None
+
+
 def _web_rest(config: Config) -> object:
     """[web] without auth_token (which a reload applies at once)."""
     return None if config.web is None else replace(config.web, auth_token=None)
@@ -107,8 +111,12 @@ class Reloader:
         if web is not None:
             web.context.config, web.context.directory = new, new_notifier
         self._reschedule(old, new, changes)
-        if new.settings.log_format != old.settings.log_format or changes.targets:
-            self.relog(new)
+        if (
+            new.settings.log_format != old.settings.log_format
+            or changes.targets
+            or _token(new) != _token(old)
+        ):
+            self.relog(new)  # also the secrets it masks
         if web is not None:
             self._retoken(web, new)
         if new.settings.user_agent != old.settings.user_agent or _web_rest(new) != _web_rest(old):
@@ -122,7 +130,7 @@ class Reloader:
         self.reloads.record(True, at, summary)
 
     def _retoken(self, web: WebServer, new: Config) -> None:
-        token = new.web.auth_token if new.web else None
+        token = _token(new)
         if token == web.token:
             return
         if token is None:
