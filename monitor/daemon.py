@@ -79,6 +79,8 @@ def configure_logging(config: Config | None = None, options: LogOptions = LogOpt
         secrets = logs.secrets_of_urls(t.url for t in config.targets.values())
         if "://" in config.settings.database:  # postgresql://user:password@host/db
             secrets += logs.secrets_of_urls([config.settings.database], paths=False)
+        if config.web is not None and config.web.auth_token:
+            secrets.append(config.web.auth_token)
         logs.set_secrets(secrets)
 
 
@@ -175,11 +177,12 @@ async def _run_once(config: Config) -> int:
 def _load_for_reload(path: str, old: Config) -> tuple[Config, Matcher, AppriseNotifier]:
     """Everything a reload swaps in, read and checked off the event loop.
 
-    The cyclic garbage collector is held off while it runs and the result is frozen
-    (`gc.freeze`): thousands of new rule objects would otherwise set off full collections,
-    each one holding the GIL, so the event loop, while the load runs in its thread, would
-    stall for them (at 5,000 rules in benchmarks/bench_reload.py: 0.94 s; frozen, 0.09 s).
-    The cost: cycles among what is frozen are never collected (the config holds none)."""
+    The cyclic garbage collector is held off while it runs: thousands of new rule objects
+    would otherwise set off full collections, each one holding the GIL, so the event loop,
+    while the load runs in its thread, would stall for them. Nothing is frozen
+    (`gc.freeze` would move every object alive, not only the new config, out of the
+    collector's reach for good); the collection the load leaves due runs afterwards and
+    stays short (benchmarks/bench_reload.py, 5,000 rules: see docs/design.md)."""
     gc.disable()
     try:
         config = load_config(path)
@@ -190,9 +193,7 @@ def _load_for_reload(path: str, old: Config) -> tuple[Config, Matcher, AppriseNo
                 file=path,
                 key="monitor.database",
             )
-        loaded = config, Matcher(config.rules), notifier(config)
-        gc.freeze()
-        return loaded
+        return config, Matcher(config.rules), notifier(config)
     finally:
         gc.enable()
 

@@ -553,3 +553,110 @@ def test_a_failure_notice_is_written_in_its_targets_markup(
     assert title == "news-monitor: source a&b <feed> is failing"  # Apprise escapes e-mail titles
     assert body.startswith("<p><strong>a&amp;b &lt;feed&gt;</strong> has been failing")
     assert "<p>Last result: 410 Gone</p>" in body
+
+
+def rebinding_fetch(url: str, *, public_only: bool, discovered_on: str | None = None) -> list[str]:
+    """Fetch `url` while `rebind.test` answers a public address to its first lookup and
+    127.0.0.1 to every later one (a TTL-0 rebinding DNS server); the lookups made."""
+    lookups: list[str] = []
+
+    async def fetch() -> None:
+        loop = asyncio.get_running_loop()
+        real = loop.getaddrinfo
+
+        async def rebinding(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+            if host != "rebind.test":
+                return await real(host, port, *args, **kwargs)
+            lookups.append(host)
+            address = "93.184.216.34" if len(lookups) == 1 else "127.0.0.1"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+        loop.getaddrinfo = rebinding  # type: ignore[method-assign,assignment]
+        fetcher = HttpFetcher("t/1", host_gap=0, connect_timeout=1, public_only=public_only)
+        try:
+            with pytest.raises(FetchError):
+                await fetcher.fetch(url, discovered_on=discovered_on)
+        finally:
+            await fetcher.aclose()
+
+    asyncio.run(fetch())
+    return lookups
+
+
+def test_a_rebinding_dns_answer_cannot_reach_loopback_when_public_only(
+    feed_server: FixtureServer,
+) -> None:
+    """The check resolved the name, then the connector resolved it again: the second
+    answer (127.0.0.1) was fetched. Now the address checked is the one connected to."""
+    feed_server.pages["/feed"] = Page(b"internal secret")
+
+    lookups = rebinding_fetch(f"http://rebind.test:{feed_server.port}/feed", public_only=True)
+
+    assert feed_server.requests == []
+    assert lookups == ["rebind.test"]
+
+
+def test_a_rebinding_dns_answer_cannot_reach_loopback_from_a_discovered_link(
+    feed_server: FixtureServer,
+) -> None:
+    feed_server.pages["/feed"] = Page(b"internal secret")
+
+    rebinding_fetch(
+        f"http://rebind.test:{feed_server.port}/feed",
+        public_only=False,
+        discovered_on="https://news.example/",
+    )
+
+    assert feed_server.requests == []
+
+
+def test_a_name_resolving_to_loopback_is_refused_by_the_resolver(
+    feed_server: FixtureServer,
+) -> None:
+    feed_server.pages["/feed"] = Page(RSS)
+
+    async def fetch() -> None:
+        fetcher = HttpFetcher("t/1", host_gap=0, public_only=True)
+        try:
+            await fetcher.fetch(f"http://localhost:{feed_server.port}/feed")
+        finally:
+            await fetcher.aclose()
+
+    with pytest.raises(FetchError, match=r"^localhost resolves to a non-public address"):
+        asyncio.run(fetch())
+    assert feed_server.requests == []
+
+
+def test_public_only_fetches_use_no_proxy_from_the_environment(
+    feed_server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy resolves the name itself, out of the resolver's reach."""
+    proxy = FixtureServer().start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url("/"))
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+
+        async def fetch() -> None:
+            fetcher = HttpFetcher("t/1", host_gap=0, public_only=True)
+            try:
+                await fetcher.fetch("http://127.0.0.1/feed")
+            finally:
+                await fetcher.aclose()
+
+        with pytest.raises(FetchError, match="non-public"):
+            asyncio.run(fetch())
+
+        # Names too: the fetch goes direct (and fails to resolve), never to the proxy.
+        async def fetch_name() -> None:
+            fetcher = HttpFetcher("t/1", host_gap=0, public_only=True)
+            try:
+                await fetcher.fetch("http://feeds.invalid/feed")
+            finally:
+                await fetcher.aclose()
+
+        with pytest.raises(FetchError, match="DNS lookup failed"):
+            asyncio.run(fetch_name())
+    finally:
+        proxy.stop()
+    assert proxy.requests == []

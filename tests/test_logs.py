@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,65 @@ def test_a_database_url_loses_its_password_but_common_words_stay(stream: io.Stri
     (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
 
     assert record["message"] == "monitor cannot reach *** (***)"
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("pbul://o.gk3TOKENpushbullet01", "o.gk3TOKENpushbullet01"),
+        ("prowl://PROWLKEY0123456789abcdef", "PROWLKEY0123456789abcdef"),
+        ("join://JOINAPIKEY42abc/phone", "JOINAPIKEY42abc"),
+        ("tgram://123456:BOTTOKENxyz/987", "123456:BOTTOKENxyz"),
+        ("mailto://mailbox:pw1234@mail.example.org", "mail.example.org"),
+        ("mailto://mailbox:pw1234@mail.example.org", "mailbox"),
+    ],
+)
+def test_secrets_in_the_host_of_apprise_urls_are_masked(
+    stream: io.StringIO, url: str, secret: str
+) -> None:
+    logs.configure("text", "INFO", stream=stream)
+    logs.set_secrets(logs.secrets_of_urls([url]))
+
+    logging.getLogger("monitor.test").error("the service refused %s; ask again", secret)
+
+    assert secret not in stream.getvalue()
+    assert "the service refused ***; ask again" in stream.getvalue()
+
+
+def test_loopback_hosts_and_http_hosts_stay_readable(stream: io.StringIO) -> None:
+    logs.configure("text", "INFO", stream=stream)
+    logs.set_secrets(
+        logs.secrets_of_urls(["json://127.0.0.1:9/hook-path", "https://hooks.example.com/x1y2"])
+    )
+
+    logging.getLogger("monitor.test").error("127.0.0.1 and hooks.example.com answered")
+
+    assert "127.0.0.1 and hooks.example.com answered" in stream.getvalue()
+
+
+def test_json_context_fields_are_masked(stream: io.StringIO) -> None:
+    logs.configure("json", "INFO", stream=stream)
+    logs.set_secrets(logs.secrets_of_urls(["pbul://o.gk3TOKENpushbullet01"]))
+
+    with logs.log_context(target="pbul://o.gk3TOKENpushbullet01"):
+        logging.getLogger("monitor.test").error("x", extra={"key": "o.gk3TOKENpushbullet01"})
+
+    (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert record["target"] == "***" and record["key"] == "***"
+
+
+def test_the_web_auth_token_is_masked(stream: io.StringIO, tmp_path: Path) -> None:
+    from monitor import daemon
+    from monitor.config.files import load_config
+
+    token = "web-token-never-in-logs-123"
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(
+        f'[monitor]\nrules = []\n[web]\nlisten = "127.0.0.1:0"\nauth_token = "{token}"\n'
+    )
+    daemon.configure_logging(load_config(str(config_file), {}))
+    logs.configure("text", "INFO", stream=stream)  # same secrets, this test's stream
+
+    logging.getLogger("monitor.test").warning("GET /?token=%s", token)
+
+    assert token not in stream.getvalue() and "GET /?token=***" in stream.getvalue()

@@ -229,3 +229,101 @@ def test_cli_export_is_opml_20_of_the_configured_sources(
     assert code == 0
     read = read_opml(out)
     assert [(s.url, s.group) for s in read.subscriptions] == [("https://a.example/rss", "News")]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com:abc/feed",
+        "http://example.com:99999/feed",
+        "http://[::1/feed",
+    ],
+)
+def test_an_outline_with_an_invalid_url_is_skipped_and_the_rest_imported(url: str) -> None:
+    for strict in (True, False):  # well-formed, and read leniently (a stray `&`)
+        head = "<head><title>A & B</title></head>" if not strict else ""
+        data = (
+            f'<opml version="2.0">{head}<body>'
+            f'<outline text="Bad" type="rss" xmlUrl="{url}"/>'
+            '<outline text="Good" type="rss" xmlUrl="https://good.example/feed"/>'
+            "</body></opml>"
+        ).encode()
+
+        read = read_opml(data)
+
+        assert (read.lenient is None) is strict
+        assert [s.url for s in read.subscriptions] == ["https://good.example/feed"]
+        assert [(s.title, s.reason.split(":")[0]) for s in read.skipped] == [("Bad", "invalid URL")]
+        imported, _ = plan_import(read, [], [url])  # a configured URL alike: no crash
+        assert [i.url for i in imported] == ["https://good.example/feed"]
+
+
+def test_an_opml_file_in_a_default_namespace_is_imported() -> None:
+    data = (
+        b'<?xml version="1.0"?>\n<opml version="2.0" xmlns="http://opml.org/spec2">'
+        b"<head><title>x</title></head><body>"
+        b'<outline text="Asia"><outline text="A" type="rss" xmlUrl="https://a.example/feed"/>'
+        b"</outline></body></opml>"
+    )
+
+    read = read_opml(data)
+
+    assert read.lenient is None
+    assert [(s.title, s.url, s.group) for s in read.subscriptions] == [
+        ("A", "https://a.example/feed", "Asia")
+    ]
+
+
+def test_an_xml_file_whose_outlines_the_strict_parse_misses_is_read_leniently() -> None:
+    data = (
+        b'<opml version="2.0"><bodyx><outline text="A" type="rss" '
+        b'xmlUrl="https://a.example/feed"/></bodyx></opml>'
+    )
+
+    read = read_opml(data)
+
+    assert [s.url for s in read.subscriptions] == ["https://a.example/feed"]
+    assert read.lenient == "no outlines found by the XML parse"
+
+
+def test_our_own_attributes_are_checked_like_the_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+    (tmp_path / "config.toml").write_text(
+        '[monitor]\nrules = []\nsources = ["imported.toml"]\n', encoding="utf-8"
+    )
+    opml = tmp_path / "own.opml"
+    opml.write_text(
+        '<?xml version="1.0"?>\n<opml version="2.0" '
+        'xmlns:monitor="https://github.com/news-monitor/news-monitor/opml"><body>\n'
+        '<outline text="X" type="rss" xmlUrl="https://x.example/feed" monitor:name="x" '
+        'monitor:interval="banana" monitor:kind="weird" monitor:enabled="maybe" '
+        'monitor:max_items="0" monitor:full_text="true"/>\n'
+        '<outline text="Y" type="rss" xmlUrl="https://y.example/feed" monitor:name="y" '
+        'monitor:interval="30s"/>\n'
+        '<outline text="Z" type="rss" xmlUrl="https://z.example/feed" monitor:name="z" '
+        'monitor:interval="2h" monitor:kind="page" monitor:max_items="7"/>\n'
+        "</body></opml>\n",
+        encoding="utf-8",
+    )
+
+    code = main(["opml", "import", str(opml), "-o", "imported.toml"])
+    err = capsys.readouterr().err
+
+    assert code == 0, err
+    assert main(["check"]) == 0, capsys.readouterr().err
+    sources = {s.name: s for s in load_config("config.toml", {}).sources}
+    assert sources["x"].read_as == "auto" and sources["x"].full_text
+    assert sources["x"].enabled and sources["x"].max_items == 1000
+    assert sources["z"].interval.total_seconds() == 7200 and sources["z"].read_as == "page"
+    assert sources["z"].max_items == 7
+    for refused in (
+        "monitor:interval='banana'",
+        "monitor:kind='weird'",
+        "monitor:enabled='maybe'",
+        "monitor:max_items='0'",
+        "monitor:interval='30s': must be at least 1m",
+    ):
+        assert refused in err

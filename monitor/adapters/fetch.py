@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import aiohttp.abc
 import brotli
 import httpx
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
@@ -125,14 +126,27 @@ class HttpFetcher:
         self.host_gap = host_gap
         self._slots = asyncio.Semaphore(concurrency)
         self._hosts: dict[str, _HostGate] = {}
-        self._client = _AiohttpClient(
-            headers={"User-Agent": user_agent, "Accept": ACCEPT},
-            cookies=CookieJar(policy=_RefuseAllCookies()),
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            follow_redirects=False,
-            transport=transport,
-        )
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+        def client(public: bool) -> _AiohttpClient:
+            return _AiohttpClient(
+                headers={"User-Agent": user_agent, "Accept": ACCEPT},
+                cookies=CookieJar(policy=_RefuseAllCookies()),
+                timeout=httpx.Timeout(timeout, connect=connect_timeout),
+                limits=limits,
+                follow_redirects=False,
+                # No proxy from the environment: a proxy would resolve the name itself.
+                trust_env=not public,
+                transport=transport
+                or (_aiohttp_transport(limits, public=True) if public else None),
+            )
+
+        # Hops that must be public go through their own pool whose resolver refuses
+        # non-public addresses: the address checked is the address connected to (no second
+        # lookup a rebinding DNS server could answer differently), and no connection opened
+        # to a trusted source's private host is reused for them.
+        self._public_client = client(public=True)
+        self._client = self._public_client if public_only else client(public=False)
 
     async def fetch(
         self,
@@ -166,11 +180,12 @@ class HttpFetcher:
         seen = {url}
         hops: list[int] = []
         while True:
-            if self.public_only or (
+            public = self.public_only or (
                 discovered_on is not None and site_host(url) != site_host(discovered_on)
-            ):
-                await _require_public(url)
-            response = await self._get(url, headers)
+            )
+            if public:
+                _require_public_literal(url)
+            response = await self._get(url, headers, public)
             if response.status not in REDIRECT_CODES or "location" not in response.headers:
                 return FetchResponse(
                     response.url, response.status, response.headers, response.content,
@@ -191,12 +206,13 @@ class HttpFetcher:
             gate = self._hosts[host] = _HostGate(asyncio.Semaphore(self.per_host), self.host_gap)
         return gate
 
-    async def _get(self, url: str, headers: dict[str, str]) -> FetchResponse:
+    async def _get(self, url: str, headers: dict[str, str], public: bool) -> FetchResponse:
         gate = self._gate(url)
+        client = self._public_client if public else self._client
         async with gate.slots:
             await gate.wait_turn()
             async with self._cluster_turn(url), self._slots:
-                return await asyncio.wait_for(self._send(url, headers), self.total_timeout)
+                return await asyncio.wait_for(self._send(client, url, headers), self.total_timeout)
 
     @contextlib.asynccontextmanager
     async def _cluster_turn(self, url: str) -> AsyncIterator[None]:
@@ -219,9 +235,11 @@ class HttpFetcher:
             with contextlib.suppress(MonitorError):  # expires by itself (TURN_HELD)
                 await asyncio.to_thread(turns.finish, host, turn)
 
-    async def _send(self, url: str, headers: dict[str, str]) -> FetchResponse:
+    async def _send(
+        self, client: httpx.AsyncClient, url: str, headers: dict[str, str]
+    ) -> FetchResponse:
         """One request; its deadline starts here, not while it waited for a slot."""
-        async with self._client.stream("GET", url, headers=headers) as response:
+        async with client.stream("GET", url, headers=headers) as response:
             content, truncated = b"", False
             if response.status_code == 200:
                 content, truncated = await self._read(response)
@@ -250,6 +268,8 @@ class HttpFetcher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._public_client is not self._client:
+            await self._public_client.aclose()
 
 
 _UNLIMITED = httpx.Limits()
@@ -298,12 +318,14 @@ class _AiohttpClient(HttpxAiohttpClient):
 
 
 def _aiohttp_transport(
-    limits: httpx.Limits, proxy: httpx.Proxy | None = None
+    limits: httpx.Limits, proxy: httpx.Proxy | None = None, *, public: bool = False
 ) -> httpx.AsyncBaseTransport:
     def session() -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=limits.max_connections or 0, ssl=httpx.create_ssl_context()
+                limit=limits.max_connections or 0,
+                ssl=httpx.create_ssl_context(),
+                resolver=_PublicResolver() if public else None,
             ),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
@@ -323,6 +345,8 @@ def _failure(exc: Exception) -> str:
         and not isinstance(cause, TimeoutError)
     ):
         exc = cause
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) and isinstance(exc.os_error, _NonPublic):
+        return str(exc.os_error)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return f"DNS lookup failed for {exc.host}: {_reason(exc.os_error)}"
     if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
@@ -338,16 +362,52 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-async def _require_public(url: str) -> None:
-    """Refuse URLs whose host resolves to a loopback, private, link-local or reserved address."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+class _NonPublic(OSError):
+    """A name that resolves to an address the daemon must not connect to."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"{host} resolves to a non-public address; not fetched")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global
+
+
+class _PublicResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver, refusing names with any non-global address.
+
+    The connector connects to exactly the addresses this returns, so a DNS server that
+    answers a public address to one lookup and 127.0.0.1 to the next gains nothing.
+    """
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if not results or not all(_is_public(result["host"]) for result in results):
+            raise _NonPublic(host)
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _require_public_literal(url: str) -> None:
+    """Refuse a URL whose host is a non-public IP address written out (aiohttp connects to
+    those without asking the resolver); names are checked by `_PublicResolver`."""
+    host = urlsplit(url).hostname or ""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise FetchError(f"cannot resolve {host}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise FetchError(f"{host} resolves to a non-public address; not fetched")
+        public = _is_public(host)
+    except ValueError:
+        return  # a name
+    if not public:
+        raise FetchError(str(_NonPublic(host)))

@@ -58,20 +58,22 @@ def _opml_import(args: argparse.Namespace) -> int:
 def healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when the daemon's /readyz says ready, 1 when not (or unreachable). With --url
     and no config file, no token is sent."""
-    from monitor.config.files import default_config_path, load_config
+    from monitor.config.files import default_config_path, load_web
     from monitor.web.probe import probe, readyz_url
 
     path = args.config or default_config_path(os.environ)
     if args.url is not None and args.config is None and not Path(path).exists():
         ready, why = probe(args.url, None, args.timeout)
     else:
-        config = load_config(path)
-        if config.web is None:
-            raise ConfigError("no [web] section: the daemon serves no /readyz", file=config.file)
-        if args.url is None and config.web.port == 0:
-            raise ConfigError("listen has port 0: give --url", file=config.file, key="web.listen")
-        url = args.url or readyz_url(config.web)
-        ready, why = probe(url, config.web.auth_token, args.timeout)
+        # Only [web]: a rules file with a mistake is the next reload's problem; the running
+        # daemon still has its last good rules and is healthy.
+        web = load_web(path)
+        if web is None:
+            raise ConfigError("no [web] section: the daemon serves no /readyz", file=path)
+        if args.url is None and web.port == 0:
+            raise ConfigError("listen has port 0: give --url", file=path, key="web.listen")
+        url = args.url or readyz_url(web)
+        ready, why = probe(url, web.auth_token, args.timeout)
     if not ready:
         print(f"monitor: not ready: {why}", file=sys.stderr)
         return EXIT_NOTHING

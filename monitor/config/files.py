@@ -13,10 +13,12 @@ from monitor.config.schema import (
     Rule,
     Source,
     Target,
+    WebSettings,
     build_config,
     parse_main,
     parse_rules,
     parse_sources,
+    parse_web_only,
 )
 from monitor.errors import ConfigError
 
@@ -27,6 +29,7 @@ __all__ = [
     "existing_sources",
     "load_config",
     "load_rules_file",
+    "load_web",
 ]
 
 
@@ -61,6 +64,12 @@ def load_config(path: str, env: Mapping[str, str] | None = None) -> Config:
         taken.update((source.name, source_file) for source in found)
         sources.extend(found)
     return build_config(main, rules, sources)
+
+
+def load_web(path: str, env: Mapping[str, str] | None = None) -> WebSettings | None:
+    """The main file's `[web]` table only (its listen and auth_token, ${VAR} expanded):
+    no rules compiled, no other file read."""
+    return parse_web_only(_read(path), path, os.environ if env is None else env)
 
 
 def config_files(patterns: Sequence[str]) -> list[str]:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from lxml import etree
 
 from monitor.config.durations import format_duration
-from monitor.config.schema import Settings, Source
+from monitor.config.schema import Settings, Source, source_setting_error
 
 __all__ = [
     "NAMESPACE",
@@ -100,19 +100,40 @@ class Imported:
 # -- reading -----------------------------------------------------------------------------
 
 
+class _NotOpml(Exception):
+    """Well-formed XML whose root is not <opml>."""
+
+
 def read_opml(data: bytes) -> OpmlRead:
     """The feed outlines of an OPML document, strictly if it is well-formed XML, else
     leniently; never raises on bad input (a file with no outlines reads as empty)."""
     try:
-        return _read_strict(data)
-    except (etree.XMLSyntaxError, ValueError) as exc:
+        result = _read_strict(data)
+    except (etree.XMLSyntaxError, _NotOpml) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         reason = re.sub(r"\s*\(<string>, line \d+\)$", "", reason)
         kind = "not well-formed XML" if isinstance(exc, etree.XMLSyntaxError) else "not OPML"
         reason = f"{kind}: {reason}"
-        result = _read_lenient(_decode(data))
-        result.lenient = reason
-        return result
+    else:
+        if result.subscriptions or result.skipped:
+            return result
+        reason = "no outlines found by the XML parse"
+    lenient = _read_lenient(_decode(data))
+    if not (lenient.subscriptions or lenient.skipped) and reason.startswith("no outlines"):
+        return lenient  # well-formed and empty: nothing was read leniently
+    return _with(lenient, reason)
+
+
+def _with(result: OpmlRead, reason: str) -> OpmlRead:
+    result.lenient = reason
+    return result
+
+
+def _local(element: etree._Element) -> str:
+    """An element's name without its namespace (<opml xmlns="http://opml.org/spec2">)."""
+    if not isinstance(element.tag, str):
+        return ""
+    return str(etree.QName(element).localname).lower()
 
 
 def _read_strict(data: bytes) -> OpmlRead:
@@ -120,20 +141,20 @@ def _read_strict(data: bytes) -> OpmlRead:
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
     root = etree.fromstring(data, parser)
-    if not isinstance(root.tag, str) or etree.QName(root).localname.lower() != "opml":
-        raise ValueError("the root element is not <opml>")
+    if _local(root) != "opml":
+        raise _NotOpml("the root element is not <opml>")
     reader = _Reader()
-    body = [c for c in root if isinstance(c.tag, str) and c.tag.lower() == "body"]
+    body = [c for c in root if _local(c) == "body"]
     for element in body[0] if body else ():
         _walk(element, reader, ())
     return reader.result
 
 
 def _walk(element: etree._Element, reader: _Reader, folders: tuple[str, ...]) -> None:
-    if not isinstance(element.tag, str) or element.tag.lower() != "outline":
+    if _local(element) != "outline":
         return
     attrs = {_attr_name(k): (v or "") for k, v in element.attrib.items()}
-    children = [c for c in element if isinstance(c.tag, str) and c.tag.lower() == "outline"]
+    children = [c for c in element if _local(c) == "outline"]
     inner = reader.outline(attrs, folders, element.sourceline, has_children=bool(children))
     for child in children:
         _walk(child, reader, inner)
@@ -296,7 +317,11 @@ class _Reader:
         if kind == "source":
             self.skip(where, title, "a link to another subscription list (type=source)")
             return folders
-        fixed = _http_url(url)
+        try:
+            fixed = _http_url(url)
+        except ValueError:
+            self.skip(where, title, f"invalid URL: {_short(url)}")
+            return folders
         if fixed is None:
             self.skip(where, title, f"not an http(s) URL: {_short(url)}")
             return folders
@@ -337,7 +362,8 @@ def _categories(text: str) -> tuple[tuple[str, ...], ...]:
 
 
 def _http_url(url: str) -> str | None:
-    """The URL if it is http(s); `feed:` forms are rewritten; anything else is None."""
+    """The URL if it is http(s); `feed:` forms are rewritten; anything else is None.
+    ValueError for a URL that cannot be taken apart (a bad port, an unclosed `[`)."""
     url = "".join(url.split())
     lowered = url.lower()
     if lowered.startswith("feed:"):
@@ -348,15 +374,20 @@ def _http_url(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
+    _ = parts.port  # ValueError: "example.com:abc", a port over 65535
     return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path, parts.query, ""))
 
 
 def url_key(url: str) -> str:
     """What makes two feed URLs the same subscription: scheme and host case, default
-    ports, a trailing slash and the fragment do not count."""
-    parts = urlsplit(url.strip())
+    ports, a trailing slash and the fragment do not count. A URL that cannot be taken
+    apart is its own key."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port if parts.port not in (None, 80, 443) else None
+    except ValueError:
+        return url.strip()
     host = (parts.hostname or "").lower()
-    port = parts.port if parts.port not in (None, 80, 443) else None
     netloc = f"{host}:{port}" if port else host
     path = parts.path.rstrip("/") or ""
     return urlunsplit(("http", netloc, path, parts.query, ""))
@@ -414,21 +445,32 @@ def plan_import(
             skipped.append(
                 Skipped(where, sub.title, f"imported; categories not kept as its group: {dropped}")
             )
-        imported.append(Imported(name, sub.url, sub.title, group, _own_settings(sub.own)))
+        settings, problems = _own_settings(sub.own)
+        skipped += [Skipped(where, sub.title, problem) for problem in problems]
+        imported.append(Imported(name, sub.url, sub.title, group, settings))
     return imported, skipped
 
 
-def _own_settings(own: Mapping[str, str]) -> dict[str, str | bool | int]:
+def _own_settings(own: Mapping[str, str]) -> tuple[dict[str, str | bool | int], list[str]]:
+    """Our `monitor:` attributes as source settings, each checked by the config's own
+    parser (an imported file must pass `monitor check`); the refused ones, reported."""
     settings: dict[str, str | bool | int] = {}
-    for key in ("interval", "kind"):
-        if own.get(key):
-            settings[key] = own[key]
-    for key in ("enabled", "full_text"):
-        if own.get(key) in ("true", "false"):
-            settings[key] = own[key] == "true"
-    if own.get("max_items", "").isdigit():
-        settings["max_items"] = int(own["max_items"])
-    return settings
+    problems: list[str] = []
+    for key in ("interval", "kind", "enabled", "full_text", "max_items"):
+        raw = own.get(key, "").strip()
+        if not raw:
+            continue
+        value: str | bool | int = raw
+        if key in ("enabled", "full_text") and raw in ("true", "false"):
+            value = raw == "true"
+        elif key == "max_items" and raw.isdigit():
+            value = int(raw)
+        error = source_setting_error(key, value)
+        if error is None:
+            settings[key] = value
+        else:
+            problems.append(f"imported without {PREFIX}:{key}={_short(raw)!r}: {error}")
+    return settings, problems
 
 
 def _toml_string(text: str) -> str:

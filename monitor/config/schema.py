@@ -36,6 +36,8 @@ __all__ = [
     "parse_main",
     "parse_rules",
     "parse_sources",
+    "parse_web_only",
+    "source_setting_error",
 ]
 
 HOMEPAGE = "https://github.com/news-monitor/news-monitor"
@@ -253,6 +255,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def parse_web_only(text: str, file: str, env: Mapping[str, str]) -> WebSettings | None:
+    """Only the `[web]` table of a main config file (for `monitor healthcheck`, which must
+    not fail on a rules or sources mistake the running daemon does not have)."""
+    context = TomlContext(file, text)
+    root = TomlTable(load_toml(text, file), "", context)
+    return _parse_web(root.get("web", dict), context, env) if "web" in root.data else None
+
+
 def _parse_web(raw: object, context: TomlContext, env: Mapping[str, str]) -> WebSettings:
     """`listen = "host:port"` (port 0: any free port); a non-loopback address needs a token."""
     table = TomlTable(raw, "web", context)
@@ -434,6 +444,18 @@ def _parse_source(raw: object, key: str, context: TomlContext, settings: Setting
     websub = table.get("websub", bool, True)
     table.finish()
     return Source(name, url, own_interval, read_as, enabled, full_text, max_items, group, websub)
+
+
+def source_setting_error(key: str, value: object) -> str | None:
+    """Why `key = value` in a `[[sources]]` table would be refused, by the very parser that
+    reads the table (None: it would be accepted). For settings read from elsewhere (OPML)."""
+    placeholder = Settings("", (), timedelta(minutes=15), timedelta(0), "")
+    raw = {"name": "x", "url": "https://example.org/", key: value}
+    try:
+        _parse_source(raw, "source", TomlContext("", ""), placeholder)
+    except ConfigError as exc:
+        return exc.message
+    return None
 
 
 def parse_sources(

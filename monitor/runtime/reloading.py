@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +20,7 @@ from monitor.matching.intake import Matcher
 from monitor.ports import Notifier, TargetDirectory, utc_now
 from monitor.runtime.runner import STARTUP_SPREAD, Runner, catch_up_digests, digest_triggers
 from monitor.web.metrics import MeasuredNotifier
+from monitor.web.server import WebServer
 
 __all__ = ["Loader", "NotifierDirectory", "Reloader"]
 
@@ -29,6 +30,15 @@ log = logging.getLogger(__name__)
 NEW_SOURCE_GAP = timedelta(seconds=1)
 MAX_NEW_SPREAD = timedelta(minutes=5)
 WATCH_DEBOUNCE_MS = 1600
+
+
+def _token(config: Config) -> str | None:
+    return config.web.auth_token if config.web else None
+
+
+def _web_rest(config: Config) -> object:
+    """[web] without auth_token (which a reload applies at once)."""
+    return None if config.web is None else replace(config.web, auth_token=None)
 
 
 class NotifierDirectory(Notifier, TargetDirectory, Protocol):
@@ -95,15 +105,23 @@ class Reloader:
         changes = diff_configs(old, new)
         metrics, web = self.runner.metrics, self.runner.web
         measured = new_notifier if metrics is None else MeasuredNotifier(new_notifier, metrics)
+        if metrics is not None:
+            metrics.set_targets(new.targets)
         self.runner.service.reconfigure(new, matcher, measured)
         if web is not None:
             web.context.config, web.context.directory = new, new_notifier
             if web.context.subscriber is not None:  # unsubscribes removed sources
                 web.context.subscriber.config = new
         self._reschedule(old, new, changes)
-        if new.settings.log_format != old.settings.log_format or changes.targets:
-            self.relog(new)
-        if new.settings.user_agent != old.settings.user_agent or new.web != old.web:
+        if (
+            new.settings.log_format != old.settings.log_format
+            or changes.targets
+            or _token(new) != _token(old)
+        ):
+            self.relog(new)  # also the secrets it masks
+        if web is not None:
+            self._retoken(web, new)
+        if new.settings.user_agent != old.settings.user_agent or _web_rest(new) != _web_rest(old):
             log.warning("user_agent and [web] changes take effect at the next start")
         if new.settings.watch and not old.settings.watch:
             self.start_watching()
@@ -112,6 +130,16 @@ class Reloader:
         summary = changes.summary()
         log.info("config reloaded: %s", summary)
         self.reloads.record(True, at, summary)
+
+    def _retoken(self, web: WebServer, new: Config) -> None:
+        token = _token(new)
+        if token == web.token:
+            return
+        if token is None:
+            log.warning("[web] auth_token removed: the old token stays until the next start")
+            return
+        web.set_token(token)
+        log.info("[web] auth_token changed: logged-in sessions ended")
 
     def _reschedule(self, old: Config, new: Config, changes: ConfigChanges) -> None:
         before = {s.name: s for s in old.sources}

@@ -3,8 +3,9 @@
 Context (source, rule, target, delivery, instance) rides on a ContextVar: `log_context()`
 around a poll or a send puts it on every record logged inside, in that task only (asyncio
 tasks and `asyncio.to_thread` copy the context). A call may also pass it as `extra=`.
-Known secrets (target URLs and their credentials, given by the daemon) are masked in every
-record's message and traceback, whatever the format.
+Known secrets (target URLs and their credentials, the web's auth_token, given by the
+daemon) are masked in every record's message, context fields and traceback, whatever the
+format.
 
 Imports nothing of monitor: any layer may use it.
 """
@@ -12,6 +13,7 @@ Imports nothing of monitor: any layer may use it.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -75,9 +77,11 @@ def default_instance() -> str:
 
 def secrets_of_urls(urls: Iterable[str], *, paths: bool = True) -> list[str]:
     """What of each URL could be a secret: the whole URL, its password, a long user name,
-    its whole path and query (a webhook's path or token; not with `paths=False`, for a
-    database URL whose path is only its name), and the host-position topic of
-    `ntfy://topic`. Whole pieces only, so common words in log lines stay readable."""
+    and (not with `paths=False`, for a database URL whose path is only its name) its whole
+    path and query (a webhook's path or token). A URL of any scheme but http(s) (Apprise's
+    `pbul://TOKEN`, `prowl://KEY`, `join://APIKEY/device`, `ntfy://topic`) may carry a
+    secret anywhere: its host and user name count too (an IP address or `localhost` is
+    no secret). Whole pieces only, so common words in log lines stay readable."""
     found: list[str] = []
     for url in urls:
         found.append(url)
@@ -88,14 +92,27 @@ def secrets_of_urls(urls: Iterable[str], *, paths: bool = True) -> list[str]:
                 pieces.append(parts.username)
             if paths:
                 pieces += [parts.path.strip("/"), parts.query]
-            if parts.scheme in ("ntfy", "ntfys") and not parts.path.strip("/"):
-                pieces.append(parts.hostname)
+                if parts.scheme.lower() not in ("http", "https"):
+                    pieces.append(parts.username)
+                    if parts.hostname and not _plain_host(parts.hostname):
+                        # As written too: hostname is lowercased, a token may not be.
+                        pieces += [parts.hostname, parts.netloc.rpartition("@")[2]]
         except ValueError:
             continue
         for piece in pieces:
             if piece and len(piece) >= 4:
                 found += [piece, unquote(piece)]
     return found
+
+
+def _plain_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def set_secrets(secrets: Iterable[str]) -> None:
@@ -168,7 +185,7 @@ class JsonFormatter(logging.Formatter):
         for key in CONTEXT_KEYS:
             value = getattr(record, key, None)
             if value is not None:
-                line[key] = value if isinstance(value, int | float | bool) else str(value)
+                line[key] = value if isinstance(value, int | float | bool) else _mask(str(value))
         if record.exc_info:
             line["exception"] = _mask(self.formatException(record.exc_info))
         elif record.exc_text:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import jinja2
 from aiohttp import web
@@ -102,6 +103,7 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = _when
     env.filters["snippet"] = _snippet_html
     env.filters["href"] = _href
+    env.filters["masked"] = _without_credentials
     return env
 
 
@@ -135,6 +137,17 @@ def _snippet_html(snippet: str) -> Markup:
 def _href(url: str) -> str:
     """A link target only for http(s) URLs: a feed's `javascript:` link becomes no link."""
     return url if url.lower().startswith(("http://", "https://")) else ""
+
+
+def _without_credentials(url: str) -> str:
+    """A source URL to show: its user name and password (if any) masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def _render(request: web.Request, name: str, status: int = 200, **values: Any) -> web.Response:
@@ -308,5 +321,5 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     response = see_other("/login")
-    request.app[GUARD].log_out(response)
+    request.app[GUARD].log_out(response, request)
     return response

@@ -6,6 +6,7 @@ configured target's name, `state` one of SOURCE_STATES.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -51,6 +52,9 @@ def fetch_result(status: int | None) -> str:
     if 300 <= status < 400:
         return "redirect"
     return "client_error" if status < 500 else "server_error"
+
+
+DELIVERY_RESULTS = ("sent", "failed")
 
 
 class Metrics:
@@ -101,11 +105,23 @@ class Metrics:
         self.build_info.labels(__version__).set(1)
         for result in FETCH_RESULTS:
             self.fetches.labels(result)
-        for target in targets:
-            for result in ("sent", "failed"):
-                self.deliveries.labels(target, result)
+        self._targets: set[str] = set()
+        self.set_targets(targets)
         for state in SOURCE_STATES:
             self.sources.labels(state)
+
+    def set_targets(self, targets: Iterable[str]) -> None:
+        """Zero `deliveries_total` series for each configured target (a scrape sees 0, not
+        nothing), and none left for a target a reload removed."""
+        wanted = set(targets)
+        for target in wanted - self._targets:
+            for result in DELIVERY_RESULTS:
+                self.deliveries.labels(target, result)
+        for target in self._targets - wanted:
+            for result in DELIVERY_RESULTS:
+                with contextlib.suppress(KeyError):
+                    self.deliveries.remove(target, result)
+        self._targets = wanted
 
     def record_reload(self, ok: bool, at: datetime) -> None:
         """The outcome of loading the config (at start: ok) or of a SIGHUP reload."""

@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from monitor.errors import MonitorError
-from monitor.web.app import WebContext, make_app
+from monitor.web.app import GUARD, WebContext, make_app
 
 __all__ = ["WebServer"]
 
@@ -24,10 +24,20 @@ class WebServer:
         self.requested_port = port
         self.port = port
         self._runner: web.AppRunner | None = None
+        self.app = make_app(context)
+
+    @property
+    def token(self) -> str | None:
+        return self.app[GUARD].token
+
+    def set_token(self, token: str) -> None:
+        """A reload's new auth_token: from now on, and every session made with the old one
+        ends. (Dropping the token needs a restart: the server may listen beyond loopback.)"""
+        self.app[GUARD].set_token(token)
 
     async def start(self) -> None:
         runner = web.AppRunner(
-            make_app(self.context), access_log=None, handle_signals=False, shutdown_timeout=2.0
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0
         )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.requested_port)
