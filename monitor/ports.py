@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from monitor.model import Article
@@ -378,6 +378,12 @@ class WebSubStore(Protocol):
         ...
 
     def delete_subscription(self, subscription_id: str) -> None: ...
+
+    def take_upkeep(self, job: str, period: timedelta) -> bool:
+        """Whether this process runs the periodic `job` now (WebSub renewals): always for a
+        single-process store; in a cluster, one instance holds it for `period` at a time
+        and keeps it while it lives, another takes it once that has run out."""
+        ...
 
 
 class HubClient(Protocol):

@@ -39,6 +39,9 @@ VERIFY_WITHIN = timedelta(hours=1)
 MIN_LEASE = timedelta(minutes=5)
 MAX_LEASE = timedelta(days=365)
 UNSUBSCRIBE_WITHIN = timedelta(days=1)
+# The upkeep runs each minute; an instance holds it this long, so another takes over
+# within about two minutes of its death.
+UPKEEP_HELD = timedelta(seconds=90)
 # A polled item published this long after the subscription was verified, and this long
 # before the poll, should have been pushed.
 PUSH_GRACE = timedelta(minutes=2)
@@ -287,8 +290,11 @@ class Subscriber:
     # Upkeep ------------------------------------------------------------------------------
 
     async def maintain(self) -> None:
-        """Renew leases due (at 80%), retry failures, end subscriptions no longer wanted."""
+        """Renew leases due (at 80%), retry failures, end subscriptions no longer wanted;
+        in a cluster only the instance holding the upkeep does (one renewal per lease)."""
         try:
+            if not await asyncio.to_thread(self.store.take_upkeep, "websub", UPKEEP_HELD):
+                return
             subs = await asyncio.to_thread(self.store.subscriptions)
         except StoreError as exc:
             log.warning("websub: cannot read subscriptions: %s", exc)

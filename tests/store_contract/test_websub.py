@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from monitor.ports import StoreBackend
 from monitor.state import Subscription
+from tests.store_contract.conftest import Backend
 from tests.store_contract.helpers import NOW
 
 
@@ -71,3 +72,22 @@ def test_a_deleted_subscription_is_gone(store: StoreBackend) -> None:
     store.delete_subscription("never-there")
 
     assert [s.id for s in store.subscriptions()] == ["cb2"]
+
+
+def test_the_upkeep_stays_with_its_holder_and_passes_on_when_it_runs_out(
+    backend: Backend,
+) -> None:
+    first, second = backend.open(), backend.open()
+    held = timedelta(minutes=5)
+
+    assert first.take_upkeep("websub", held)
+    assert first.take_upkeep("websub", held)  # the holder keeps it
+    if backend.name == "sqlite":  # one process per database: no one to share it with
+        assert second.take_upkeep("websub", held)
+        return
+    assert not second.take_upkeep("websub", held)
+    assert second.take_upkeep("other-job", held)  # each job has its own holder
+
+    assert first.take_upkeep("expiring", timedelta(0))
+    assert second.take_upkeep("expiring", held)  # run out: taken over
+    assert not first.take_upkeep("expiring", held)

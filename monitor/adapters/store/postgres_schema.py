@@ -158,6 +158,12 @@ MIGRATIONS: dict[int, Sequence[str]] = {
             pushes integer NOT NULL DEFAULT 0
         )""",
         "CREATE INDEX websub_source ON websub (source)",
+        # Periodic jobs one instance runs for the cluster (WebSub renewals): who, until when.
+        """CREATE TABLE upkeep (
+            job text PRIMARY KEY,
+            owner text NOT NULL,
+            until timestamptz NOT NULL
+        )""",
     ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -30,6 +31,8 @@ _UPSERT = (
 
 
 class PostgresWebSub:
+    instance_name: str  # this process, as the cluster knows it
+
     def faults(self) -> contextlib.AbstractContextManager[None]:
         raise NotImplementedError
 
@@ -70,6 +73,19 @@ class PostgresWebSub:
     def delete_subscription(self, subscription_id: str) -> None:
         with self.faults(), self._tx() as cur:
             self._run(cur, "DELETE FROM websub WHERE id = %s", (subscription_id,))
+
+    def take_upkeep(self, job: str, period: timedelta) -> bool:
+        # The database's clock, as for poll leases: instances' clocks may differ.
+        with self.faults():
+            rows = self._all(
+                "INSERT INTO upkeep AS u (job, owner, until)"
+                " VALUES (%s, %s, clock_timestamp() + %s)"
+                " ON CONFLICT (job) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until"
+                " WHERE u.owner = EXCLUDED.owner OR u.until <= clock_timestamp()"
+                " RETURNING owner",
+                (job, self.instance_name, period),
+            )
+        return bool(rows)
 
 
 def _subscription(row: Row) -> Subscription:

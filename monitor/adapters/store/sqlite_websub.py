@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from datetime import timedelta
 from typing import Any
 
 from monitor.adapters.store.sqlite_schema import _parse, _time
@@ -55,6 +56,9 @@ class SqliteWebSub:
     def delete_subscription(self, subscription_id: str) -> None:
         with self.faults(), self._transaction():
             self.db.execute("DELETE FROM websub WHERE id = ?", (subscription_id,))
+
+    def take_upkeep(self, job: str, period: timedelta) -> bool:
+        return True  # one process per SQLite database (the run lock)
 
 
 def _subscription(row: sqlite3.Row) -> Subscription:
