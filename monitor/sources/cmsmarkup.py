@@ -24,6 +24,7 @@ from monitor.sources.htmltext import clean_text
 __all__ = [
     "CHROME_ANCESTORS",
     "class_words",
+    "class_words_of",
     "in_related",
     "keyword_tags",
     "lede_element",
@@ -62,11 +63,11 @@ _TAG_LABEL = re.compile(r"^(tags?|topics?|keywords?)\s*:?$", re.IGNORECASE)
 
 def class_words(element: Element) -> list[str]:
     """The words of an element's class and id: "story__byline c-ad" -> story, byline, c, ad."""
-    return list(_words_of(element.get("class", ""), element.get("id", "")))
+    return list(class_words_of(element.get("class", ""), element.get("id", "")))
 
 
 @lru_cache(maxsize=8192)
-def _words_of(classes: str, ident: str) -> tuple[str, ...]:
+def class_words_of(classes: str, ident: str) -> tuple[str, ...]:
     spaced = _CAMEL.sub(r"\1 \2", f"{classes} {ident}")
     return tuple(word for word in _SEPARATORS.split(spaced.lower()) if word)
 

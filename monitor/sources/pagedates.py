@@ -141,6 +141,8 @@ def _without(tree: Element, path: str) -> Element:
 
 def truncate(tree: Element, limit: int) -> None:
     """Keep the first `limit` elements in document order; drop the rest."""
+    if tree.xpath("count(//*)") <= limit:  # counted in C; the loop below is Python
+        return
     for count, element in enumerate(tree.iter(etree.Element)):
         if count == limit:
             _cut_from(element)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeAlias
@@ -96,6 +96,9 @@ class PageMeta:
     tags: tuple[str, ...]
     stated_body: str = ""  # JSON-LD articleBody, as the page states it (text or HTML)
     lede_in_markup: bool = False  # the lede is a standfirst element, not a description
+    # The elements the lede and the related links came from (the body leaves them out).
+    lede_node: Element | None = field(default=None, compare=False, repr=False)
+    related_nodes: tuple[Element, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -140,6 +143,7 @@ def _read_page_meta(tree: Element, url: str, now: datetime | None) -> PageMeta:
     updated = first_time(
         _stated_dates(tree, data, "dateModified", _UPDATE_META, ("update", "modif"))
     )
+    related = related_containers(tree)
     return PageMeta(
         url=page_url,
         title=title,
@@ -150,7 +154,9 @@ def _read_page_meta(tree: Element, url: str, now: datetime | None) -> PageMeta:
         lede=clean_text(lede.text_content()) if lede is not None else _description(tree, data),
         stated_body=_stated_body(data),
         lede_in_markup=lede is not None,
-        related=tuple(_related(tree, page_url)),
+        lede_node=lede,
+        related_nodes=tuple(related),
+        related=tuple(_related(related, page_url)),
         language=_language(tree, data),
         tags=tuple(_unique(_tags(tree, data))),
     )
@@ -459,9 +465,9 @@ def _stated_body(data: _LinkedData) -> str:
     return body[:_STATED_BODY_CHARS] if isinstance(body, str) else ""
 
 
-def _related(tree: Element, page_url: str) -> Iterator[Link]:
+def _related(containers: list[Element], page_url: str) -> Iterator[Link]:
     seen = {page_url}
-    for container in related_containers(tree):
+    for container in containers:
         for anchor in container.iter("a"):
             href = (anchor.get("href") or "").strip()
             titles = anchor.xpath(".//h2 | .//h3 | .//h4")
