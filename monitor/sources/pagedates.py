@@ -92,8 +92,9 @@ def htmldate(
     """
     whole = _without(tree, _CHROME_BOXES + _COMMENT_BOXES)
     article = deepcopy(whole)
-    above = _drop_above_article(article)
-    pages = (article,) if _WEEKDAY.search(above) else (article, whole)
+    _drop_above_article(article)
+    _drop_weekday_lines(whole)
+    pages = (article, whole)
     limit = now.strftime("%Y-%m-%d") if now else None
     from htmldate import find_date  # imported on first use, as trafilatura is
 
@@ -111,21 +112,35 @@ def htmldate(
     return None
 
 
-def _drop_above_article(page: Element) -> str:
-    """Remove what precedes the headline's article box (or the headline) in the body;
-    return its text."""
+def _above_article(page: Element) -> list[Element]:
+    """What precedes the headline's article box (or the headline) in the body."""
     headlines = page.xpath("//body//h1")
     if not headlines:
-        return ""
+        return []
     boxes = headlines[0].xpath("ancestor::article | ancestor::main")
     node = boxes[-1] if boxes else headlines[0]
-    removed: list[str] = []
-    while (parent := node.getparent()) is not None and node.tag != "body":
-        for sibling in list(node.itersiblings(preceding=True)):
-            removed.append(sibling.text_content())
-            parent.remove(sibling)
-        node = parent
-    return " ".join(removed)
+    above: list[Element] = []
+    while node.getparent() is not None and node.tag != "body":
+        above.extend(node.itersiblings(preceding=True))
+        node = node.getparent()
+    return above
+
+
+def _drop_above_article(page: Element) -> None:
+    for element in _above_article(page):
+        element.getparent().remove(element)
+
+
+def _drop_weekday_lines(page: Element) -> None:
+    """Remove the smallest boxes above the article whose text names a weekday: a
+    "Friday, November 22, 2024" top bar is the day the page was seen."""
+    for box in _above_article(page):
+        if not _WEEKDAY.search(box.text_content()):
+            continue
+        inner = [e for e in box.iter(etree.Element) if len(e) == 0 and _WEEKDAY.search(e.text_content())]
+        for element in inner or [box]:
+            if element.getparent() is not None:
+                element.getparent().remove(element)
 
 
 def _without(tree: Element, path: str) -> Element:
