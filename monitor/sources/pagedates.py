@@ -38,11 +38,16 @@ _WEEKDAY = re.compile(
     r"|martes|miércoles|jueves|viernes|sábado|domingo)\b",
     re.IGNORECASE,
 )
+# A box that holds the headline is the article's own (a WordPress <body> has the class
+# "comments-open"; an <header class="entry-header"> outside <article> holds h1 and date).
 _COMMENT_BOXES = (
-    " | //*[contains(@class, 'comment') or contains(@id, 'comment')"
+    " | //body//*[not(.//h1)][contains(@class, 'comment') or contains(@id, 'comment')"
     " or contains(@class, 'copyright') or contains(@id, 'respond') or contains(@class, 'disqus')]"
 )
-_CHROME_BOXES = "//nav | //aside | //footer | //header[not(ancestor::article)]"
+_CHROME_BOXES = (
+    "//nav[not(.//h1)] | //aside[not(.//h1)] | //footer[not(.//h1)]"
+    " | //header[not(ancestor::article)][not(.//h1)]"
+)
 
 
 def time_elements(tree: Element, hint: str) -> list[str]:
