@@ -18,6 +18,7 @@ from typing import TypeAlias
 from urllib.parse import urlsplit
 
 import lxml.html
+from lxml import etree
 
 from monitor.sources.htmltext import clean_text
 
@@ -57,6 +58,7 @@ _SEPARATORS = re.compile(r"[\s_\-]+")
 _LEDE_HINT = re.compile(
     "sub|dek|deck|lede|excerpt|standfirst|strapline|lead|intro|summary|teaser", re.IGNORECASE
 )
+_IN_CHROME = etree.XPath(f"boolean({CHROME_ANCESTORS})")  # compiled once, used per element
 _KEYED = re.compile(r"^([A-Za-z]+):(.+)$")
 _TAG_LABEL = re.compile(r"^(tags?|topics?|keywords?)\s*:?$", re.IGNORECASE)
 
@@ -107,7 +109,7 @@ def lede_element(tree: Element) -> Element | None:
     search = _LEDE_HINT.search
     for element in body.iter() if body is not None else ():
         marks = element.get("class") or element.get("data-testid")
-        if marks is None or not search(marks) or element.xpath(f"boolean({CHROME_ANCESTORS})"):
+        if marks is None or not search(marks) or _IN_CHROME(element):
             continue
         if element.tag in ("h1", "a", "img", "time", "script", "style", "figcaption"):
             continue

@@ -142,7 +142,9 @@ def _drop_weekday_lines(page: Element) -> None:
     for box in _above_article(page):
         if not _WEEKDAY.search(box.text_content()):
             continue
-        inner = [e for e in box.iter(etree.Element) if len(e) == 0 and _WEEKDAY.search(e.text_content())]
+        inner = [
+            e for e in box.iter(etree.Element) if len(e) == 0 and _WEEKDAY.search(e.text_content())
+        ]
         for element in inner or [box]:
             if element.getparent() is not None:
                 element.getparent().remove(element)

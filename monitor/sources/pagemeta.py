@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
+from lxml import etree
 
 from monitor.model import Link
 from monitor.sources.cmsmarkup import (
@@ -77,6 +78,7 @@ _DATE_META = (
     "DC.date.issued",
     "date",
 )
+_TITLES = etree.XPath(".//h2 | .//h3 | .//h4")  # compiled once, used per link
 _UPDATE_META = ("article:modified_time", "og:updated_time", "dateModified", "last-modified")
 
 
@@ -470,7 +472,7 @@ def _related(containers: list[Element], page_url: str) -> Iterator[Link]:
     for container in containers:
         for anchor in container.iter("a"):
             href = (anchor.get("href") or "").strip()
-            titles = anchor.xpath(".//h2 | .//h3 | .//h4")
+            titles = _TITLES(anchor)
             text = clean_text((titles[0] if titles else anchor).text_content())
             url = canonical_url(urljoin(page_url, href)) if href else ""
             if text and is_http_url(url) and url not in seen:

@@ -121,6 +121,10 @@ _ID_SEGMENT = re.compile(r"\d{5,}|^(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}
 # lxml parsers must not be shared between threads: one per thread.
 _PARSERS = threading.local()
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Compiled once: element.xpath(str) compiles its expression on every call.
+_IN_TEXT_BLOCK = etree.XPath("ancestor::p or ancestor::blockquote or ancestor::h2 or ancestor::h3")
+_IN_COMPOUND_BLOCK = etree.XPath("ancestor::quote or ancestor::item or ancestor::row")
+_CHROME_ELEMENTS = etree.XPath(_CHROME_TAGS)
 _PAGE_SUFFIX = re.compile(r"\.(s?html?|php|aspx?|jsp)$")
 
 
@@ -296,7 +300,7 @@ def _or_stated_body(blocks: list[Block], meta: PageMeta, tree: Element) -> list[
 def _without_chrome(tree: Element, meta: PageMeta) -> Element:
     """The page reduced to the article, in place: chrome removed, size bounded."""
     page = tree
-    _drop_all(page.xpath(_CHROME_TAGS))
+    _drop_all(_CHROME_ELEMENTS(page))
     truncate(page, MAX_BODY_ELEMENTS)
     cap_text(page, MAX_BODY_TEXT_CHARS)
     keep = _holds_the_article(page)
@@ -376,7 +380,7 @@ def _furniture(element: Element) -> bool:
     text = clean_text(raw)
     if not text or len(text) > _SHORT_BLOCK:
         return False
-    if element.xpath("ancestor::p or ancestor::blockquote or ancestor::h2 or ancestor::h3"):
+    if _IN_TEXT_BLOCK(element):
         return False
     links = list(element.iter("a"))
     outside_links = text
@@ -421,9 +425,7 @@ def _trafilatura_blocks(page: Element, url: str, *, precision: bool = True) -> l
         return []
     blocks: list[Block] = []
     for element in root.iter("p", "head", "quote", "item", "row"):
-        if element.tag != "row" and element.xpath(
-            "ancestor::quote or ancestor::item or ancestor::row"
-        ):
+        if element.tag != "row" and _IN_COMPOUND_BLOCK(element):
             continue
         if element.tag == "row":  # a table row: its cells, one paragraph
             cells = (clean_text("".join(cell.itertext())) for cell in element.iter("cell"))
