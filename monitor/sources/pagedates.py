@@ -40,6 +40,11 @@ _WEEKDAY = re.compile(
 )
 # A box that holds the headline is the article's own (a WordPress <body> has the class
 # "comments-open"; an <header class="entry-header"> outside <article> holds h1 and date).
+_US_OFFSETS = {
+    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
+    "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
+}  # fmt: skip
+_US_ZONE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)\s*([ECMP][SD]T)$", re.I)
 _COMMENT_BOXES = (
     " | //body//*[not(.//h1)][contains(@class, 'comment') or contains(@id, 'comment')"
     " or contains(@class, 'copyright') or contains(@id, 'respond') or contains(@class, 'disqus')]"
@@ -72,6 +77,9 @@ def parse_date(value: str) -> datetime | None:
     value = value.strip()
     if not value:
         return None
+    zoned = _US_ZONE.match(value)  # "2020-09-25T16:02:50CDT" (Mexican and US sites)
+    if zoned:
+        value = zoned[1] + _US_OFFSETS[zoned[2].upper()]
     try:
         return parse_time(value)
     except ValueError:

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeAlias
 from urllib.parse import urljoin, urlsplit
@@ -78,6 +78,12 @@ _DATE_META = (
     "DC.date.issued",
     "date",
 )
+_URL_DATE = re.compile(  # /2017/7/12/, /2020-06-03-, /20200413/ (a whole path segment)
+    r"/(?P<y>(19|20)\d{2})/(?P<m>0?[1-9]|1[0-2])/(?P<d>0?[1-9]|[12]\d|3[01])(/|$)"
+    r"|(?<!\d)(?P<y2>(19|20)\d{2})-(?P<m2>0[1-9]|1[0-2])-(?P<d2>0[1-9]|[12]\d|3[01])(?!\d)"
+    r"|/(?P<y3>(19|20)\d{2})(?P<m3>0[1-9]|1[0-2])(?P<d3>0[1-9]|[12]\d|3[01])(/|$)"
+)
+_URL_DATE_KEYS = (("y", "y2", "y3"), ("m", "m2", "m3"), ("d", "d2", "d3"))
 _TITLES = etree.XPath(".//h2 | .//h3 | .//h4")  # compiled once, used per link
 _UPDATE_META = ("article:modified_time", "og:updated_time", "dateModified", "last-modified")
 
@@ -366,6 +372,12 @@ def _published(
             break
     if not stated:
         return htmldate(tree, page_url, now)
+    return _not_far_from_url(_agreed(tree, stated, page_url, now), page_url)
+
+
+def _agreed(
+    tree: Element, stated: list[tuple[str, datetime]], page_url: str, now: datetime | None
+) -> datetime:
     if len({parsed.date() for _, parsed in stated}) == 1:
         return stated[0][1]
     found = htmldate(tree, page_url, now, extensive=False)
@@ -374,6 +386,21 @@ def _published(
         if day is not None and (parsed.date() == day or raw.strip()[:10] == day.isoformat()):
             return parsed
     return stated[0][1]
+
+
+def _not_far_from_url(published: datetime, page_url: str) -> datetime:
+    """The URL's own date (/2017/7/12/, /20200413/, -2020-06-03-) when the stated one is
+    more than a day from it: the URL was minted at first publication, and a stated date
+    that far off is a later republication or a template's (a day apart is a time zone)."""
+    match = _URL_DATE.search(urlsplit(page_url).path)
+    if match is None:
+        return published
+    try:
+        y, m, d = (next(v for v in match.group(*keys) if v) for keys in _URL_DATE_KEYS)
+        minted = datetime(int(y), int(m), int(d), tzinfo=UTC)
+    except ValueError:
+        return published
+    return minted if abs(published - minted) > timedelta(days=2) else published
 
 
 def _stated_dates(
