@@ -92,3 +92,12 @@ def test_the_stated_instant_stays_when_the_url_does_not_contradict_it(url: str) 
 def test_us_zone_abbreviations_after_an_iso_time(value: str, instant: str) -> None:
     parsed = parse_date(value)
     assert parsed is not None and parsed.isoformat() == instant
+
+
+def test_published_is_stated_in_utc_as_the_article_contract_says() -> None:
+    """shared/design.md: "published (ISO 8601 UTC or null)". The publisher's offset is not
+    kept: 06:00 at +07:00 on 4 May is 23:00 UTC on 3 May, and the JSON says so."""
+    article = extract_article(
+        _stated("2020-05-04T06:00:00+07:00"), url="https://x.example/a/", source="s"
+    )
+    assert article.to_json()["published"] == "2020-05-03T23:00:00Z"
