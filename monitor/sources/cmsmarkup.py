@@ -100,16 +100,20 @@ def _lede_marked(element: Element) -> bool:
     )
 
 
+@lru_cache(maxsize=8192)
+def _lede_hinted(marks: str) -> bool:  # a page repeats its class names: one search each
+    return _LEDE_HINT.search(marks) is not None
+
+
 def lede_element(tree: Element) -> Element | None:
     """The standfirst / sub-title / dek / excerpt element under the headline, outside chrome.
 
     Marked by its class (see the module notes), or a long heading right after the <h1>.
     """
     body = tree.find("body")
-    search = _LEDE_HINT.search
     for element in body.iter() if body is not None else ():
         marks = element.get("class") or element.get("data-testid")
-        if marks is None or not search(marks) or _IN_CHROME(element):
+        if marks is None or not _lede_hinted(marks) or _IN_CHROME(element):
             continue
         if element.tag in ("h1", "a", "img", "time", "script", "style", "figcaption"):
             continue
