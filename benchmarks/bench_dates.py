@@ -27,7 +27,9 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -144,7 +146,10 @@ def fetch_all(pages: list[DatePage]) -> list[Served]:
     return served
 
 
-_STATED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})")
+_STATED = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})?"
+    r"|(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}"
+)
 
 
 def ours(item: Served, now: datetime) -> str | None:
@@ -154,17 +159,40 @@ def ours(item: Served, now: datetime) -> str | None:
 
 
 def local_day(item: Served, instant: str) -> str:
-    """The day of `instant` as the page states it: in the offset of a page datetime naming
-    the same instant (the Article keeps UTC; the reference day is the page's own)."""
+    """The day of `instant` as the page states it (the Article keeps UTC; the reference day
+    is the page's own): in the offset of a page datetime naming the same instant (ISO 8601
+    or RFC 2822; a non-zero offset before a UTC one, which is a serialization), else in
+    the page's wall clock: a datetime without offset showing the instant's minutes and
+    seconds at a whole quarter-hour offset within UTC-12..+14 (not for a bare day)."""
     moment = datetime.fromisoformat(instant)
     html = decode_html(item.content, item.content_type)
+    zoned: list[datetime] = []
+    walls: list[datetime] = []
     for match in _STATED.finditer(html):
+        text = match.group(0)
         try:
-            stated = datetime.fromisoformat(match.group(0).replace(" ", "T"))
-        except ValueError:
+            if text[0].isalpha():
+                stated = parsedate_to_datetime(text)
+            else:
+                stated = datetime.fromisoformat(text.replace(" ", "T"))
+        except (TypeError, ValueError):
             continue
         if stated.tzinfo is not None and stated == moment:
-            return stated.date().isoformat()
+            zoned.append(stated)
+        elif stated.tzinfo is None:
+            walls.append(stated)
+    zoned.sort(key=lambda stated: stated.utcoffset() == timedelta(0))
+    if zoned:
+        return zoned[0].date().isoformat()
+    naive = moment.astimezone(UTC).replace(tzinfo=None)
+    for wall in walls if naive.time() != clock.min else ():  # midnight: a day, not a time
+        offset = wall - naive
+        if (
+            offset != timedelta(0)
+            and timedelta(hours=-12) <= offset <= timedelta(hours=14)
+            and offset % timedelta(minutes=15) == timedelta(0)
+        ):
+            return wall.date().isoformat()
     return moment.date().isoformat()
 
 

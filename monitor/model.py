@@ -120,7 +120,7 @@ def clean_text(text: str) -> str:
     """`text` on one line: control, bidi-override and invisible characters dropped, white
     space runs collapsed to one space, ends stripped. The one cleaner of untrusted text, on
     the way in (feeds, pages, identity keys) and on the way out (messages, URLs)."""
-    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
+    return " ".join(_CONTROL.sub("", text).split())  # str.split's white space is re's \s
 
 
 def article_id(identity: str) -> str:

@@ -18,12 +18,14 @@ from typing import TypeAlias
 from urllib.parse import urlsplit
 
 import lxml.html
+from lxml import etree
 
 from monitor.sources.htmltext import clean_text
 
 __all__ = [
     "CHROME_ANCESTORS",
     "class_words",
+    "class_words_of",
     "in_related",
     "keyword_tags",
     "lede_element",
@@ -56,17 +58,18 @@ _SEPARATORS = re.compile(r"[\s_\-]+")
 _LEDE_HINT = re.compile(
     "sub|dek|deck|lede|excerpt|standfirst|strapline|lead|intro|summary|teaser", re.IGNORECASE
 )
+_IN_CHROME = etree.XPath(f"boolean({CHROME_ANCESTORS})")  # compiled once, used per element
 _KEYED = re.compile(r"^([A-Za-z]+):(.+)$")
 _TAG_LABEL = re.compile(r"^(tags?|topics?|keywords?)\s*:?$", re.IGNORECASE)
 
 
 def class_words(element: Element) -> list[str]:
     """The words of an element's class and id: "story__byline c-ad" -> story, byline, c, ad."""
-    return list(_words_of(element.get("class", ""), element.get("id", "")))
+    return list(class_words_of(element.get("class", ""), element.get("id", "")))
 
 
 @lru_cache(maxsize=8192)
-def _words_of(classes: str, ident: str) -> tuple[str, ...]:
+def class_words_of(classes: str, ident: str) -> tuple[str, ...]:
     spaced = _CAMEL.sub(r"\1 \2", f"{classes} {ident}")
     return tuple(word for word in _SEPARATORS.split(spaced.lower()) if word)
 
@@ -97,16 +100,20 @@ def _lede_marked(element: Element) -> bool:
     )
 
 
+@lru_cache(maxsize=8192)
+def _lede_hinted(marks: str) -> bool:  # a page repeats its class names: one search each
+    return _LEDE_HINT.search(marks) is not None
+
+
 def lede_element(tree: Element) -> Element | None:
     """The standfirst / sub-title / dek / excerpt element under the headline, outside chrome.
 
     Marked by its class (see the module notes), or a long heading right after the <h1>.
     """
     body = tree.find("body")
-    search = _LEDE_HINT.search
     for element in body.iter() if body is not None else ():
         marks = element.get("class") or element.get("data-testid")
-        if marks is None or not search(marks) or element.xpath(f"boolean({CHROME_ANCESTORS})"):
+        if marks is None or not _lede_hinted(marks) or _IN_CHROME(element):
             continue
         if element.tag in ("h1", "a", "img", "time", "script", "style", "figcaption"):
             continue

@@ -38,11 +38,21 @@ _WEEKDAY = re.compile(
     r"|martes|miércoles|jueves|viernes|sábado|domingo)\b",
     re.IGNORECASE,
 )
+# A box that holds the headline is the article's own (a WordPress <body> has the class
+# "comments-open"; an <header class="entry-header"> outside <article> holds h1 and date).
+_US_OFFSETS = {
+    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
+    "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
+}  # fmt: skip
+_US_ZONE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)\s*([ECMP][SD]T)$", re.I)
 _COMMENT_BOXES = (
-    " | //*[contains(@class, 'comment') or contains(@id, 'comment')"
+    " | //body//*[not(.//h1)][contains(@class, 'comment') or contains(@id, 'comment')"
     " or contains(@class, 'copyright') or contains(@id, 'respond') or contains(@class, 'disqus')]"
 )
-_CHROME_BOXES = "//nav | //aside | //footer | //header[not(ancestor::article)]"
+_CHROME_BOXES = (
+    "//nav[not(.//h1)] | //aside[not(.//h1)] | //footer[not(.//h1)]"
+    " | //header[not(ancestor::article)][not(.//h1)]"
+)
 
 
 def time_elements(tree: Element, hint: str) -> list[str]:
@@ -67,6 +77,9 @@ def parse_date(value: str) -> datetime | None:
     value = value.strip()
     if not value:
         return None
+    zoned = _US_ZONE.match(value)  # "2020-09-25T16:02:50CDT" (Mexican and US sites)
+    if zoned:
+        value = zoned[1] + _US_OFFSETS[zoned[2].upper()]
     try:
         return parse_time(value)
     except ValueError:
@@ -92,8 +105,9 @@ def htmldate(
     """
     whole = _without(tree, _CHROME_BOXES + _COMMENT_BOXES)
     article = deepcopy(whole)
-    above = _drop_above_article(article)
-    pages = (article,) if _WEEKDAY.search(above) else (article, whole)
+    _drop_above_article(article)
+    _drop_weekday_lines(whole)
+    pages = (article, whole)
     limit = now.strftime("%Y-%m-%d") if now else None
     from htmldate import find_date  # imported on first use, as trafilatura is
 
@@ -111,21 +125,37 @@ def htmldate(
     return None
 
 
-def _drop_above_article(page: Element) -> str:
-    """Remove what precedes the headline's article box (or the headline) in the body;
-    return its text."""
+def _above_article(page: Element) -> list[Element]:
+    """What precedes the headline's article box (or the headline) in the body."""
     headlines = page.xpath("//body//h1")
     if not headlines:
-        return ""
+        return []
     boxes = headlines[0].xpath("ancestor::article | ancestor::main")
     node = boxes[-1] if boxes else headlines[0]
-    removed: list[str] = []
-    while (parent := node.getparent()) is not None and node.tag != "body":
-        for sibling in list(node.itersiblings(preceding=True)):
-            removed.append(sibling.text_content())
-            parent.remove(sibling)
-        node = parent
-    return " ".join(removed)
+    above: list[Element] = []
+    while node.getparent() is not None and node.tag != "body":
+        above.extend(node.itersiblings(preceding=True))
+        node = node.getparent()
+    return above
+
+
+def _drop_above_article(page: Element) -> None:
+    for element in _above_article(page):
+        element.getparent().remove(element)
+
+
+def _drop_weekday_lines(page: Element) -> None:
+    """Remove the smallest boxes above the article whose text names a weekday: a
+    "Friday, November 22, 2024" top bar is the day the page was seen."""
+    for box in _above_article(page):
+        if not _WEEKDAY.search(box.text_content()):
+            continue
+        inner = [
+            e for e in box.iter(etree.Element) if len(e) == 0 and _WEEKDAY.search(e.text_content())
+        ]
+        for element in inner or [box]:
+            if element.getparent() is not None:
+                element.getparent().remove(element)
 
 
 def _without(tree: Element, path: str) -> Element:
@@ -141,6 +171,8 @@ def _without(tree: Element, path: str) -> Element:
 
 def truncate(tree: Element, limit: int) -> None:
     """Keep the first `limit` elements in document order; drop the rest."""
+    if tree.xpath("count(//*)") <= limit:  # counted in C; the loop below is Python
+        return
     for count, element in enumerate(tree.iter(etree.Element)):
         if count == limit:
             _cut_from(element)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
+from lxml import etree
 
 from monitor.model import Link
 from monitor.sources.cmsmarkup import (
@@ -77,6 +78,13 @@ _DATE_META = (
     "DC.date.issued",
     "date",
 )
+_URL_DATE = re.compile(  # /2017/7/12/, /2020-06-03-, /20200413/ (a whole path segment)
+    r"/(?P<y>(19|20)\d{2})/(?P<m>0?[1-9]|1[0-2])/(?P<d>0?[1-9]|[12]\d|3[01])(/|$)"
+    r"|(?<!\d)(?P<y2>(19|20)\d{2})-(?P<m2>0[1-9]|1[0-2])-(?P<d2>0[1-9]|[12]\d|3[01])(?!\d)"
+    r"|/(?P<y3>(19|20)\d{2})(?P<m3>0[1-9]|1[0-2])(?P<d3>0[1-9]|[12]\d|3[01])(/|$)"
+)
+_URL_DATE_KEYS = (("y", "y2", "y3"), ("m", "m2", "m3"), ("d", "d2", "d3"))
+_TITLES = etree.XPath(".//h2 | .//h3 | .//h4")  # compiled once, used per link
 _UPDATE_META = ("article:modified_time", "og:updated_time", "dateModified", "last-modified")
 
 
@@ -96,6 +104,9 @@ class PageMeta:
     tags: tuple[str, ...]
     stated_body: str = ""  # JSON-LD articleBody, as the page states it (text or HTML)
     lede_in_markup: bool = False  # the lede is a standfirst element, not a description
+    # The elements the lede and the related links came from (the body leaves them out).
+    lede_node: Element | None = field(default=None, compare=False, repr=False)
+    related_nodes: tuple[Element, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -140,6 +151,7 @@ def _read_page_meta(tree: Element, url: str, now: datetime | None) -> PageMeta:
     updated = first_time(
         _stated_dates(tree, data, "dateModified", _UPDATE_META, ("update", "modif"))
     )
+    related = related_containers(tree)
     return PageMeta(
         url=page_url,
         title=title,
@@ -150,7 +162,9 @@ def _read_page_meta(tree: Element, url: str, now: datetime | None) -> PageMeta:
         lede=clean_text(lede.text_content()) if lede is not None else _description(tree, data),
         stated_body=_stated_body(data),
         lede_in_markup=lede is not None,
-        related=tuple(_related(tree, page_url)),
+        lede_node=lede,
+        related_nodes=tuple(related),
+        related=tuple(_related(related, page_url)),
         language=_language(tree, data),
         tags=tuple(_unique(_tags(tree, data))),
     )
@@ -160,10 +174,7 @@ def related_containers(tree: Element) -> list[Element]:
     """Elements holding the "related articles" links: marked by class, or under a heading."""
     marked = [
         element
-        for element in tree.xpath(
-            "//body//*[contains(@class, 'elated') or contains(@id, 'elated')"
-            " or contains(@class, 'ELATED') or contains(@id, 'ELATED')]"
-        )
+        for element in _marked(tree.find("body"), ("class", "id"), ("elated", "ELATED"))
         if any(word.startswith("related") for word in class_words(element))
         and not in_related(element.getparent())
         and _mostly_links(element)
@@ -358,6 +369,12 @@ def _published(
             break
     if not stated:
         return htmldate(tree, page_url, now)
+    return _not_far_from_url(_agreed(tree, stated, page_url, now), page_url)
+
+
+def _agreed(
+    tree: Element, stated: list[tuple[str, datetime]], page_url: str, now: datetime | None
+) -> datetime:
     if len({parsed.date() for _, parsed in stated}) == 1:
         return stated[0][1]
     found = htmldate(tree, page_url, now, extensive=False)
@@ -366,6 +383,21 @@ def _published(
         if day is not None and (parsed.date() == day or raw.strip()[:10] == day.isoformat()):
             return parsed
     return stated[0][1]
+
+
+def _not_far_from_url(published: datetime, page_url: str) -> datetime:
+    """The URL's own date (/2017/7/12/, /20200413/, -2020-06-03-) when the stated one is
+    more than a day from it: the URL was minted at first publication, and a stated date
+    that far off is a later republication or a template's (a day apart is a time zone)."""
+    match = _URL_DATE.search(urlsplit(page_url).path)
+    if match is None:
+        return published
+    try:
+        y, m, d = (next(v for v in match.group(*keys) if v) for keys in _URL_DATE_KEYS)
+        minted = datetime(int(y), int(m), int(d), tzinfo=UTC)
+    except ValueError:
+        return published
+    return minted if abs(published - minted) > timedelta(days=2) else published
 
 
 def _stated_dates(
@@ -398,11 +430,8 @@ def _breadcrumb_data(data: _LinkedData) -> list[str]:
 
 
 def _breadcrumb_markup(tree: Element, page_url: str) -> list[str]:
-    path = (
-        '//*[contains(@class, "crumb") or contains(@id, "crumb")'
-        ' or contains(@aria-label, "crumb") or contains(@itemtype, "BreadcrumbList")]'
-    )
-    for container in tree.xpath(path):
+    crumbs = _marked(tree, ("class", "id", "aria-label", "itemtype"), ("crumb", "BreadcrumbList"))
+    for container in crumbs:
         names = [
             clean_text(a.text_content())
             for a in container.iter("a")
@@ -411,6 +440,19 @@ def _breadcrumb_markup(tree: Element, page_url: str) -> list[str]:
         if names:
             return names
     return []
+
+
+def _marked(
+    tree: Element | None, attributes: tuple[str, ...], needles: tuple[str, ...]
+) -> Iterator[Element]:
+    """Elements under `tree` with one of `needles` in one of `attributes`, in document
+    order (a Python pass: libxml2's XPath contains() on attributes is twice as slow)."""
+    for element in tree.iter(etree.Element) if tree is not None else ():
+        for attribute in attributes:
+            value = element.get(attribute)
+            if value and any(needle in value for needle in needles):
+                yield element
+                break
 
 
 def _same_words(a: str, b: str) -> bool:
@@ -459,12 +501,12 @@ def _stated_body(data: _LinkedData) -> str:
     return body[:_STATED_BODY_CHARS] if isinstance(body, str) else ""
 
 
-def _related(tree: Element, page_url: str) -> Iterator[Link]:
+def _related(containers: list[Element], page_url: str) -> Iterator[Link]:
     seen = {page_url}
-    for container in related_containers(tree):
+    for container in containers:
         for anchor in container.iter("a"):
             href = (anchor.get("href") or "").strip()
-            titles = anchor.xpath(".//h2 | .//h3 | .//h4")
+            titles = _TITLES(anchor)
             text = clean_text((titles[0] if titles else anchor).text_content())
             url = canonical_url(urljoin(page_url, href)) if href else ""
             if text and is_http_url(url) and url not in seen:

@@ -15,10 +15,12 @@ seconds (benchmarks/bench_extract.py prints the figures).
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -27,17 +29,15 @@ from lxml import etree
 
 from monitor.model import Article, Block, BlockKind, article_id
 from monitor.sources.charset import decode_html
+from monitor.sources.cmsmarkup import class_words_of
 from monitor.sources.htmltext import clean_text, html_to_blocks
 from monitor.sources.identity import article_identity, canonical_url, is_http_url
 from monitor.sources.pagemeta import (
     PageMeta,
     cap_text,
     chrome_heading,
-    class_words,
     heading_block,
-    lede_element,
     read_page_meta,
-    related_containers,
     truncate,
 )
 
@@ -122,6 +122,10 @@ _ID_SEGMENT = re.compile(r"\d{5,}|^(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}
 # lxml parsers must not be shared between threads: one per thread.
 _PARSERS = threading.local()
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Compiled once: element.xpath(str) compiles its expression on every call.
+_IN_TEXT_BLOCK = etree.XPath("ancestor::p or ancestor::blockquote or ancestor::h2 or ancestor::h3")
+_IN_COMPOUND_BLOCK = etree.XPath("ancestor::quote or ancestor::item or ancestor::row")
+_CHROME_ELEMENTS = etree.XPath(_CHROME_TAGS)
 _PAGE_SUFFIX = re.compile(r"\.(s?html?|php|aspx?|jsp)$")
 
 
@@ -168,6 +172,17 @@ def _parser() -> lxml.html.HTMLParser:
     if parser is None:
         parser = _PARSERS.parser = lxml.html.HTMLParser(
             remove_comments=True, remove_pis=True, collect_ids=False
+        )
+        # Every element an HtmlElement, chosen in C: lxml.html's own lookup is a Python
+        # call per element proxy (form controls get their own classes, which we never use;
+        # forms are chrome), about a tenth of the extraction time.
+        parser.set_element_class_lookup(
+            etree.ElementDefaultClassLookup(
+                element=lxml.html.HtmlElement,
+                comment=lxml.html.HtmlComment,
+                pi=lxml.html.HtmlProcessingInstruction,
+                entity=lxml.html.HtmlEntity,
+            )
         )
     return parser
 
@@ -286,16 +301,16 @@ def _or_stated_body(blocks: list[Block], meta: PageMeta, tree: Element) -> list[
 def _without_chrome(tree: Element, meta: PageMeta) -> Element:
     """The page reduced to the article, in place: chrome removed, size bounded."""
     page = tree
-    _drop_all(page.xpath(_CHROME_TAGS))
+    _drop_all(_CHROME_ELEMENTS(page))
     truncate(page, MAX_BODY_ELEMENTS)
     cap_text(page, MAX_BODY_TEXT_CHARS)
     keep = _holds_the_article(page)
     _drop_all(e for e in page.iter(etree.Element) if _chrome_box(e) and not keep(e))
-    _drop_all(e for e in related_containers(page) if not keep(e))
+    _drop_all(e for e in meta.related_nodes if not keep(e))
     for heading in page.xpath("//h2 | //h3 | //h4 | //h5"):
         if chrome_heading(heading):
             _drop_all(e for e in heading_block(heading) if not keep(e))
-    lede = lede_element(page) if meta.lede_in_markup else None
+    lede = meta.lede_node
     if lede is not None and not keep(lede):
         _drop_all([lede])
     headline = _headline(page, meta.title)
@@ -328,7 +343,13 @@ def _holds_the_article(page: Element) -> Callable[[Element], bool]:
 
 
 def _chrome_box(element: Element) -> bool:
-    words = class_words(element)
+    classes, ident = element.get("class"), element.get("id")
+    return (classes is not None or ident is not None) and _chrome_names(classes or "", ident or "")
+
+
+@lru_cache(maxsize=8192)
+def _chrome_names(classes: str, ident: str) -> bool:
+    words = class_words_of(classes, ident)
     return bool(_CHROME_WORDS.intersection(words)) or any(
         word.startswith(_CHROME_PREFIXES) for word in words
     )
@@ -360,7 +381,7 @@ def _furniture(element: Element) -> bool:
     text = clean_text(raw)
     if not text or len(text) > _SHORT_BLOCK:
         return False
-    if element.xpath("ancestor::p or ancestor::blockquote or ancestor::h2 or ancestor::h3"):
+    if _IN_TEXT_BLOCK(element):
         return False
     links = list(element.iter("a"))
     outside_links = text
@@ -379,17 +400,26 @@ def _trafilatura_body(page: Element, url: str, *, fast: bool, precision: bool) -
     cell), from bare_extraction: extract() would also serialize it and fingerprint the text."""
     import trafilatura  # here, not at the top: commands that read no page skip its 0.15 s import
 
-    document = trafilatura.bare_extraction(
-        page,
-        url=url or None,
-        favor_precision=precision,
-        include_comments=False,
-        include_tables=True,
-        with_metadata=False,
-        fast=fast,
-        as_dict=False,
-    )
+    options = copy.copy(_extractor(fast, precision))
+    options.url = options.source = url or None
+    document = trafilatura.bare_extraction(page, options=options, as_dict=False)
     return getattr(document, "body", None) if document is not None else None
+
+
+@lru_cache(maxsize=4)
+def _extractor(fast: bool, precision: bool) -> Any:
+    """trafilatura's options, built once: its Extractor reads a dozen settings through
+    configparser each time it is made (2 ms, a tenth of a small page's extraction)."""
+    from trafilatura.settings import Extractor
+
+    return Extractor(
+        output_format="python",
+        fast=fast,
+        precision=precision,
+        comments=False,
+        tables=True,
+        with_metadata=False,
+    )
 
 
 def _trafilatura_blocks(page: Element, url: str, *, precision: bool = True) -> list[Block]:
@@ -405,9 +435,7 @@ def _trafilatura_blocks(page: Element, url: str, *, precision: bool = True) -> l
         return []
     blocks: list[Block] = []
     for element in root.iter("p", "head", "quote", "item", "row"):
-        if element.tag != "row" and element.xpath(
-            "ancestor::quote or ancestor::item or ancestor::row"
-        ):
+        if element.tag != "row" and _IN_COMPOUND_BLOCK(element):
             continue
         if element.tag == "row":  # a table row: its cells, one paragraph
             cells = (clean_text("".join(cell.itertext())) for cell in element.iter("cell"))

@@ -1,0 +1,103 @@
+"""Publication dates of pages: the rules that keep our day level with htmldate's on its
+evaluation set (benchmarks/bench_dates.py) without taking a page's "today" line."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.sources.pagedates import parse_date
+from monitor.sources.pages import extract_article
+
+PARAGRAPHS = "".join(
+    f"<p>Paragraph {i}: Japan and North Korea held talks in Mongolia in May, the newspaper"
+    " reported, citing several sources close to the matter in both capitals.</p>"
+    for i in range(6)
+)
+
+
+def _published(html: str, url: str = "https://x.example/a/") -> str | None:
+    article = extract_article(html, url=url, source="s")
+    return article.published.isoformat() if article.published else None
+
+
+def test_a_weekday_top_bar_is_dropped_but_the_rest_above_the_article_still_counts() -> None:
+    html = (
+        "<html><head><title>Talks</title></head><body>"
+        '<div class="top-bar"><span>Friday, November 22, 2024</span></div>'
+        '<div class="post-meta"><span class="date">12.03.2024</span></div>'
+        f"<div class='story'><h1>Japan and North Korea held talks</h1>{PARAGRAPHS}</div>"
+        "</body></html>"
+    )
+    assert _published(html) == "2024-03-12T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("body_class", "header"),
+    [
+        ("single comments-open", "div"),  # WordPress marks the whole <body> "comments-open"
+        ("single", "header"),  # <header class="entry-header"> with h1 and date, no <article>
+    ],
+)
+def test_a_box_holding_the_headline_is_not_chrome_for_the_date(
+    body_class: str, header: str
+) -> None:
+    html = (
+        f"<html><head><title>Talks</title></head><body class='{body_class}'>"
+        f"<div class='post'><{header} class='entry-header'>"
+        "<h1>Japan and North Korea held talks</h1>"
+        f"<span class='posted-on'>Posted on 12 March 2024</span></{header}>"
+        f"{PARAGRAPHS}</div></body></html>"
+    )
+    assert _published(html) == "2024-03-12T00:00:00+00:00"
+
+
+def _stated(value: str) -> str:
+    return (
+        "<html><head><title>Talks</title>"
+        f'<meta property="article:published_time" content="{value}"></head><body><article>'
+        f"<h1>Japan and North Korea held talks</h1>{PARAGRAPHS}</article></body></html>"
+    )
+
+
+def test_the_urls_date_wins_over_a_stated_date_years_later() -> None:
+    html = _stated("2019-06-17T18:28:00+02:00")
+    assert _published(html, "https://x.example/home/2017/7/12/talks") == (
+        "2017-07-12T00:00:00+00:00"
+    )
+    assert _published(html, "https://x.example/news/20170712/talks") == (
+        "2017-07-12T00:00:00+00:00"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://x.example/2019/06/18/talks/",  # a day apart: the publisher's time zone
+        "https://x.example/2023/10/3-questions-on-talks/",  # "3-..." is a slug, not a day
+        "https://x.example/blog/191211_talks/",  # six digits are not a date
+    ],
+)
+def test_the_stated_instant_stays_when_the_url_does_not_contradict_it(url: str) -> None:
+    assert _published(_stated("2019-06-17T18:28:00+02:00"), url) == "2019-06-17T16:28:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("value", "instant"),
+    [
+        ("2020-09-25T16:02:50CDT", "2020-09-25T21:02:50+00:00"),
+        ("2020-09-29T00:30:00PDT", "2020-09-29T07:30:00+00:00"),
+        ("2020-01-15T08:00 EST", "2020-01-15T13:00:00+00:00"),
+    ],
+)
+def test_us_zone_abbreviations_after_an_iso_time(value: str, instant: str) -> None:
+    parsed = parse_date(value)
+    assert parsed is not None and parsed.isoformat() == instant
+
+
+def test_published_is_stated_in_utc_as_the_article_contract_says() -> None:
+    """shared/design.md: "published (ISO 8601 UTC or null)". The publisher's offset is not
+    kept: 06:00 at +07:00 on 4 May is 23:00 UTC on 3 May, and the JSON says so."""
+    article = extract_article(
+        _stated("2020-05-04T06:00:00+07:00"), url="https://x.example/a/", source="s"
+    )
+    assert article.to_json()["published"] == "2020-05-03T23:00:00Z"
