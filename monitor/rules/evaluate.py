@@ -364,14 +364,33 @@ def _conjunction(matcher: _Matcher) -> tuple[str, ...] | None:
     return labels if len(set(labels)) == len(labels) else None
 
 
+_LEAVES: dict[tuple[Term, tuple[str, ...]], _TermMatcher] = {}
+"""Term matchers by term and fields, shared by every query that holds the term: a term
+matcher holds nothing of one query, and thousands of rules share a few thousand terms
+(compile time, and memory for the rules)."""
+_LEAVES_BOUND = 100_000
+
+
+def _leaf(node: Term, fields: tuple[str, ...]) -> _TermMatcher:
+    key = (node, fields)
+    matcher = _LEAVES.get(key)
+    if matcher is None:
+        if len(node.words) > 1 or not node.plain or node.unspaced:
+            matcher = _TermMatcher(node, fields)
+        elif fields == DEFAULT_FIELDS:
+            matcher = _DefaultWordMatcher(node, fields)
+        else:
+            matcher = _WordMatcher(node, fields)
+        if len(_LEAVES) >= _LEAVES_BOUND:
+            _LEAVES.clear()
+        _LEAVES[key] = matcher
+    return matcher
+
+
 def _compile(node: Node, fields: tuple[str, ...]) -> _Matcher:
     match node:
         case Term():
-            if len(node.words) > 1 or not node.plain or node.unspaced:
-                return _TermMatcher(node, fields)
-            if fields == DEFAULT_FIELDS:
-                return _DefaultWordMatcher(node, fields)
-            return _WordMatcher(node, fields)
+            return _leaf(node, fields)
         case Not():
             return _NotMatcher(_compile(node.child, fields))
         case And():

@@ -493,8 +493,24 @@ def _check_near_operand(node: Node, token: _Token) -> None:
         )
 
 
+_CHUNKS: dict[str, tuple[str, ...]] = {}
+"""The tokens of query chunks read before (rules files repeat their words): normalizing is
+most of the cost of parsing a rule. Only valid chunks are kept (an error needs its column)."""
+_CHUNKS_BOUND = 100_000
+
+
 def _chunk_words(chunk: str, start: int) -> list[str]:
     """The normalized tokens of one whitespace-free piece of query text at offset `start`."""
+    words = _CHUNKS.get(chunk)
+    if words is None:
+        words = tuple(_read_chunk(chunk, start))
+        if len(_CHUNKS) >= _CHUNKS_BOUND:
+            _CHUNKS.clear()
+        _CHUNKS[chunk] = words
+    return list(words)
+
+
+def _read_chunk(chunk: str, start: int) -> list[str]:
     star = chunk.find("*")
     if 0 <= star < len(chunk) - 1:
         raise RuleSyntaxError("* is only allowed at the end of a word", start + star + 1)
