@@ -466,6 +466,18 @@ class Query:
         assert self._conjunction is not None
         return Explanation.deferred(self._conjunction, found, partial(_summary, self._terms, doc))
 
+    def explain_present(self, doc: Document) -> Explanation:
+        """The explanation of a match known from `required_words` alone (an AND of words
+        in the default fields, all in `doc`): nothing is located until asked for."""
+        assert self._conjunction is not None
+        return Explanation.of_terms(self._conjunction, self._terms, doc)
+
+    @property
+    def words_decide(self) -> bool:
+        """Whether `required_words` being present is the match, explained by
+        `explain_present`."""
+        return self._words is not None and self._conjunction is not None
+
     @property
     def required_words(self) -> frozenset[str] | None:
         """The words (in the default fields) whose presence alone decides a match, if

@@ -158,6 +158,7 @@ class RuleIndex(Generic[K]):
 
     __slots__ = (
         "_always",
+        "_decide",
         "_grams",
         "_keys",
         "_prefix_lengths",
@@ -181,6 +182,7 @@ class RuleIndex(Generic[K]):
             self._keys.append(key)
             self._queries.append(query)
         self._words = [query.required_words for query in self._queries]
+        self._decide = [query.words_decide for query in self._queries]
         self._prefix_lengths: tuple[int, ...] = ()
         self._grams = False
         filed = Filed()
@@ -239,12 +241,17 @@ class RuleIndex(Generic[K]):
         matched: list[tuple[K, Explanation]] = []
         queries, keys = self._queries, self._keys
         words, default_words = self._words, doc.default_words
+        decide = self._decide
         for ident in self._candidate_ids(doc):
             # Most candidates do not match: for an AND of words a subset test turns them
-            # down before anything else.
+            # down before anything else, and where it lets one through, that is the match.
             required = words[ident]
-            if required is not None and not required <= default_words:
-                continue
+            if required is not None:
+                if not required <= default_words:
+                    continue
+                if decide[ident]:
+                    matched.append((keys[ident], queries[ident].explain_present(doc)))
+                    continue
             explanation = queries[ident].explain(doc)
             if explanation is not None:
                 matched.append((keys[ident], explanation))
