@@ -168,14 +168,35 @@ class _Token(NamedTuple):
         return self.start + 1
 
 
+_SIMPLE = re.compile(r"[A-Za-z]+(?: AND [A-Za-z]+)*")
+"""The commonest rule, `word AND word AND word` in ASCII letters, read without the lexer."""
+
+
 def parse(query: str) -> Node:
     """Parse and validate a rule query; raises RuleSyntaxError."""
+    if _SIMPLE.fullmatch(query) and (simple := _simple(query)) is not None:
+        return simple
     node = _Parser(query).parse()
     if not _positive(node, plain_only=False):
         raise RuleSyntaxError(
             "a rule needs at least one term it requires; NOT and - only exclude", 1
         )
     return node
+
+
+def _simple(query: str) -> Node | None:
+    """The tree `_Parser` gives for a query of `_SIMPLE`, or None to leave it to the
+    parser (a keyword or NEAR where a word should be). tests/test_rules.py checks
+    that both give equal trees."""
+    terms: list[Node] = []
+    for word in query.split(" AND "):
+        if word in _KEYWORDS or _NEARISH.match(word):
+            return None
+        words = _chunk_words(word, 0)
+        if not words:
+            return None
+        terms.append(Term(tuple(words), word))
+    return terms[0] if len(terms) == 1 else And(tuple(terms))
 
 
 def _positive(node: Node, *, plain_only: bool) -> bool:
