@@ -5,7 +5,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Article, Block
-from monitor.rules import syntax
 from monitor.rules import (
     And,
     Document,
@@ -17,6 +16,7 @@ from monitor.rules import (
     Term,
     compile_query,
     parse,
+    syntax,
 )
 
 USER_QUERY = "Japan AND North Korea AND summit|abduction"

@@ -82,25 +82,33 @@ def estimate_rarity(word: str) -> float:
     return min(0.9, 4.0 / 2.0 ** len(word))
 
 
-def requirements(node: Node, rarity: Rarity = estimate_rarity) -> list[Clause]:
-    """The clauses a query requires, rarest first; none if it requires no positive term."""
-    return sorted(dict.fromkeys(_clauses(node, rarity)), key=lambda clause: clause.cost)
+def requirements(
+    node: Node, rarity: Rarity = estimate_rarity, memo: dict[Term, list[Clause]] | None = None
+) -> list[Clause]:
+    """The clauses a query requires, rarest first; none if it requires no positive term.
+
+    `memo` keeps each term's clauses for the next query (with the same `rarity`)."""
+    clauses = _clauses(node, rarity, {} if memo is None else memo)
+    return sorted(dict.fromkeys(clauses), key=lambda clause: clause.cost)
 
 
-def _clauses(node: Node, rarity: Rarity) -> list[Clause]:
+def _clauses(node: Node, rarity: Rarity, memo: dict[Term, list[Clause]]) -> list[Clause]:
     match node:
         case Term():
-            return _term_clauses(node, rarity)
+            clauses = memo.get(node)
+            if clauses is None:
+                clauses = memo[node] = _term_clauses(node, rarity)
+            return clauses  # shared: never changed by the callers
         case Not():
             return []
         case And():
-            return [clause for child in node.children for clause in _clauses(child, rarity)]
+            return [c for child in node.children for c in _clauses(child, rarity, memo)]
         case Or():
-            return _union([_clauses(child, rarity) for child in node.children])
+            return _union([_clauses(child, rarity, memo) for child in node.children])
         case Near():
-            return _clauses(node.left, rarity) + _clauses(node.right, rarity)
+            return _clauses(node.left, rarity, memo) + _clauses(node.right, rarity, memo)
         case Field():
-            return _clauses(node.child, rarity)
+            return _clauses(node.child, rarity, memo)
 
 
 def _union(alternatives: list[list[Clause]]) -> list[Clause]:
@@ -188,8 +196,9 @@ class RuleIndex(Generic[K]):
         filed = Filed()
         # Rule numbers allocated together stay close in memory, which speeds up the presearch.
         idents = list(range(len(self._queries)))
+        memo: dict[Term, list[Clause]] = {}
         for ident, query in zip(idents, self._queries, strict=True):
-            self._add(ident, requirements(query.root, rarity), filed)
+            self._add(ident, requirements(query.root, rarity, memo), filed)
         self._always = filed.always
         self._presearch: Presearch = build(filed, compiled=compiled)
 
