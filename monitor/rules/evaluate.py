@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from monitor.rules.document import Document, FieldIndex, Span
-from monitor.rules.explain import Explanation, Hit, Located
+from monitor.rules.explain import Explanation, Hit, Located, TermSource
 from monitor.rules.syntax import (
     DEFAULT_FIELDS,
     FIELDS,
@@ -469,14 +469,17 @@ class Query:
     def explain_present(self, doc: Document) -> Explanation:
         """The explanation of a match known from `required_words` alone (an AND of words
         in the default fields, all in `doc`): nothing is located until asked for."""
-        assert self._conjunction is not None
-        return Explanation.of_terms(self._conjunction, self._terms, doc)
+        present = self.present_terms
+        assert present is not None
+        return Explanation.of_terms(*present, doc)
 
     @property
-    def words_decide(self) -> bool:
-        """Whether `required_words` being present is the match, explained by
-        `explain_present`."""
-        return self._words is not None and self._conjunction is not None
+    def present_terms(self) -> tuple[tuple[str, ...], tuple[TermSource, ...]] | None:
+        """If `required_words` being present is the match: its terms and their matchers,
+        what `explain_present` explains it with (`RuleIndex.match` calls that itself)."""
+        if self._words is None or self._conjunction is None:
+            return None
+        return self._conjunction, self._terms
 
     @property
     def required_words(self) -> frozenset[str] | None:

@@ -56,7 +56,10 @@ Located = tuple[str, str, Callable[[], Iterable[Hit]]]
 
 
 class TermSource(Protocol):
-    """A term's matcher: where the term occurs in a document and its summary piece."""
+    """A term's matcher: where the term occurs in a document and its summary piece
+    (kept in `Document.pieces` under `key`)."""
+
+    key: str
 
     def found(self, doc: Document) -> list[Located]: ...
 
@@ -162,7 +165,12 @@ class Explanation:
         if self._summary is None and self._matchers:
             document = self._document
             assert document is not None
-            self._summary = ", ".join([matcher.summary(document) for matcher in self._matchers])
+            pieces = document.pieces
+            parts = []
+            for matcher in self._matchers:
+                piece = pieces.get(matcher.key)
+                parts.append(matcher.summary(document) if piece is None else piece)
+            self._summary = ", ".join(parts)
         if self._summary is None and self._summarize is not None:
             self._summary = self._summarize()
         if self._summary is None:

@@ -190,7 +190,7 @@ class RuleIndex(Generic[K]):
             self._keys.append(key)
             self._queries.append(query)
         self._words = [query.required_words for query in self._queries]
-        self._decide = [query.words_decide for query in self._queries]
+        self._decide = [query.present_terms for query in self._queries]
         self._prefix_lengths: tuple[int, ...] = ()
         self._grams = False
         filed = Filed()
@@ -250,7 +250,7 @@ class RuleIndex(Generic[K]):
         matched: list[tuple[K, Explanation]] = []
         queries, keys = self._queries, self._keys
         words, default_words = self._words, doc.default_words
-        decide = self._decide
+        decide, of_terms = self._decide, Explanation.of_terms
         for ident in self._candidate_ids(doc):
             # Most candidates do not match: for an AND of words a subset test turns them
             # down before anything else, and where it lets one through, that is the match.
@@ -258,8 +258,9 @@ class RuleIndex(Generic[K]):
             if required is not None:
                 if not required <= default_words:
                     continue
-                if decide[ident]:
-                    matched.append((keys[ident], queries[ident].explain_present(doc)))
+                present = decide[ident]
+                if present is not None:
+                    matched.append((keys[ident], of_terms(present[0], present[1], doc)))
                     continue
             explanation = queries[ident].explain(doc)
             if explanation is not None:
