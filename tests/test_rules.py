@@ -16,6 +16,7 @@ from monitor.rules import (
     Term,
     compile_query,
     parse,
+    syntax,
 )
 
 USER_QUERY = "Japan AND North Korea AND summit|abduction"
@@ -522,3 +523,24 @@ def test_any_text_parses_or_raises_a_located_error(query: str) -> None:
         assert 1 <= error.column <= len(query) + 1
         return
     assert parse(canonical) == parse(query)
+
+
+_SIMPLE_WORDS = st.sampled_from(
+    ["Japan", "summit", "AND", "OR", "NOT", "NEAR", "ONEAR", "and", "Or", "x", "Near", "KOREA"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SIMPLE_WORDS, min_size=1, max_size=4))
+def test_the_fast_path_for_and_of_words_gives_the_parsers_tree(words: list[str]) -> None:
+    """`word AND word` queries skip the lexer (syntax._simple): same tree, or same error."""
+    query = " AND ".join(words)
+    try:
+        expected: object = syntax._Parser(query).parse()
+    except RuleSyntaxError as exc:
+        expected = (exc.message, exc.column)
+    try:
+        got: object = parse(query)
+    except RuleSyntaxError as exc:
+        got = (exc.message, exc.column)
+    assert got == expected

@@ -353,3 +353,24 @@ def test_context_from_article() -> None:
 def test_missing_optional_fields_leave_no_empty_lines_behind() -> None:
     context = AlertContext(title="T", url=URL, source="S", rule="r", terms=("x",))
     assert render_message(context, "text").body == f"T\nS\n\nMatched: x · rule r\n{URL}"
+
+
+def test_a_template_can_tell_an_untitled_item() -> None:
+    untitled = Article(
+        id="2",
+        url=URL,
+        source="wire",
+        title="Leaders met in Pyongyang on Monday.",
+        title_generated=True,
+        lede="Leaders met in Pyongyang on Monday.",
+    )
+    titled = Article(id="3", url=URL, source="wire", title="Leaders meet")
+    template = compile_template("{% if title_generated %}(no title) {% endif %}{{ title }}")
+    rendered = [
+        render_message(AlertContext.from_article(article, "r", ["leaders"]), "text", template)
+        for article in (untitled, titled)
+    ]
+    assert [message.title for message in rendered] == [
+        "(no title) Leaders met in Pyongyang on Monday.",
+        "Leaders meet",
+    ]

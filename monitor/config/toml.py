@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from monitor.config.durations import parse_duration
+from monitor.config.simple_toml import read_simple
 from monitor.errors import ConfigError
 
 __all__ = ["TomlContext", "TomlTable", "load_toml"]
@@ -169,6 +170,9 @@ def _type_label(expected: type) -> str:
 
 
 def load_toml(text: str, file: str) -> dict[str, Any]:
+    simple = read_simple(text)
+    if simple is not None:
+        return simple
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

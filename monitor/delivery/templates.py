@@ -54,6 +54,7 @@ __all__ = [
 
 VARIABLES: dict[str, str] = {
     "title": "article title",
+    "title_generated": "true when the item had no title and `title` was made from its text",
     "url": "article URL (http/https only, else empty)",
     "source": "source name (or label)",
     "published": 'publication time as "YYYY-MM-DD HH:MM UTC", or empty',
@@ -166,6 +167,7 @@ class AlertContext:
     terms: tuple[str, ...] = ()
     story_sources: tuple[str, ...] = ()
     matched: str = ""
+    title_generated: bool = False
 
     @classmethod
     def from_article(
@@ -191,6 +193,7 @@ class AlertContext:
             terms=tuple(terms),
             story_sources=tuple(story_sources),
             matched=matched,
+            title_generated=article.title_generated,
         )
 
 
@@ -351,6 +354,7 @@ def _variables(context: AlertContext, markup: Markup) -> dict[str, Any]:
     terms = tuple(clean_text(term) for term in context.terms)
     return {
         "title": title,
+        "title_generated": context.title_generated,
         "url": url,
         "source": clean_text(context.source),
         "published": published,

@@ -74,3 +74,17 @@ class Matcher:
             for name, explanation in self.index.match(document)
             if name in everywhere or rules[name].applies_to(source, language)
         ]
+
+    def match_names(self, article: Article, document: Document) -> list[tuple[str, Explanation]]:
+        """As `match`, by rule name (what a backtest writes): when every rule applies
+        everywhere, the index's list itself."""
+        found = self.index.match(document)
+        if len(self._everywhere) == len(self.rules):
+            return found
+        rules, everywhere = self.rules, self._everywhere
+        source, language = article.source, article.language
+        return [
+            (name, explanation)
+            for name, explanation in found
+            if name in everywhere or rules[name].applies_to(source, language)
+        ]

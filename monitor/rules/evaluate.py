@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from monitor.rules.document import Document, FieldIndex, Span
-from monitor.rules.explain import Explanation, Hit, Located
+from monitor.rules.explain import Explanation, Hit, Located, TermSource
 from monitor.rules.syntax import (
     DEFAULT_FIELDS,
     FIELDS,
@@ -364,14 +364,33 @@ def _conjunction(matcher: _Matcher) -> tuple[str, ...] | None:
     return labels if len(set(labels)) == len(labels) else None
 
 
+_LEAVES: dict[tuple[Term, tuple[str, ...]], _TermMatcher] = {}
+"""Term matchers by term and fields, shared by every query that holds the term: a term
+matcher holds nothing of one query, and thousands of rules share a few thousand terms
+(compile time, and memory for the rules)."""
+_LEAVES_BOUND = 100_000
+
+
+def _leaf(node: Term, fields: tuple[str, ...]) -> _TermMatcher:
+    key = (node, fields)
+    matcher = _LEAVES.get(key)
+    if matcher is None:
+        if len(node.words) > 1 or not node.plain or node.unspaced:
+            matcher = _TermMatcher(node, fields)
+        elif fields == DEFAULT_FIELDS:
+            matcher = _DefaultWordMatcher(node, fields)
+        else:
+            matcher = _WordMatcher(node, fields)
+        if len(_LEAVES) >= _LEAVES_BOUND:
+            _LEAVES.clear()
+        _LEAVES[key] = matcher
+    return matcher
+
+
 def _compile(node: Node, fields: tuple[str, ...]) -> _Matcher:
     match node:
         case Term():
-            if len(node.words) > 1 or not node.plain or node.unspaced:
-                return _TermMatcher(node, fields)
-            if fields == DEFAULT_FIELDS:
-                return _DefaultWordMatcher(node, fields)
-            return _WordMatcher(node, fields)
+            return _leaf(node, fields)
         case Not():
             return _NotMatcher(_compile(node.child, fields))
         case And():
@@ -446,6 +465,21 @@ class Query:
             found += located
         assert self._conjunction is not None
         return Explanation.deferred(self._conjunction, found, partial(_summary, self._terms, doc))
+
+    def explain_present(self, doc: Document) -> Explanation:
+        """The explanation of a match known from `required_words` alone (an AND of words
+        in the default fields, all in `doc`): nothing is located until asked for."""
+        present = self.present_terms
+        assert present is not None
+        return Explanation.of_terms(*present, doc)
+
+    @property
+    def present_terms(self) -> tuple[tuple[str, ...], tuple[TermSource, ...]] | None:
+        """If `required_words` being present is the match: its terms and their matchers,
+        what `explain_present` explains it with (`RuleIndex.match` calls that itself)."""
+        if self._words is None or self._conjunction is None:
+            return None
+        return self._conjunction, self._terms
 
     @property
     def required_words(self) -> frozenset[str] | None:

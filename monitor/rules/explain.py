@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from monitor.rules.syntax import FIELDS
 
@@ -55,6 +55,17 @@ Located = tuple[str, str, Callable[[], Iterable[Hit]]]
 """A matched term, a field it matched in, and a function returning its hits there."""
 
 
+class TermSource(Protocol):
+    """A term's matcher: where the term occurs in a document and its summary piece
+    (kept in `Document.pieces` under `key`)."""
+
+    key: str
+
+    def found(self, doc: Document) -> list[Located]: ...
+
+    def summary(self, doc: Document) -> str: ...
+
+
 class Explanation:
     """The terms a query matched (as `Query.evaluate` returns them) and their hits.
 
@@ -63,7 +74,16 @@ class Explanation:
     their summary).
     """
 
-    __slots__ = ("_fields", "_found", "_hits", "_summarize", "_summary", "terms")
+    __slots__ = (
+        "_document",
+        "_fields",
+        "_found",
+        "_hits",
+        "_matchers",
+        "_summarize",
+        "_summary",
+        "terms",
+    )
 
     def __init__(self, terms: Sequence[str], hits: Iterable[Hit] = ()) -> None:
         self.terms = tuple(terms)
@@ -72,6 +92,8 @@ class Explanation:
         self._fields: dict[str, tuple[str, ...]] | None = None
         self._summary: str | None = None
         self._summarize: Callable[[], str] | None = None
+        self._matchers: Sequence[TermSource] = ()
+        self._document: Document | None = None
 
     @classmethod
     def deferred(
@@ -91,18 +113,48 @@ class Explanation:
         explanation._fields = None
         explanation._summary = None
         explanation._summarize = summary
+        explanation._matchers = ()
+        explanation._document = None
         return explanation
+
+    @classmethod
+    def of_terms(
+        cls, terms: tuple[str, ...], matchers: Sequence[TermSource], document: Document
+    ) -> Explanation:
+        """A match of every one of `matchers` (known to occur in `document`): where they
+        occur, and the summary, are asked of them only when wanted, from the document's memo
+        (one object per match: a backtest of many rules makes millions)."""
+        explanation = cls.__new__(cls)
+        explanation.terms = terms
+        explanation._hits = None
+        explanation._found = ()
+        explanation._fields = None
+        explanation._summary = None
+        explanation._summarize = None
+        explanation._matchers = matchers
+        explanation._document = document
+        return explanation
+
+    def _located(self) -> Sequence[Located]:
+        if not self._found and self._matchers:
+            found: list[Located] = []
+            document = self._document
+            assert document is not None
+            for matcher in self._matchers:
+                found += matcher.found(document)
+            self._found = found
+        return self._found
 
     @property
     def hits(self) -> tuple[Hit, ...]:
         if self._hits is None:
-            self._hits = tuple(hit for _, _, locate in self._found for hit in locate())
+            self._hits = tuple(hit for _, _, locate in self._located() for hit in locate())
         return self._hits
 
     def fields(self, term: str) -> tuple[str, ...]:
         """The fields `term` matched in, in the order of `FIELDS`."""
         if self._fields is None:
-            if self._found:
+            if self._located():
                 self._fields = _fields_by_term((term, field) for term, field, _ in self._found)
             else:
                 self._fields = _fields_by_term((hit.term, hit.field) for hit in self.hits)
@@ -110,6 +162,15 @@ class Explanation:
 
     def summary(self) -> str:
         """`Japan (title, body), north korea (body)`: each term once, with its fields."""
+        if self._summary is None and self._matchers:
+            document = self._document
+            assert document is not None
+            pieces = document.pieces
+            parts = []
+            for matcher in self._matchers:
+                piece = pieces.get(matcher.key)
+                parts.append(matcher.summary(document) if piece is None else piece)
+            self._summary = ", ".join(parts)
         if self._summary is None and self._summarize is not None:
             self._summary = self._summarize()
         if self._summary is None:

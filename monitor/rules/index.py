@@ -82,25 +82,33 @@ def estimate_rarity(word: str) -> float:
     return min(0.9, 4.0 / 2.0 ** len(word))
 
 
-def requirements(node: Node, rarity: Rarity = estimate_rarity) -> list[Clause]:
-    """The clauses a query requires, rarest first; none if it requires no positive term."""
-    return sorted(dict.fromkeys(_clauses(node, rarity)), key=lambda clause: clause.cost)
+def requirements(
+    node: Node, rarity: Rarity = estimate_rarity, memo: dict[Term, list[Clause]] | None = None
+) -> list[Clause]:
+    """The clauses a query requires, rarest first; none if it requires no positive term.
+
+    `memo` keeps each term's clauses for the next query (with the same `rarity`)."""
+    clauses = _clauses(node, rarity, {} if memo is None else memo)
+    return sorted(dict.fromkeys(clauses), key=lambda clause: clause.cost)
 
 
-def _clauses(node: Node, rarity: Rarity) -> list[Clause]:
+def _clauses(node: Node, rarity: Rarity, memo: dict[Term, list[Clause]]) -> list[Clause]:
     match node:
         case Term():
-            return _term_clauses(node, rarity)
+            clauses = memo.get(node)
+            if clauses is None:
+                clauses = memo[node] = _term_clauses(node, rarity)
+            return clauses  # shared: never changed by the callers
         case Not():
             return []
         case And():
-            return [clause for child in node.children for clause in _clauses(child, rarity)]
+            return [c for child in node.children for c in _clauses(child, rarity, memo)]
         case Or():
-            return _union([_clauses(child, rarity) for child in node.children])
+            return _union([_clauses(child, rarity, memo) for child in node.children])
         case Near():
-            return _clauses(node.left, rarity) + _clauses(node.right, rarity)
+            return _clauses(node.left, rarity, memo) + _clauses(node.right, rarity, memo)
         case Field():
-            return _clauses(node.child, rarity)
+            return _clauses(node.child, rarity, memo)
 
 
 def _union(alternatives: list[list[Clause]]) -> list[Clause]:
@@ -158,6 +166,7 @@ class RuleIndex(Generic[K]):
 
     __slots__ = (
         "_always",
+        "_decide",
         "_grams",
         "_keys",
         "_prefix_lengths",
@@ -181,13 +190,15 @@ class RuleIndex(Generic[K]):
             self._keys.append(key)
             self._queries.append(query)
         self._words = [query.required_words for query in self._queries]
+        self._decide = [query.present_terms for query in self._queries]
         self._prefix_lengths: tuple[int, ...] = ()
         self._grams = False
         filed = Filed()
         # Rule numbers allocated together stay close in memory, which speeds up the presearch.
         idents = list(range(len(self._queries)))
+        memo: dict[Term, list[Clause]] = {}
         for ident, query in zip(idents, self._queries, strict=True):
-            self._add(ident, requirements(query.root, rarity), filed)
+            self._add(ident, requirements(query.root, rarity, memo), filed)
         self._always = filed.always
         self._presearch: Presearch = build(filed, compiled=compiled)
 
@@ -239,12 +250,18 @@ class RuleIndex(Generic[K]):
         matched: list[tuple[K, Explanation]] = []
         queries, keys = self._queries, self._keys
         words, default_words = self._words, doc.default_words
+        decide, of_terms = self._decide, Explanation.of_terms
         for ident in self._candidate_ids(doc):
             # Most candidates do not match: for an AND of words a subset test turns them
-            # down before anything else.
+            # down before anything else, and where it lets one through, that is the match.
             required = words[ident]
-            if required is not None and not required <= default_words:
-                continue
+            if required is not None:
+                if not required <= default_words:
+                    continue
+                present = decide[ident]
+                if present is not None:
+                    matched.append((keys[ident], of_terms(present[0], present[1], doc)))
+                    continue
             explanation = queries[ident].explain(doc)
             if explanation is not None:
                 matched.append((keys[ident], explanation))

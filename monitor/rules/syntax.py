@@ -168,14 +168,35 @@ class _Token(NamedTuple):
         return self.start + 1
 
 
+_SIMPLE = re.compile(r"[A-Za-z]+(?: AND [A-Za-z]+)*")
+"""The commonest rule, `word AND word AND word` in ASCII letters, read without the lexer."""
+
+
 def parse(query: str) -> Node:
     """Parse and validate a rule query; raises RuleSyntaxError."""
+    if _SIMPLE.fullmatch(query) and (simple := _simple(query)) is not None:
+        return simple
     node = _Parser(query).parse()
     if not _positive(node, plain_only=False):
         raise RuleSyntaxError(
             "a rule needs at least one term it requires; NOT and - only exclude", 1
         )
     return node
+
+
+def _simple(query: str) -> Node | None:
+    """The tree `_Parser` gives for a query of `_SIMPLE`, or None to leave it to the
+    parser (a keyword or NEAR where a word should be). tests/test_rules.py checks
+    that both give equal trees."""
+    terms: list[Node] = []
+    for word in query.split(" AND "):
+        if word in _KEYWORDS or _NEARISH.match(word):
+            return None
+        words = _chunk_words(word, 0)
+        if not words:
+            return None
+        terms.append(Term(tuple(words), word))
+    return terms[0] if len(terms) == 1 else And(tuple(terms))
 
 
 def _positive(node: Node, *, plain_only: bool) -> bool:
@@ -493,8 +514,24 @@ def _check_near_operand(node: Node, token: _Token) -> None:
         )
 
 
+_CHUNKS: dict[str, tuple[str, ...]] = {}
+"""The tokens of query chunks read before (rules files repeat their words): normalizing is
+most of the cost of parsing a rule. Only valid chunks are kept (an error needs its column)."""
+_CHUNKS_BOUND = 100_000
+
+
 def _chunk_words(chunk: str, start: int) -> list[str]:
     """The normalized tokens of one whitespace-free piece of query text at offset `start`."""
+    words = _CHUNKS.get(chunk)
+    if words is None:
+        words = tuple(_read_chunk(chunk, start))
+        if len(_CHUNKS) >= _CHUNKS_BOUND:
+            _CHUNKS.clear()
+        _CHUNKS[chunk] = words
+    return list(words)
+
+
+def _read_chunk(chunk: str, start: int) -> list[str]:
     star = chunk.find("*")
     if 0 <= star < len(chunk) - 1:
         raise RuleSyntaxError("* is only allowed at the end of a word", start + star + 1)

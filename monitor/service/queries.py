@@ -315,11 +315,25 @@ def match_stream(
     """Each (rule, article) match as soon as its article is matched; `progress(n)` after
     the n-th article. Each article's `Document` is built once, for matching, explanation
     and snippet, and dropped with the article's matches."""
+    for article, document, found in match_groups(articles, rules, progress):
+        for name, why in found:
+            yield MatchFound(name, article, why, document)
+
+
+def match_groups(
+    articles: Iterable[Article],
+    rules: Sequence[Rule] | Matcher,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[Article, Document, list[tuple[str, Explanation]]]]:
+    """As `match_stream`, one article at a time: the article, its `Document` and the
+    names of the rules it matched with their explanations (nothing made per match but
+    the explanation: a backtest of 100,000 rules makes a thousand an article)."""
     matcher = rules if isinstance(rules, Matcher) else Matcher(rules)
     for count, article in enumerate(articles, 1):
         document = Document.from_article(article)
-        for rule, why in matcher.match(article, document):
-            yield MatchFound(rule.name, article, why, document)
+        found = matcher.match_names(article, document)
+        if found:
+            yield article, document, found
         if progress is not None:
             progress(count)
 
