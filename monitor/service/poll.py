@@ -187,9 +187,9 @@ class Service:
         sharing the database poll each due source once; a poll whose lease passed to another
         meanwhile is not saved (LeaseLost), that one's result stands."""
         try:
-            claimed = self.store.claim_poll(
-                source.name, source.url, self.clock(), due_only=not ignore_interval,
-                unpolled_since=unpolled_since,
+            claimed = await asyncio.to_thread(
+                self.store.claim_poll, source.name, source.url, self.clock(),
+                due_only=not ignore_interval, unpolled_since=unpolled_since,
             )  # fmt: skip
         except StoreError as exc:
             return self._not_saved(source, exc)
@@ -204,7 +204,7 @@ class Service:
             return self._not_saved(source, exc)
         finally:
             with contextlib.suppress(StoreError):
-                self.store.release_poll(source.name)
+                await asyncio.to_thread(self.store.release_poll, source.name)
         self.unsaved.pop(source.name, None)
         self.store_failures = 0
         return report
@@ -227,7 +227,9 @@ class Service:
         return PollReport(source.name, False, detail=str(error))
 
     async def _poll(self, source: Source) -> PollReport:
-        state = self.state_of(source)
+        # The store's calls of a poll run in worker threads, off the event loop: a database
+        # round trip must not hold up the other polls' fetches.
+        state = await asyncio.to_thread(self.state_of, source)
         if state.disabled:
             return PollReport(source.name, False, detail=state.disabled)
         try:
@@ -244,7 +246,7 @@ class Service:
         if response.status == 200:
             return await self._read(source, state, response)
         if response.status == 304:
-            return self._not_modified(source, state, response)
+            return await asyncio.to_thread(self._not_modified, source, state, response)
         if response.status in (429, 503):
             wait = retry_after(response.headers.get("retry-after"), self.clock())
             return self._failed(source, state, f"HTTP {response.status}", wait=wait)
@@ -282,7 +284,7 @@ class Service:
                 return PollReport(source.name, False, detail=str(exc))
             return self._failed(source, state, str(exc))
         now = self.clock()
-        known = self.store.known_ids(a.id for a in reading.articles)
+        known = await asyncio.to_thread(self.store.known_ids, [a.id for a in reading.articles])
         intake = triage(
             reading.articles,
             known=known,

@@ -106,6 +106,10 @@ class PostgresStore(PostgresViews, PostgresWebSub):
             raise
         self.registered = False
         self.leases: dict[str, int] = {}  # source -> fencing token of the lease we hold
+        # A claimed source's row as the claim returned it, for the poll's first state read.
+        self.claimed: dict[str, SourceState] = {}
+        # Leased sources whose committed save gave the lease back (see cluster.fence).
+        self.released: set[str] = set()
         if instance:
             cluster.register_instance(self)
 
@@ -132,6 +136,14 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         self.queries += 1
         with self.pool.connection() as conn:
             return conn.execute(sql, params).fetchall()
+
+    def _auto(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[list[Row], int]:
+        """One statement in autocommit (its own transaction, without the BEGIN and COMMIT
+        round trips): its rows (if it returns any) and its row count."""
+        self.queries += 1
+        with self.pool.connection() as conn:
+            cur = conn.execute(sql, params)
+            return (cur.fetchall() if cur.description else []), cur.rowcount
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = self._all(sql, params)
@@ -198,6 +210,9 @@ class PostgresStore(PostgresViews, PostgresWebSub):
 
     @_guarded
     def source_state(self, name: str) -> SourceState | None:
+        claimed = self.claimed.pop(name, None)
+        if claimed is not None:  # read by the claim a moment ago, and ours to write since
+            return claimed
         row = self._one("SELECT * FROM sources WHERE name = %s", (name,))
         return None if row is None else state_of(row)
 
@@ -207,11 +222,17 @@ class PostgresStore(PostgresViews, PostgresWebSub):
 
     @_guarded
     def save_state(self, state: SourceState) -> None:
+        if state.name in self.leases:  # one fenced statement, which ends the lease too
+            cluster.fenced_save(self, None, state)
+            self.released.add(state.name)
+            return
         with self._tx() as cur:
             self._put_state(cur, state)
 
     def _put_state(self, cur: psycopg.Cursor[Row], state: SourceState) -> None:
-        cluster.fence(self, cur, state.name)
+        if state.name in self.leases:
+            cluster.fenced_save(self, cur, state)
+            return
         updates = ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS[1:])
         self._run(
             cur,
@@ -257,6 +278,8 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         with self._tx() as cur:
             self._save_poll(cur, state, articles, matches, deliveries, now, settled_links,
                             follow_ups)  # fmt: skip
+        if state.name in self.leases:  # committed: the fenced save gave the lease back
+            self.released.add(state.name)
 
     def _save_poll(
         self,

@@ -15,9 +15,17 @@ import socket
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from monitor.adapters.store.postgres_schema import MIGRATION_LOCK, Row, delivery_of, utc
+from monitor.adapters.store.postgres_schema import (
+    MIGRATION_LOCK,
+    STATE_COLUMNS,
+    Row,
+    delivery_of,
+    state_of,
+    state_values,
+    utc,
+)
 from monitor.errors import LeaseLost
-from monitor.state import Delivery, InstanceInfo
+from monitor.state import Delivery, InstanceInfo, SourceState
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,7 +37,7 @@ __all__ = [
     "HostTurns",
     "claim_deliveries",
     "claim_poll",
-    "fence",
+    "fenced_save",
     "heartbeat",
     "instances",
     "polled_by",
@@ -120,7 +128,8 @@ def claim_poll(
 ) -> bool:
     """Lease the source (a row for it made first if it has none): free, expired or ours,
     and with `due_only` still due; a row another instance is claiming is skipped, not
-    waited for. The fencing counter moves on with each claim."""
+    waited for. The fencing counter moves on with each claim. One statement in the usual
+    case; the row it returns serves the poll's first state read (`store.claimed`)."""
     claim = (
         "UPDATE sources SET lease_owner = %(me)s,"
         " lease_until = clock_timestamp() + %(lease)s, lease_token = lease_token + 1"
@@ -130,53 +139,59 @@ def claim_poll(
         " AND (NOT %(due_only)s OR next_fetch_at IS NULL OR next_fetch_at <= %(now)s)"
         " AND (%(since)s::timestamptz IS NULL OR last_fetch_at IS NULL"
         "      OR last_fetch_at < %(since)s)"
-        " FOR UPDATE SKIP LOCKED) RETURNING lease_token"
+        " FOR UPDATE SKIP LOCKED) RETURNING *"
     )
     params = {"me": store.instance_name, "lease": LEASE, "name": name, "now": now,
               "due_only": due_only, "since": unpolled_since}  # fmt: skip
-    with store.faults(), store._tx() as cur:
-        store._run(cur, claim, params)
-        row = cur.fetchone()
-        if row is None:  # taken, not due, or a source with no row yet: make it, try again
-            store._run(
-                cur,
+    with store.faults():
+        rows, _ = store._auto(claim, params)
+        if not rows:  # taken, not due, or a source with no row yet: make it, try again
+            _, made = store._auto(
                 "INSERT INTO sources (name, url) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
                 (name, url),
             )
-            if cur.rowcount:
-                store._run(cur, claim, params)
-                row = cur.fetchone()
-    if row is None:
+            if made:
+                rows, _ = store._auto(claim, params)
+    if not rows:
         return False
-    store.leases[name] = int(row["lease_token"])
+    store.leases[name] = int(rows[0]["lease_token"])
+    store.released.discard(name)
+    store.claimed[name] = state_of(rows[0])
     return True
 
 
-def fence(store: PostgresStore, cur: psycopg.Cursor[Row], name: str) -> None:
-    """Inside a save of source `name`: refuse it (LeaseLost, the transaction rolls back) if
-    this instance's lease on it has been taken over since it was claimed."""
-    token = store.leases.get(name)
-    if token is None:
-        return
-    store._run(
-        cur,
-        "UPDATE sources SET polled_by = %s WHERE name = %s AND lease_token = %s",
-        (store.instance_name, name, token),
+def fenced_save(store: PostgresStore, cur: psycopg.Cursor[Row] | None, state: SourceState) -> None:
+    """Save the state of a source this instance leased, in one statement that also ends
+    the lease (the save is a poll's last write; `release_poll` then has nothing to send).
+    Refused (LeaseLost; inside `cur`'s transaction, which rolls back) if the lease has been
+    taken over since it was claimed: the fencing token no longer matches."""
+    token = store.leases[state.name]
+    sets = ", ".join(f"{column} = %s" for column in STATE_COLUMNS[1:])
+    sql = (
+        f"UPDATE sources SET {sets}, polled_by = %s,"  # noqa: S608
+        " lease_owner = NULL, lease_until = NULL WHERE name = %s AND lease_token = %s"
     )
-    if cur.rowcount != 1:
-        store.leases.pop(name, None)
+    params = (*state_values(state)[1:], store.instance_name, state.name, token)
+    if cur is None:
+        with store.faults():
+            _, count = store._auto(sql, params)
+    else:
+        count = store._run(cur, sql, params)
+    if count != 1:
+        store.leases.pop(state.name, None)
         raise LeaseLost(
-            f"{name}: this instance's lease was taken over by another; its poll is not saved"
+            f"{state.name}: this instance's lease was taken over by another; its poll is not saved"
         )
 
 
 def release_poll(store: PostgresStore, name: str) -> None:
     token = store.leases.pop(name, None)
-    if token is None:
+    store.claimed.pop(name, None)
+    if token is None or name in store.released:
+        store.released.discard(name)
         return
-    with store.faults(), store._tx() as cur:
-        store._run(
-            cur,
+    with store.faults():
+        store._auto(
             "UPDATE sources SET lease_owner = NULL, lease_until = NULL"
             " WHERE name = %s AND lease_token = %s",
             (name, token),
@@ -291,54 +306,22 @@ class HostTurns:
         self.store = store
 
     def try_start(self, host: str, slots: int, gap: float) -> tuple[str | None, float]:
+        """One call of the schema's monitor_host_turn (postgres_schema), one round trip."""
         store = self.store
-        with store.faults(), store._tx() as cur:
-            # An upsert takes the host's row lock and reads its next start at once.
-            store._run(
-                cur,
-                "INSERT INTO host_starts AS h (host, next_start) VALUES (%s, 'epoch')"
-                " ON CONFLICT (host) DO UPDATE SET next_start = h.next_start"
-                " RETURNING extract(epoch FROM h.next_start - clock_timestamp()) AS wait",
-                (host,),
+        with store.faults():
+            rows, _ = store._auto(
+                "SELECT o_slot, o_wait FROM monitor_host_turn(%s, %s, %s, %s, %s, %s)",
+                (host, slots, timedelta(seconds=gap), store.instance_name, TURN_HELD, BUSY_RETRY),
             )
-            row = cur.fetchone()
-            wait = float(row["wait"]) if row and row["wait"] is not None else 0.0
-            if wait > 0:
-                return None, wait
-            take = (
-                "UPDATE host_turns SET holder = %(me)s, until = clock_timestamp() + %(held)s"
-                " WHERE host = %(host)s AND slot = (SELECT slot FROM host_turns"
-                " WHERE host = %(host)s AND slot <= %(slots)s"
-                " AND (holder IS NULL OR until < clock_timestamp()) ORDER BY slot LIMIT 1)"
-                " RETURNING slot"
-            )
-            params = {"me": store.instance_name, "held": TURN_HELD, "host": host, "slots": slots}
-            store._run(cur, take, params)
-            taken = cur.fetchone()
-            if taken is None:  # a new host (or more slots): make its slots, try again
-                store._run(
-                    cur,
-                    "INSERT INTO host_turns (host, slot) SELECT %s, generate_series(1, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    (host, slots),
-                )
-                if cur.rowcount:
-                    store._run(cur, take, params)
-                    taken = cur.fetchone()
-            if taken is None:
-                return None, BUSY_RETRY
-            store._run(
-                cur,
-                "UPDATE host_starts SET next_start = clock_timestamp() + %s WHERE host = %s",
-                (timedelta(seconds=gap), host),
-            )
-        return str(taken["slot"]), 0.0
+        slot, wait = rows[0]["o_slot"], rows[0]["o_wait"]
+        if slot is None:
+            return None, float(wait)
+        return str(slot), 0.0
 
     def finish(self, host: str, turn: str) -> None:
         store = self.store
-        with store.faults(), store._tx() as cur:
-            store._run(
-                cur,
+        with store.faults():
+            store._auto(
                 "UPDATE host_turns SET holder = NULL, until = NULL"
                 " WHERE host = %s AND slot = %s AND holder = %s",
                 (host, int(turn), store.instance_name),

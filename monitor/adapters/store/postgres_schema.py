@@ -165,6 +165,47 @@ MIGRATIONS: dict[int, Sequence[str]] = {
             until timestamptz NOT NULL
         )""",
     ),
+    # A host turn (postgres_cluster.HostTurns.try_start) in one call: the host's
+    # `host_starts` row, locked by the upsert, serialises the decision across instances;
+    # then a free slot is taken and the next start moved on by the gap. Returns the slot
+    # taken, or NULL and how long to wait (until the gap ends, or p_busy if all are busy).
+    4: (
+        """CREATE FUNCTION monitor_host_turn(p_host text, p_slots integer, p_gap interval,
+            p_me text, p_held interval, p_busy double precision,
+            OUT o_slot integer, OUT o_wait double precision)
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            v_next timestamptz;
+        BEGIN
+            INSERT INTO host_starts AS h (host, next_start) VALUES (p_host, 'epoch')
+                ON CONFLICT (host) DO UPDATE SET next_start = h.next_start
+                RETURNING h.next_start INTO v_next;
+            o_wait := extract(epoch FROM v_next - clock_timestamp());
+            IF o_wait > 0 THEN
+                RETURN;
+            END IF;
+            FOR attempt IN 1..2 LOOP
+                UPDATE host_turns t SET holder = p_me, until = clock_timestamp() + p_held
+                    WHERE t.host = p_host AND t.slot = (SELECT s.slot FROM host_turns s
+                        WHERE s.host = p_host AND s.slot <= p_slots
+                        AND (s.holder IS NULL OR s.until < clock_timestamp())
+                        ORDER BY s.slot LIMIT 1)
+                    RETURNING t.slot INTO o_slot;
+                EXIT WHEN o_slot IS NOT NULL OR attempt = 2;
+                -- a new host (or more slots): make its slots, and try again if any were
+                INSERT INTO host_turns (host, slot) SELECT p_host, generate_series(1, p_slots)
+                    ON CONFLICT DO NOTHING;
+                EXIT WHEN NOT FOUND;
+            END LOOP;
+            IF o_slot IS NULL THEN
+                o_wait := p_busy;
+                RETURN;
+            END IF;
+            o_wait := 0;
+            UPDATE host_starts SET next_start = clock_timestamp() + p_gap WHERE host = p_host;
+        END
+        $$""",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
