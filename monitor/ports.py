@@ -211,6 +211,10 @@ class PollStore(Protocol):
         """The source's stored state (validators, backoff, next poll), None if never polled."""
         ...
 
+    def source_states(self) -> list[SourceState]:
+        """Every stored source state (a cycle's due check reads them at once)."""
+        ...
+
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         """Those of `ids` that are stored articles."""
         ...

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -116,17 +116,29 @@ class Service:
         self.outbox.config = config
         self.outbox.notifier = notifier
 
-    def state_of(self, source: Source) -> SourceState:
-        state = self.unsaved.get(source.name) or self.store.source_state(source.name)
+    def state_of(
+        self, source: Source, stored: Mapping[str, SourceState] | None = None
+    ) -> SourceState:
+        """The source's state: held back after a refused save, else `stored` (all the
+        states, read at once) or the store's."""
+        state = self.unsaved.get(source.name) or (
+            self.store.source_state(source.name) if stored is None else stored.get(source.name)
+        )
         if state is None or state.url != source.url:
             return SourceState(source.name, source.url)
         self._last_read[source.name] = state
         return state
 
-    def is_due(self, source: Source, *, ignore_interval: bool) -> bool:
+    def is_due(
+        self,
+        source: Source,
+        *,
+        ignore_interval: bool,
+        stored: Mapping[str, SourceState] | None = None,
+    ) -> bool:
         """Due by its schedule, or any time with `ignore_interval` (run --once), except while
         disabled, backing off after errors, or inside the publisher's not-before."""
-        state = self.state_of(source)
+        state = self.state_of(source, stored)
         now = self.clock()
         if state.disabled or (state.not_before and now < state.not_before):
             return False
@@ -144,11 +156,14 @@ class Service:
 
     async def poll_all(self, *, ignore_interval: bool = False) -> list[PollReport]:
         started = self.clock()
+        # One read of every state, in a worker thread, rather than one a source on the loop.
+        stored = {s.name: s for s in await asyncio.to_thread(self.store.source_states)}
         due = [
             s
             for s in self.config.sources
-            if s.enabled and self.is_due(s, ignore_interval=ignore_interval)
+            if s.enabled and self.is_due(s, ignore_interval=ignore_interval, stored=stored)
         ]
+        del stored
         slots = asyncio.Semaphore(MAX_POLLS_AT_ONCE)
 
         async def bounded(source: Source) -> PollReport:

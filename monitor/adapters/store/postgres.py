@@ -20,13 +20,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from monitor.adapters.store import postgres_cluster as cluster
 from monitor.adapters.store.postgres_schema import (
-    MIGRATION_LOCK,
-    MIGRATIONS,
     SCHEMA_VERSION,
     STATE_COLUMNS,
     Row,
     delivery_of,
     match_of,
+    migrate,
     reason,
     safe_name,
     state_of,
@@ -162,28 +161,8 @@ class PostgresStore(PostgresViews, PostgresWebSub):
             cur.executemany(sql, rows)
 
     def _migrate(self) -> None:
-        """All steps in one transaction under an advisory lock, the version read inside it:
-        instances starting together migrate once, the others wait and find it done."""
         with self._tx() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
-                " applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL)"
-            )
-            cur.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
-            row = cur.fetchone()
-            version = int(row["v"]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"database schema {version} is newer than this news-monitor ({SCHEMA_VERSION})"
-                )
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
-                    cur.execute(statement)
-                cur.execute(
-                    "INSERT INTO schema_migrations (version, applied_by) VALUES (%s, %s)",
-                    (step, self.instance_name),
-                )
+            migrate(cur, self.instance_name)
 
     @_guarded
     def schema_version(self) -> int:
@@ -380,8 +359,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         return [delivery_of(row) for row in rows]
 
     def _update(self, sql: str, params: Sequence[Any]) -> int:
-        with self._tx() as cur:
-            return self._run(cur, sql, params)
+        return self._auto(sql, params)[1]
 
     @_guarded
     def mark_delivered(self, delivery_id: str, now: datetime) -> None:

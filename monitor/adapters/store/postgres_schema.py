@@ -18,13 +18,14 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from monitor.adapters.store.sqlite_schema import _hints_from_json, _hints_to_json
+from monitor.errors import StoreError
 from monitor.state import Delivery, MatchRecord, SourceState
 
 Row = dict[str, Any]
 
 __all__ = [
     "MIGRATIONS", "MIGRATION_LOCK", "SCHEMA_VERSION", "STATE_COLUMNS", "Row", "delivery_of",
-    "match_of", "reason", "safe_name", "state_of", "state_values", "utc",
+    "match_of", "migrate", "reason", "safe_name", "state_of", "state_values", "utc",
 ]  # fmt: skip
 
 # pg_advisory_xact_lock key of the migrations (any constant; "news-monitor" in ASCII).
@@ -227,6 +228,30 @@ STATE_COLUMNS = (
     "disabled",
     "hints",
 )
+
+
+def migrate(cur: psycopg.Cursor[Row], instance_name: str) -> None:
+    """All steps in one transaction (`cur`'s) under an advisory lock, the version read
+    inside it: instances starting together migrate once, the others wait and find it done."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+    cur.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+        " applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL)"
+    )
+    cur.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
+    row = cur.fetchone()
+    version = int(row["v"]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema {version} is newer than this news-monitor ({SCHEMA_VERSION})"
+        )
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[step]:
+            cur.execute(statement)
+        cur.execute(
+            "INSERT INTO schema_migrations (version, applied_by) VALUES (%s, %s)",
+            (step, instance_name),
+        )
 
 
 def utc(value: datetime | None) -> datetime | None:
