@@ -5,20 +5,20 @@ thread-safe psycopg connection pool, plus what several instances sharing one dat
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from monitor.adapters.store import postgres_cluster as cluster
+from monitor.adapters.store.guard import guarded
 from monitor.adapters.store.postgres_schema import (
     SCHEMA_VERSION,
     STATE_COLUMNS,
@@ -49,22 +49,9 @@ __all__ = ["SCHEMA_VERSION", "PostgresStore", "safe_name"]
 
 log = logging.getLogger(__name__)
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 _PRUNED = "{}"
 # Bugs in our SQL or data, not faults of the server: they keep their traceback.
 _BUGS = (psycopg.IntegrityError, psycopg.ProgrammingError, psycopg.DataError)
-
-
-def _guarded(
-    method: Callable[Concatenate[PostgresStore, _P], _R],
-) -> Callable[Concatenate[PostgresStore, _P], _R]:
-    @functools.wraps(method)
-    def call(store: PostgresStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with store.faults():
-            return method(store, *args, **kwargs)
-
-    return call
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -164,12 +151,12 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         with self._tx() as cur:
             migrate(cur, self.instance_name)
 
-    @_guarded
+    @guarded
     def schema_version(self) -> int:
         row = self._one("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
         return int(row["v"]) if row else 0
 
-    @_guarded
+    @guarded
     def check_integrity(self) -> None:
         """The server keeps its own integrity; check that it answers and the schema is ours."""
         version = self.schema_version()
@@ -187,7 +174,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
 
     # -- sources -------------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def source_state(self, name: str) -> SourceState | None:
         claimed = self.claimed.pop(name, None)
         if claimed is not None:  # read by the claim a moment ago, and ours to write since
@@ -195,11 +182,11 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         row = self._one("SELECT * FROM sources WHERE name = %s", (name,))
         return None if row is None else state_of(row)
 
-    @_guarded
+    @guarded
     def source_states(self) -> list[SourceState]:
         return [state_of(row) for row in self._all("SELECT * FROM sources ORDER BY name")]
 
-    @_guarded
+    @guarded
     def save_state(self, state: SourceState) -> None:
         if state.name in self.leases:  # one fenced statement, which ends the lease too
             cluster.fenced_save(self, None, state)
@@ -223,7 +210,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
 
     # -- polls ---------------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
         if not wanted:
@@ -231,7 +218,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         rows = self._all("SELECT id FROM articles WHERE id = ANY(%s)", (wanted,))
         return {row["id"] for row in rows}
 
-    @_guarded
+    @guarded
     def known_links(self, ids: Iterable[str], now: datetime) -> set[str]:
         wanted = list(ids)
         if not wanted:
@@ -243,7 +230,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         )
         return {row["id"] for row in rows}
 
-    @_guarded
+    @guarded
     def save_poll(
         self,
         state: SourceState,
@@ -324,7 +311,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
             ],
         )  # fmt: skip
 
-    @_guarded
+    @guarded
     def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]:
         rows = self._all(
             "SELECT story_id, fingerprint FROM matches WHERE rule = %s AND matched_at >= %s"
@@ -333,7 +320,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         )
         return [(row["story_id"], bytes(row["fingerprint"])) for row in rows]
 
-    @_guarded
+    @guarded
     def recent_articles(self, source: str, since: datetime, limit: int) -> list[Article]:
         rows = self._all(
             "SELECT data FROM articles WHERE source = %s AND first_seen >= %s AND data != %s"
@@ -344,7 +331,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
 
     # -- outbox --------------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
         query = (
             "SELECT o.*, a.url, a.title AS article_title FROM outbox o"
@@ -361,7 +348,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
     def _update(self, sql: str, params: Sequence[Any]) -> int:
         return self._auto(sql, params)[1]
 
-    @_guarded
+    @guarded
     def mark_delivered(self, delivery_id: str, now: datetime) -> None:
         self._update(
             "UPDATE outbox SET delivered_at = %s, attempts = attempts + 1, last_error = NULL,"
@@ -369,7 +356,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
             (now, delivery_id),
         )
 
-    @_guarded
+    @guarded
     def mark_failed(self, delivery_id: str, error: str, next_attempt_at: datetime) -> None:
         self._update(
             "UPDATE outbox SET attempts = attempts + 1, last_error = %s, next_attempt_at = %s,"
@@ -377,7 +364,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
             (error, next_attempt_at, delivery_id),
         )
 
-    @_guarded
+    @guarded
     def mark_folded(self, delivery_ids: Sequence[str], into: str, now: datetime) -> None:
         self._update(
             "UPDATE outbox SET delivered_at = %s, folded_into = %s, claim_owner = NULL"
@@ -385,7 +372,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
             (now, into, list(delivery_ids)),
         )
 
-    @_guarded
+    @guarded
     def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None:
         self._update(
             "UPDATE outbox SET attempts = attempts + 1, last_error = %s, dead_at = %s,"
@@ -393,7 +380,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
             (error, now, delivery_id),
         )
 
-    @_guarded
+    @guarded
     def messages_sent(self, target: str, since: datetime) -> int:
         row = self._one(
             "SELECT count(*) AS n FROM outbox WHERE target = %s AND delivered_at >= %s"
@@ -402,7 +389,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         )
         return int(row["n"]) if row else 0
 
-    @_guarded
+    @guarded
     def dead_deliveries(self, limit: int = 20) -> list[Delivery]:
         rows = self._all(
             "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, seq DESC"
@@ -413,7 +400,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
 
     # -- follow-ups and digests ------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def due_follow_ups(self, now: datetime) -> list[FollowUp]:
         rows = self._all(
             "SELECT rule, story_id, target, due_at FROM follow_ups"
@@ -422,7 +409,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         )
         return [FollowUp(r["rule"], r["story_id"], r["target"], r["due_at"]) for r in rows]
 
-    @_guarded
+    @guarded
     def story_copies(self, rule: str, story_id: str) -> list[StoryCopy]:
         rows = self._all(
             "SELECT m.article_id, m.source, a.title, a.url FROM matches m"
@@ -432,7 +419,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         )
         return [StoryCopy(r["article_id"], r["source"] or "", r["title"], r["url"]) for r in rows]
 
-    @_guarded
+    @guarded
     def queue_follow_up(
         self, follow_up: FollowUp, delivery: Delivery | None, now: datetime
     ) -> bool:
@@ -447,7 +434,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
                 self._put_deliveries(cur, [delivery])
         return bool(settled)
 
-    @_guarded
+    @guarded
     def drop_follow_up(self, follow_up: FollowUp) -> None:
         self._update(
             "DELETE FROM follow_ups WHERE rule = %s AND story_id = %s AND target = %s"
@@ -455,12 +442,12 @@ class PostgresStore(PostgresViews, PostgresWebSub):
             (follow_up.rule, follow_up.story_id, follow_up.target),
         )
 
-    @_guarded
+    @guarded
     def digest_covered_until(self, rule: str) -> datetime | None:
         row = self._one("SELECT covered_until FROM digests WHERE rule = %s", (rule,))
         return None if row is None else utc(row["covered_until"])
 
-    @_guarded
+    @guarded
     def matches_between(
         self, rule: str, start: datetime, end: datetime
     ) -> list[tuple[MatchRecord, Article]]:
@@ -472,7 +459,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         )
         return [(match_of(row), Article.from_json(json.loads(row["data"]))) for row in rows]
 
-    @_guarded
+    @guarded
     def save_digest(
         self,
         rule: str,
@@ -532,7 +519,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
 
     # -- queries and upkeep ----------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def recent_matches(self, limit: int = 20) -> list[tuple[MatchRecord, str, str]]:
         rows = self._all(
             "SELECT m.*, a.title, a.url FROM matches m JOIN articles a ON a.id = m.article_id"
@@ -565,7 +552,7 @@ class PostgresStore(PostgresViews, PostgresWebSub):
                 return
             after = (rows[-1]["first_seen"], rows[-1]["seq"])
 
-    @_guarded
+    @guarded
     def count_articles_since(self, since: datetime) -> int:
         row = self._one(
             "SELECT count(*) AS n FROM articles WHERE first_seen >= %s AND data != %s",
@@ -573,14 +560,14 @@ class PostgresStore(PostgresViews, PostgresWebSub):
         )
         return int(row["n"]) if row else 0
 
-    @_guarded
+    @guarded
     def prune_text(self, before: datetime) -> int:
         return self._update(
             "UPDATE articles SET data = %s WHERE first_seen < %s AND data != %s",
             (_PRUNED, before, _PRUNED),
         )
 
-    @_guarded
+    @guarded
     def prune_sent_bodies(self, before: datetime) -> int:
         return self._update(
             "UPDATE outbox SET body = '' WHERE body != '' AND (delivered_at < %s OR dead_at < %s)",

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from monitor.adapters.store.sqlite_schema import _hints_from_json, _hints_to_json
+from monitor.adapters.store.sqlite_schema import STATE_COLUMNS, _hints_from_json, _hints_to_json
 from monitor.errors import StoreError
 from monitor.state import Delivery, MatchRecord, SourceState
 
@@ -209,25 +209,6 @@ MIGRATIONS: dict[int, Sequence[str]] = {
     ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
-
-STATE_COLUMNS = (
-    "name",
-    "url",
-    "etag",
-    "last_modified",
-    "last_fetch_at",
-    "last_ok_at",
-    "last_result",
-    "error_count",
-    "next_fetch_at",
-    "items_seen",
-    "fetch_url",
-    "not_before",
-    "failing_since",
-    "failure_reported",
-    "disabled",
-    "hints",
-)
 
 
 def migrate(cur: psycopg.Cursor[Row], instance_name: str) -> None:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
 
+from monitor.adapters.store.guard import guarded
 from monitor.adapters.store.sqlite_connection import SharedConnection, Transaction, lock_for_run
 from monitor.adapters.store.sqlite_schema import (
     _PRUNED,
-    _STATE_COLUMNS,
     MIGRATIONS,
     SCHEMA_VERSION,
+    STATE_COLUMNS,
     _hints_from_json,
     _hints_to_json,
     _parse,
@@ -36,24 +35,9 @@ from monitor.state import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 ARTICLE_CHUNK = 500  # stored articles read at a time by `articles_since` (match --since)
 # Bugs in our SQL, not faults of the database file: they keep their traceback.
 _BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
-
-
-def _guarded(
-    method: Callable[Concatenate[SqliteStore, _P], _R],
-) -> Callable[Concatenate[SqliteStore, _P], _R]:
-    """A store method whose SQLite errors (disk full, read-only, damaged) are StoreErrors."""
-
-    @functools.wraps(method)
-    def call(store: SqliteStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with store.faults():
-            return method(store, *args, **kwargs)
-
-    return call
 
 
 class SqliteStore(SqliteViews):
@@ -110,7 +94,7 @@ class SqliteStore(SqliteViews):
                 f"database schema {version} is newer than this news-monitor ({SCHEMA_VERSION})"
             )
 
-    @_guarded
+    @guarded
     def check_integrity(self) -> None:
         """Refuse a damaged database (SQLite's quick check) instead of working on it."""
         problems = [row[0] for row in self.db.execute("PRAGMA quick_check(3)")]
@@ -134,16 +118,16 @@ class SqliteStore(SqliteViews):
             self._lock.close()
             self._lock = None
 
-    @_guarded
+    @guarded
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
-    @_guarded
+    @guarded
     def source_state(self, name: str) -> SourceState | None:
         row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
         return None if row is None else self._state(row)
 
-    @_guarded
+    @guarded
     def source_states(self) -> list[SourceState]:
         rows = self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()
         return [self._state(row) for row in rows]
@@ -169,11 +153,11 @@ class SqliteStore(SqliteViews):
             hints=_hints_from_json(row["hints"]),
         )
 
-    @_guarded
+    @guarded
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         return self._found("SELECT id FROM articles WHERE id IN ({marks})", ids)
 
-    @_guarded
+    @guarded
     def known_links(self, ids: Iterable[str], now: datetime) -> set[str]:
         """The page-link ids that need no fetch at `now`: stored articles, and links
         settled until later."""
@@ -194,7 +178,7 @@ class SqliteStore(SqliteViews):
             found.update(row[0] for row in self.db.execute(sql, [*chunk, *params]))
         return found
 
-    @_guarded
+    @guarded
     def save_poll(
         self,
         state: SourceState,
@@ -260,7 +244,7 @@ class SqliteStore(SqliteViews):
             ],
         )  # fmt: skip
 
-    @_guarded
+    @guarded
     def save_state(self, state: SourceState) -> None:
         with self._transaction():
             self._put_state(state)
@@ -273,15 +257,15 @@ class SqliteStore(SqliteViews):
             _time(state.not_before), _time(state.failing_since), int(state.failure_reported),
             state.disabled, _hints_to_json(state.hints),
         )  # fmt: skip
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS[1:])
+        updates = ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS[1:])
         self.db.execute(
-            f"INSERT INTO sources ({', '.join(_STATE_COLUMNS)})"  # noqa: S608
-            f" VALUES ({', '.join('?' * len(_STATE_COLUMNS))})"
+            f"INSERT INTO sources ({', '.join(STATE_COLUMNS)})"  # noqa: S608
+            f" VALUES ({', '.join('?' * len(STATE_COLUMNS))})"
             f" ON CONFLICT (name) DO UPDATE SET {updates}",
             values,
         )
 
-    @_guarded
+    @guarded
     def pending_deliveries(self, now: datetime, *, due_only: bool = True) -> list[Delivery]:
         query = (
             "SELECT o.*, a.url, a.title AS article_title FROM outbox o"
@@ -295,7 +279,7 @@ class SqliteStore(SqliteViews):
         rows = self.db.execute(query + " ORDER BY o.created_at, o.rowid", params).fetchall()
         return [_delivery(row) for row in rows]
 
-    @_guarded
+    @guarded
     def mark_delivered(self, delivery_id: str, now: datetime) -> None:
         with self._transaction():
             self.db.execute(
@@ -304,7 +288,7 @@ class SqliteStore(SqliteViews):
                 (_time(now), delivery_id),
             )
 
-    @_guarded
+    @guarded
     def mark_failed(self, delivery_id: str, error: str, next_attempt_at: datetime) -> None:
         with self._transaction():
             self.db.execute(
@@ -313,7 +297,7 @@ class SqliteStore(SqliteViews):
                 (error, _time(next_attempt_at), delivery_id),
             )
 
-    @_guarded
+    @guarded
     def mark_folded(self, delivery_ids: Sequence[str], into: str, now: datetime) -> None:
         """Record deliveries sent as part of another message ("and N more")."""
         with self._transaction():
@@ -322,7 +306,7 @@ class SqliteStore(SqliteViews):
                 [(_time(now), into, delivery_id) for delivery_id in delivery_ids],
             )
 
-    @_guarded
+    @guarded
     def messages_sent(self, target: str, since: datetime) -> int:
         """Messages (folded ones not counted) delivered to `target` since `since`."""
         row = self.db.execute(
@@ -332,7 +316,7 @@ class SqliteStore(SqliteViews):
         ).fetchone()
         return int(row[0])
 
-    @_guarded
+    @guarded
     def story_fingerprints(self, rule: str, since: datetime) -> list[tuple[str, bytes]]:
         """(story id, fingerprint) of the rule's matches since `since`."""
         rows = self.db.execute(
@@ -342,7 +326,7 @@ class SqliteStore(SqliteViews):
         ).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
 
-    @_guarded
+    @guarded
     def recent_articles(self, source: str, since: datetime, limit: int) -> list[Article]:
         """The source's newest `limit` articles first seen since `since` (text not pruned)."""
         rows = self.db.execute(
@@ -352,7 +336,7 @@ class SqliteStore(SqliteViews):
         ).fetchall()
         return [Article.from_json(json.loads(row[0])) for row in rows]
 
-    @_guarded
+    @guarded
     def due_follow_ups(self, now: datetime) -> list[FollowUp]:
         rows = self.db.execute(
             "SELECT rule, story_id, target, due_at FROM follow_ups"
@@ -361,7 +345,7 @@ class SqliteStore(SqliteViews):
         ).fetchall()
         return [FollowUp(row[0], row[1], row[2], datetime.fromisoformat(row[3])) for row in rows]
 
-    @_guarded
+    @guarded
     def story_copies(self, rule: str, story_id: str) -> list[StoryCopy]:
         """Every article of the rule's story, in the order they were matched."""
         rows = self.db.execute(
@@ -372,7 +356,7 @@ class SqliteStore(SqliteViews):
         ).fetchall()
         return [StoryCopy(row[0], row[1] or "", row[2], row[3]) for row in rows]
 
-    @_guarded
+    @guarded
     def queue_follow_up(
         self, follow_up: FollowUp, delivery: Delivery | None, now: datetime
     ) -> bool:
@@ -388,7 +372,7 @@ class SqliteStore(SqliteViews):
                 self._put_deliveries([delivery])
         return bool(cursor.rowcount)
 
-    @_guarded
+    @guarded
     def drop_follow_up(self, follow_up: FollowUp) -> None:
         """Forget a follow-up not yet queued (a later copy from another outlet schedules it
         again)."""
@@ -399,14 +383,14 @@ class SqliteStore(SqliteViews):
                 (follow_up.rule, follow_up.story_id, follow_up.target),
             )
 
-    @_guarded
+    @guarded
     def digest_covered_until(self, rule: str) -> datetime | None:
         row = self.db.execute(
             "SELECT covered_until FROM digests WHERE rule = ?", (rule,)
         ).fetchone()
         return None if row is None else datetime.fromisoformat(row[0])
 
-    @_guarded
+    @guarded
     def matches_between(
         self, rule: str, start: datetime, end: datetime
     ) -> list[tuple[MatchRecord, Article]]:
@@ -418,7 +402,7 @@ class SqliteStore(SqliteViews):
         ).fetchall()
         return [(_match(row), Article.from_json(json.loads(row["data"]))) for row in rows]
 
-    @_guarded
+    @guarded
     def save_digest(
         self,
         rule: str,
@@ -483,7 +467,7 @@ class SqliteStore(SqliteViews):
     def polled_by(self) -> dict[str, str]:
         return {}
 
-    @_guarded
+    @guarded
     def mark_dead(self, delivery_id: str, error: str, now: datetime) -> None:
         """Stop retrying: the delivery is kept, with its error, for `monitor status`."""
         with self._transaction():
@@ -493,7 +477,7 @@ class SqliteStore(SqliteViews):
                 (error, _time(now), delivery_id),
             )
 
-    @_guarded
+    @guarded
     def dead_deliveries(self, limit: int = 20) -> list[Delivery]:
         rows = self.db.execute(
             "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, rowid DESC"
@@ -519,7 +503,7 @@ class SqliteStore(SqliteViews):
                 return
             after, rowid = rows[-1][0], rows[-1][1]
 
-    @_guarded
+    @guarded
     def count_articles_since(self, since: datetime) -> int:
         row = self.db.execute(
             "SELECT count(*) FROM articles WHERE first_seen >= ? AND data != ?",
@@ -527,7 +511,7 @@ class SqliteStore(SqliteViews):
         ).fetchone()
         return int(row[0])
 
-    @_guarded
+    @guarded
     def prune_text(self, before: datetime) -> int:
         """Drop the text of articles first seen before `before`; their ids stay, so they
         still never alert twice."""
@@ -538,7 +522,7 @@ class SqliteStore(SqliteViews):
             )
         return int(cursor.rowcount)
 
-    @_guarded
+    @guarded
     def prune_sent_bodies(self, before: datetime) -> int:
         """Drop the bodies of messages delivered or given up on before `before`; the rows
         stay for rate limits, folding and `monitor status`. Pending messages keep theirs."""
@@ -550,7 +534,7 @@ class SqliteStore(SqliteViews):
             )
         return int(cursor.rowcount)
 
-    @_guarded
+    @guarded
     def recent_matches(self, limit: int = 20) -> list[tuple[MatchRecord, str, str]]:
         """The newest matches with their article's title and URL."""
         rows = self.db.execute(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.state import FeedHints
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "STATE_COLUMNS"]
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -210,7 +210,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     10: _migrate_10,
     11: _migrate_11,
 }
-_STATE_COLUMNS = (
+STATE_COLUMNS = (  # a SourceState as the sources table of either backend stores it
     "name",
     "url",
     "etag",
