@@ -44,3 +44,11 @@ def test_has_unspaced() -> None:
     assert has_unspaced("北朝鮮")
     assert has_unspaced("ข่าว")
     assert not has_unspaced("Korea 한국")
+
+
+def test_the_recorded_combining_marks_are_the_ones_unicode_gives() -> None:
+    from monitor.rules import marks
+
+    assert marks.mark_ranges() == marks.computed_mark_ranges()
+    assert (0x0300, 0x036F) in marks.mark_ranges()
+    assert tokenize("re\u0301sume\u0301 \u0915\u093f\u0924\u093e\u092c") == ["resume", "किताब"]

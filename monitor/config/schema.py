@@ -10,16 +10,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from fnmatch import fnmatchcase
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor import __version__
 from monitor.config.toml import TomlContext, TomlTable, load_toml
 from monitor.delivery.markup import MARKUPS, Markup, markup_for
-from monitor.delivery.templates import CompiledTemplate, TemplateError, compile_template
 from monitor.errors import ConfigError
 from monitor.rules import Query, RuleSyntaxError, compile_query
+
+if TYPE_CHECKING:
+    from monitor.delivery.templates import CompiledTemplate
 
 __all__ = [
     "HOMEPAGE",
@@ -391,10 +393,13 @@ def _parse_target_table(
 
 
 def _templates(table: TomlTable) -> Templates:
-    """`title_template` / `body_template`: Jinja2 text, checked now so mistakes show at load."""
+    """`title_template` / `body_template`: Jinja2 text, checked now so mistakes show at load
+    (Jinja2 is imported only for a table that has one)."""
     compiled: dict[str, CompiledTemplate] = {}
     for key in ("title_template", "body_template"):
         if key in table.data:
+            from monitor.delivery.templates import TemplateError, compile_template
+
             text = table.get(key, str)
             try:
                 compiled[key] = compile_template(text, name=table.path(key))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from monitor.rules.marks import mark_ranges
+
 __all__ = [
     "UNSPACED_CLASS",
     "Alignment",
@@ -73,18 +75,6 @@ def _char_class(ranges: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> 
     return "".join(parts)
 
 
-def _mark_ranges() -> list[tuple[int, int]]:
-    ranges: list[tuple[int, int]] = []
-    for code in range(0x0300, 0x1E950):
-        char = chr(code)
-        if unicodedata.category(char) in ("Mn", "Mc", "Me") and not char.isalnum():
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1] = (ranges[-1][0], code)
-            else:
-                ranges.append((code, code))
-    return ranges
-
-
 _DIACRITICS: dict[int, None] = {
     code: None
     for start, end in _DIACRITIC_BLOCKS
@@ -96,7 +86,7 @@ UNSPACED_CLASS = "[" + _char_class(_UNSPACED_RANGES) + "]"
 """A regular-expression class matching one character of a script written without spaces."""
 
 _UNSPACED = re.compile(UNSPACED_CLASS)
-_TOKEN = re.compile(r"(?:[^\W_]|[" + _char_class(_mark_ranges()) + "])+")
+_TOKEN = re.compile(r"(?:[^\W_]|[" + _char_class(mark_ranges()) + "])+")
 _ASCII_SEPARATORS = str.maketrans({code: " " for code in range(128) if not chr(code).isalnum()})
 _PIECE = re.compile(r"\s+|\S+")
 _JOINING_KANA_MARKS = frozenset("\u3099\u309a\uff9e\uff9f")

@@ -17,7 +17,6 @@ from monitor.sources.charset import decode
 from monitor.sources.feeds import FeedError, document_type, parse_feed, read_feed
 from monitor.sources.identity import link_id
 from monitor.sources.newest import newest
-from monitor.sources.pages import article_links, extract_article, feed_links
 from monitor.state import FeedHints, FetchResponse
 
 __all__ = ["Collector", "Reading", "read_document"]
@@ -55,8 +54,12 @@ class Reading:
 def read_document(response: FetchResponse, source: str, now: datetime | None = None) -> Reading:
     """A feed's items, or a page as one article (CPU-bound: run it off the event loop)."""
     if document_type(response.content, response.content_type) == "html":
+        from monitor.sources import pages  # page extraction's libraries load only for pages
+
         html = _page_html(source, response)
-        return Reading([extract_article(html, url=response.url, source=source, now=now)], response)
+        return Reading(
+            [pages.extract_article(html, url=response.url, source=source, now=now)], response
+        )
     return _read_feed(response, source)
 
 
@@ -134,7 +137,9 @@ class Collector:
     async def _advertised_feed(
         self, source: Source, html: str, url: str, known: KnownIds
     ) -> Reading | None:
-        for feed_url in feed_links(html, url)[:1]:
+        from monitor.sources import pages
+
+        for feed_url in pages.feed_links(html, url)[:1]:
             try:
                 response = await self.fetcher.fetch(feed_url, discovered_on=source.url)
             except MonitorError as exc:
@@ -153,17 +158,19 @@ class Collector:
         """Fetch the article links on a front or section page that were not seen before;
         the articles, and the links settled without an article of their id, with the time
         to look at them again."""
-        links = await asyncio.to_thread(article_links, html, url)
+        from monitor.sources import pages
+
+        links = await asyncio.to_thread(pages.article_links, html, url)
         ids = {link: link_id(link) for link in links}
         seen = known(ids.values())
         new = [link for link in links if ids[link] not in seen][:MAX_NEW_PAGES]
-        pages = await asyncio.gather(*(self._article_page(source, link) for link in new))
-        articles = [page for page in pages if isinstance(page, Article)]
+        outcomes = await asyncio.gather(*(self._article_page(source, link) for link in new))
+        articles = [page for page in outcomes if isinstance(page, Article)]
         found = {article.id for article in articles}
         now = self.clock()
         settled = [
             (ids[link], now + (ALIAS_RECHECK if isinstance(page, Article) else DEAD_RECHECK))
-            for link, page in zip(new, pages, strict=True)
+            for link, page in zip(new, outcomes, strict=True)
             if page is not _RETRY and ids[link] not in found
         ]
         return articles, settled
@@ -182,10 +189,16 @@ class Collector:
             log.info("%s: %s is not a page", source.name, url)
             return _NOTHING
         html = _page_html(source.name, response)
+        from monitor.sources import pages
+
         try:
             return await asyncio.wait_for(
                 asyncio.to_thread(
-                    extract_article, html, url=response.url, source=source.name, now=self.clock()
+                    pages.extract_article,
+                    html,
+                    url=response.url,
+                    source=source.name,
+                    now=self.clock(),
                 ),
                 EXTRACT_BUDGET,
             )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import re
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
@@ -30,7 +29,7 @@ from lxml import etree
 from monitor.model import Article, Block, BlockKind, article_id
 from monitor.sources.charset import decode_html
 from monitor.sources.cmsmarkup import class_words_of
-from monitor.sources.htmltext import clean_text, html_to_blocks
+from monitor.sources.htmltext import clean_text, html_parser, html_to_blocks
 from monitor.sources.identity import article_identity, canonical_url, is_http_url
 from monitor.sources.pagemeta import (
     PageMeta,
@@ -120,7 +119,6 @@ _ID_SEGMENT = re.compile(r"\d{5,}|^(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}
 # Comments go at parse time: React pages split sentences with <!-- --> and trafilatura
 # drops a comment's tail text with it ("When <!-- -->President" kept only "When").
 # lxml parsers must not be shared between threads: one per thread.
-_PARSERS = threading.local()
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # Compiled once: element.xpath(str) compiles its expression on every call.
 _IN_TEXT_BLOCK = etree.XPath("ancestor::p or ancestor::blockquote or ancestor::h2 or ancestor::h3")
@@ -160,31 +158,11 @@ def parse_html(html: str) -> Element:
     text = re.sub(r"^\s*<\?xml[^>]*>", "", html[:MAX_HTML_CHARS])
     text = _XML_INVALID.sub("", text)  # lxml refuses NUL and C0 controls in text it is given
     try:
-        tree = lxml.html.document_fromstring(text or "<html></html>", parser=_parser())
+        tree = lxml.html.document_fromstring(text or "<html></html>", parser=html_parser())
     except (etree.ParserError, ValueError):
         tree = lxml.html.document_fromstring("<html></html>")
     truncate(tree, MAX_TREE_ELEMENTS)
     return tree
-
-
-def _parser() -> lxml.html.HTMLParser:
-    parser = getattr(_PARSERS, "parser", None)
-    if parser is None:
-        parser = _PARSERS.parser = lxml.html.HTMLParser(
-            remove_comments=True, remove_pis=True, collect_ids=False
-        )
-        # Every element an HtmlElement, chosen in C: lxml.html's own lookup is a Python
-        # call per element proxy (form controls get their own classes, which we never use;
-        # forms are chrome), about a tenth of the extraction time.
-        parser.set_element_class_lookup(
-            etree.ElementDefaultClassLookup(
-                element=lxml.html.HtmlElement,
-                comment=lxml.html.HtmlComment,
-                pi=lxml.html.HtmlProcessingInstruction,
-                entity=lxml.html.HtmlEntity,
-            )
-        )
-    return parser
 
 
 def feed_links(html: str, base_url: str) -> list[str]:

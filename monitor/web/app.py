@@ -1,6 +1,6 @@
 """The routes: health, readiness, metrics, the dashboard, "retry now" and the rule tester.
 
-Every read goes through monitor.service.queries in a worker thread (the store is
+Every read goes through monitor.service.dashboard in a worker thread (the store is
 synchronous), so a page never holds up the daemon's polls on the event loop.
 """
 
@@ -23,7 +23,7 @@ from monitor.config.schema import Config
 from monitor.errors import MonitorError
 from monitor.model import Article
 from monitor.ports import Clock, ClosingFetcher, DashboardStore, TargetDirectory, utc_now
-from monitor.service import queries
+from monitor.service import dashboard as views
 from monitor.service.websub import Subscriber, push_states
 from monitor.web import websub
 from monitor.web.metrics import CONTENT_TYPE, Metrics
@@ -129,7 +129,7 @@ def _ago(value: datetime | None, now: datetime) -> str:
 
 def _snippet_html(snippet: str) -> Markup:
     """The snippet escaped, then its MARKed words wrapped in <mark>."""
-    start, end = queries.MARK
+    start, end = views.MARK
     escaped = str(escape(snippet))
     return Markup(escaped.replace(start, "<mark>").replace(end, "</mark>"))  # noqa: S704
 
@@ -182,7 +182,7 @@ async def no_icon(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     result = await asyncio.to_thread(
-        queries.readiness,
+        views.readiness,
         context.store,
         context.config,
         scheduler_running=context.scheduler_running(),
@@ -218,7 +218,7 @@ async def dashboard(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     text = request.query.get("q", "")[:200]
     show = request.query.get("show", "all")
-    show = show if show in queries.SHOW else "all"
+    show = show if show in views.SHOW else "all"
     try:
         page = max(1, int(request.query.get("page", "1")))
     except ValueError:
@@ -226,13 +226,13 @@ async def dashboard(request: web.Request) -> web.Response:
 
     def read() -> dict[str, Any]:
         return {
-            "sources": queries.source_page(
+            "sources": views.source_page(
                 context.store, context.config, text=text, show=show, page=page,
                 per_page=SOURCES_PER_PAGE,
             ),
-            "matches": queries.match_rows(context.store, context.config, RECENT_MATCHES),
-            "stories": queries.story_rows(context.store, STORIES),
-            "outbox": queries.outbox_view(
+            "matches": views.match_rows(context.store, context.config, RECENT_MATCHES),
+            "stories": views.story_rows(context.store, STORIES),
+            "outbox": views.outbox_view(
                 context.store, context.directory, context.config, OUTBOX_ROWS
             ),
             "pushes": None if context.subscriber is None
@@ -248,7 +248,7 @@ async def dashboard(request: web.Request) -> web.Response:
         "dashboard.html",
         q=text,
         show=show,
-        shows=queries.SHOW,
+        shows=views.SHOW,
         instances=instances,
         retried=request.query.get("retried"),
         **data,
@@ -258,7 +258,7 @@ async def dashboard(request: web.Request) -> web.Response:
 async def retry(request: web.Request) -> web.StreamResponse:
     context = request.app[CONTEXT]
     delivery = request.match_info["delivery"]
-    ok = await asyncio.to_thread(queries.retry_delivery, context.store, delivery, context.clock())
+    ok = await asyncio.to_thread(views.retry_delivery, context.store, delivery, context.clock())
     if not ok:
         return web.json_response({"error": "no dead delivery with that id"}, status=404)
     context.wake_outbox()
@@ -280,8 +280,8 @@ async def rule_tester(request: web.Request) -> web.Response:
     elif url:
         articles, problem = await _fetch_for_tester(request.app[CONTEXT], url)
     elif text.strip():
-        articles = [queries.text_article(text)]
-    result = await asyncio.to_thread(queries.try_rule, query, articles) if query.strip() else None
+        articles = [views.text_article(text)]
+    result = await asyncio.to_thread(views.try_rule, query, articles) if query.strip() else None
     status = 400 if result is not None and result.error else 200
     return _render(request, "rules_test.html", status=status, query=query, text=text, url=url,
                    result=result, problem=problem)  # fmt: skip
@@ -292,7 +292,7 @@ async def _fetch_for_tester(context: WebContext, url: str) -> tuple[list[Article
         return [], "the URL must start with http:// or https://"
     fetcher = context.tester_fetcher()
     try:
-        articles = await asyncio.wait_for(queries.fetch_articles(fetcher, url), TESTER_TIMEOUT)
+        articles = await asyncio.wait_for(views.fetch_articles(fetcher, url), TESTER_TIMEOUT)
     except (MonitorError, OSError, TimeoutError, ValueError) as exc:
         return [], f"could not read {url}: {exc}"
     finally:

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.config.files import load_config
 from monitor.ports import StoreBackend
-from monitor.service import queries
+from monitor.service import dashboard
 from monitor.state import SourceState, StoryCopy
 from tests.store_contract.helpers import NOW, article, delivery, match
 from tests.webapp import fill, write_config
@@ -216,7 +216,7 @@ def test_source_filter(
     config = load_config(str(write_config(tmp_path)))
     fill(store, config)
 
-    page = queries.source_page(store, config, text=text, show=show)
+    page = dashboard.source_page(store, config, text=text, show=show)
     assert [row.name for row in page.rows] == expected
 
 
@@ -226,7 +226,7 @@ def test_dashboard_lists_failing_sources_first_with_result_next_check_and_streak
     config = load_config(str(write_config(tmp_path)))
     fill(store, config)
 
-    rows = queries.source_rows(store, config)
+    rows = dashboard.source_rows(store, config)
     assert rows[0].name == "broken-feed" and rows[0].failing
     assert {row.name for row in rows} == {"broken-feed", "asia-dispatch", "quiet-wire"}
     assert rows[0].result == "HTTP 500" and rows[0].errors == 4
