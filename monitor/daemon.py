@@ -24,6 +24,7 @@ from monitor.config.schema import Config, default_user_agent
 from monitor.errors import ConfigError
 from monitor.matching.intake import Matcher
 from monitor.ports import Clock, Fetcher, Notifier, Store, StoreBackend, utc_now
+from monitor.runtime.checks import digest_triggers, notifier, validate
 from monitor.runtime.reloading import Reloader
 from monitor.runtime.runner import (
     HEARTBEAT_EVERY,
@@ -33,7 +34,6 @@ from monitor.runtime.runner import (
     Runner,
     beat_until,
     catch_up_digests,
-    digest_triggers,
     heartbeat,
     prune,
     prune_off_loop,
@@ -325,25 +325,6 @@ def _subscriber(config: Config, store: StoreBackend, runner: Runner) -> Subscrib
     runner.scheduler.add_job(runner.track(subscriber.maintain), IntervalTrigger(minutes=1),
                              id="websub", max_instances=1, coalesce=True)  # fmt: skip
     return subscriber
-
-
-def validate(config: Config) -> None:
-    """What `check` refuses and `run` must refuse before it starts: a digest schedule cron
-    cannot read, a target URL Apprise cannot read (a ConfigError naming it, not its URL)."""
-    digest_triggers(config)
-    problems = _target_problems(config)
-    if problems:
-        name, problem = next(iter(problems.items()))
-        raise ConfigError(problem, file=config.file, key=f"targets.{name}")
-
-
-def _target_problems(config: Config) -> dict[str, str]:
-    return notifier(config).problems()
-
-
-def notifier(config: Config) -> AppriseNotifier:
-    """The notifier over the configured targets (also their directory, for `check`)."""
-    return AppriseNotifier({n: t.url for n, t in config.targets.items()})
 
 
 def new_fetcher() -> HttpFetcher:

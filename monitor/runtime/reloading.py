@@ -18,7 +18,8 @@ from monitor.config.schema import Config, Source
 from monitor.errors import ConfigError, MonitorError
 from monitor.matching.intake import Matcher
 from monitor.ports import Notifier, TargetDirectory, utc_now
-from monitor.runtime.runner import STARTUP_SPREAD, Runner, catch_up_digests, digest_triggers
+from monitor.runtime.checks import digest_triggers
+from monitor.runtime.runner import STARTUP_SPREAD, Runner, catch_up_digests
 from monitor.web.metrics import MeasuredNotifier
 from monitor.web.server import WebServer
 

@@ -18,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from monitor.config.schema import Config, Rule, Source
-from monitor.errors import ConfigError, StoreError, StoreUnavailable
+from monitor.errors import StoreError, StoreUnavailable
 from monitor.ports import StoreBackend, utc_now
 from monitor.service import logs
 from monitor.service.poll import DeliveryReport, PollReport, Service
@@ -33,7 +33,6 @@ __all__ = [
     "Runner",
     "beat_until",
     "catch_up_digests",
-    "digest_triggers",
     "heartbeat",
     "prune",
     "prune_off_loop",
@@ -221,22 +220,6 @@ async def prune_off_loop(config: Config, store: StoreBackend) -> None:
         await asyncio.to_thread(prune, config, store)
     except StoreError as exc:
         log.error("pruning failed: %s", exc)
-
-
-def digest_triggers(config: Config) -> list[tuple[Rule, CronTrigger]]:
-    """A cron trigger per digest rule; a bad schedule is a config error naming the rule."""
-    triggers = []
-    for rule in config.rules:
-        if rule.digest is None:
-            continue
-        try:
-            trigger = CronTrigger.from_crontab(rule.digest.schedule, timezone=rule.digest.zone)
-        except ValueError as exc:
-            raise ConfigError(
-                f"schedule {rule.digest.schedule!r}: {exc}", file=rule.file, key="rules.schedule"
-            ) from None
-        triggers.append((rule, trigger))
-    return triggers
 
 
 def catch_up_digests(service: Service, digests: list[tuple[Rule, CronTrigger]]) -> None:
