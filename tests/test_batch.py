@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.cli import main
+from monitor.service import batch as batch_module
 from tests.servers import FixtureServer, Page
 
 QUERY = "Japan AND North Korea AND summit|abduction"
@@ -126,10 +130,10 @@ def test_preview_streams_one_location_at_a_time(
     tmp_path: Path, seeds: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each location's articles are written (and flushed) before the next is read."""
-    from monitor.service import queries
+    from monitor.service import batch
 
     events: list[str] = []
-    real = queries._read_location
+    real = batch._read_location
 
     async def reading(location: str, *args: object) -> object:
         events.append(f"read {Path(location).name}")
@@ -139,7 +143,7 @@ def test_preview_streams_one_location_at_a_time(
         def flush(self) -> None:
             events.append("flush")
 
-    monkeypatch.setattr(queries, "_read_location", reading)
+    monkeypatch.setattr(batch, "_read_location", reading)
     monkeypatch.setattr("sys.stdout", Out())
     feeds = seeds / "feeds"
     main(["preview", "--json", str(feeds / "asia.rss"), str(feeds / "asia.atom")])
@@ -213,3 +217,90 @@ def test_a_backtest_reads_the_store_in_chunks_and_misses_none(
     expected = [f"a{b}-{n}" for b in range(1, 4) for n in range(300 + b * 10)]
     assert sorted(read) == sorted(expected) and len(read) == len(set(read)) == 960
     assert sum("LIMIT" in q for q in queries_made) == 2
+
+
+def _read_in_child(location: str, source: str | None, saved_from: str | None) -> list[Any]:
+    """`batch._file_articles` in the worker: the articles, their source the reading pid;
+    a file named `crash.rss` kills the worker."""
+    from dataclasses import replace
+
+    if location.endswith("crash.rss"):
+        os._exit(3)
+    articles = _REAL_FILE_ARTICLES(location, source, saved_from)
+    return [replace(article, source=f"pid {os.getpid()}") for article in articles]
+
+
+_REAL_FILE_ARTICLES = batch_module._file_articles
+
+
+def test_files_are_read_ahead_in_a_worker_process_in_order(
+    tmp_path: Path, seeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch_module, "_file_articles", _read_in_child)  # forked as it is
+    locations = batch(tmp_path, seeds)
+    pulled: list[str] = []
+
+    def offered() -> Iterator[str]:
+        for location in locations:
+            pulled.append(location)
+            yield location
+
+    with batch_module.read_locations(offered(), ahead=2) as reading:
+        first = next(reading)
+        assert len(pulled) == 4  # the one taken, and the window: 1 + 2 beyond
+        items = [first, *reading]
+    assert [item.location for item in items] == locations
+    read = [item for item in items if isinstance(item, batch_module.LocationRead)]
+    assert [Path(item.location).name for item in read] == ["asia.rss", "asia.atom", "asia.json"]
+    sources = {article.source for item in read for article in item.articles}
+    assert len(sources) == 1 and sources != {f"pid {os.getpid()}"}
+    failed = [item for item in items if isinstance(item, batch_module.Unreadable)]
+    assert len(failed) == 5 and failed[0].reason == "no such file"
+
+
+def test_a_worker_that_dies_costs_its_one_file_and_the_rest_are_read(
+    tmp_path: Path, seeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch_module, "_file_articles", _read_in_child)
+    feeds = seeds / "feeds"
+    crash = tmp_path / "crash.rss"
+    crash.write_bytes((feeds / "asia.rss").read_bytes())
+    locations = [
+        str(feeds / "asia.rss"),
+        str(crash),
+        str(feeds / "asia.atom"),
+        str(feeds / "asia.json"),
+    ]
+    with batch_module.read_locations(locations, ahead=2) as reading:
+        items = list(reading)
+    assert [item.location for item in items] == locations
+    assert items[1] == batch_module.Unreadable(
+        str(crash), "cannot be read: the process reading it died"
+    )
+    read = [item for item in items if isinstance(item, batch_module.LocationRead)]
+    assert len(read) == 3 and all(item.articles for item in read)
+    assert read[-1].articles[0].source == f"pid {os.getpid()}"  # read here, after the crash
+
+
+def test_match_output_is_the_same_with_and_without_reading_ahead(
+    tmp_path: Path, seeds: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locations = batch(tmp_path, seeds)
+    assert main(["match", QUERY, *locations, "--json"]) == 0
+    ahead = capsys.readouterr()
+    monkeypatch.setattr(batch_module, "_worker", lambda: None)
+    assert main(["match", QUERY, *locations, "--json"]) == 0
+    assert capsys.readouterr() == ahead
+
+
+def test_a_rule_error_ends_the_worker_without_waiting_for_its_file(
+    tmp_path: Path, seeds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker is reading a feed that never ends (a FIFO nobody writes to): `match` with
+    a bad rule still exits at once, with the rule's error."""
+    fifo = tmp_path / "endless.rss"
+    os.mkfifo(fifo)
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rules]]\nname = "bad"\nquery = "Japan AND ("\nnotify = ["console"]\n')
+    assert main(["match", "--rules", str(rules), str(fifo)]) == 2
+    assert "rules[0].query" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import pytest
 
 from monitor.adapters.store.sqlite import SqliteStore
 from monitor.cli import main
-from monitor.service.queries import load_articles
+from monitor.service.batch import load_articles
 from monitor.state import Delivery, SourceState
 from tests.servers import WebhookReceiver, free_port
 

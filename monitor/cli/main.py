@@ -18,13 +18,13 @@ from monitor.cli.common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE
 from monitor.cli.common import config_of as _config
 from monitor.cli.status import status
 from monitor.errors import ConfigError, MonitorError
-from monitor.service import logs
 
 if TYPE_CHECKING:
     from monitor.config.schema import Rule
     from monitor.model import Article
     from monitor.ports import ClosingFetcher
     from monitor.rules import Document, Explanation
+    from monitor.service.batch import LocationReading
 
 # Each command imports what it uses when it runs (docs/benchmarks.md, "Start-up"): `--help`
 # needs none of the libraries, `check` and `match` not the daemon's scheduler and story
@@ -114,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fail(args: argparse.Namespace, text: str, exc: Exception) -> None:
     """The one line an error gives: a JSON log line when `run` logs JSON, else text."""
+    from monitor.service import logs
+
     if args.command == "run" and (
         getattr(args, "log_format", None) == "json" or logs.current_format() == "json"
     ):
@@ -145,13 +147,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from monitor import daemon
     from monitor.config.durations import format_duration
     from monitor.rules import presearch
+    from monitor.runtime import checks
     from monitor.service import queries
 
     config = _config(args)
-    daemon.validate(config)
+    checks.validate(config)
     out = sys.stdout
     out.write(f"{config.file}: OK\n")
     out.write(f"database: {config.settings.database}\n")
@@ -162,7 +164,7 @@ def _check(args: argparse.Namespace) -> int:
             f"  {source.name}: {source.url} every {format_duration(source.interval)}{state}\n"
         )
     out.write(f"targets ({len(config.targets)}):\n")
-    for name, described in queries.describe_targets(daemon.notifier(config), config).items():
+    for name, described in queries.describe_targets(checks.notifier(config), config).items():
         out.write(f"  {name}: {described}\n")
     out.write(f"rules ({len(config.rules)}):\n")
     for rule in config.rules:
@@ -182,26 +184,31 @@ def _match(args: argparse.Namespace) -> int:
     from monitor.config.durations import parse_duration
     from monitor.matching.intake import Matcher
     from monitor.ports import utc_now
-    from monitor.service import queries
+    from monitor.service import batch, queries
 
-    # Compiling rules makes millions of objects that all live to the end: the collector
-    # would walk them again and again as they pile up (a fifth of the compile time at 100k
-    # rules), then at every collection while matching. It is off while they are made,
-    # and they are frozen out of its sight after.
-    gc.disable()
-    try:
-        rules = _rules_for_match(args)
-        if not args.locations and not args.since:
-            raise ConfigError("give PATH or URL arguments, or --since to match stored articles")
-        matcher = Matcher(rules)
-    finally:
-        gc.freeze()
-        gc.enable()
-    out = sys.stdout
-    write = _JsonLines(snippets=args.snippets).lines if args.json else _text_lines
-    tally = _Tally()
-    if args.locations:
-        articles = _read(args.locations, tally)
+    if args.rules and args.query:
+        args.locations.insert(0, args.query)
+    if not args.locations and not args.since:
+        raise ConfigError("give PATH or URL arguments, or --since to match stored articles")
+    # Files are read in a worker process from now on, while the rules compile.
+    reading = batch.read_locations(
+        args.locations, fetcher_factory=_new_fetcher, ahead=2 if args.locations else 0
+    )
+    with reading:
+        # Compiling rules makes millions of objects that all live to the end: the collector
+        # would walk them again and again as they pile up (a fifth of the compile time at
+        # 100k rules), then at every collection while matching. It is off while they are
+        # made, and they are frozen out of its sight after.
+        gc.disable()
+        try:
+            matcher = Matcher(_rules_for_match(args))
+        finally:
+            gc.freeze()
+            gc.enable()
+        out = sys.stdout
+        write = _JsonLines(snippets=args.snippets).lines if args.json else _text_lines
+        tally = _Tally()
+        articles = _articles_of(reading, len(args.locations), tally)
         for article, document, found in queries.match_groups(articles, matcher):
             tally.matches += len(found)
             out.write(write(article, document, found))
@@ -242,29 +249,38 @@ def _counted(articles: Iterable[Article], tally: _Tally) -> Iterator[Article]:
         yield article
 
 
-def _read(locations: list[str], tally: _Tally, **options: str | None) -> Iterator[Article]:
-    from monitor.service import queries
+def _read(
+    locations: list[str], tally: _Tally, *, source: str | None, saved_from: str | None
+) -> Iterator[Article]:
+    from monitor.service import batch
 
+    reading = batch.read_locations(
+        locations, source=source, saved_from=saved_from, fetcher_factory=_new_fetcher
+    )
+    return _articles_of(reading, len(locations), tally)
+
+
+def _articles_of(reading: LocationReading, count: int, tally: _Tally) -> Iterator[Article]:
     """The articles of each location as it is read; an unreadable one is one line on stderr
     (`LOCATION: reason`), and a progress bar shows on a terminal for many locations."""
+    from monitor.service.batch import Unreadable
+
     progress = (
-        _Progress(len(locations), sys.stderr, "locations")
-        if len(locations) > 1 and sys.stderr.isatty()
-        else None
+        _Progress(count, sys.stderr, "locations") if count > 1 and sys.stderr.isatty() else None
     )
-    items = queries.read_locations(locations, fetcher_factory=_new_fetcher, **options)
-    for done, item in enumerate(items, 1):
-        if isinstance(item, queries.Unreadable):
-            tally.failed += 1
+    with reading:
+        for done, item in enumerate(reading, 1):
+            if isinstance(item, Unreadable):
+                tally.failed += 1
+                if progress is not None:
+                    progress.clear()
+                sys.stderr.write(f"{item.location}: {item.reason}\n")
+            else:
+                tally.read += 1
+                tally.articles += len(item.articles)
+                yield from item.articles
             if progress is not None:
-                progress.clear()
-            sys.stderr.write(f"{item.location}: {item.reason}\n")
-        else:
-            tally.read += 1
-            tally.articles += len(item.articles)
-            yield from item.articles
-        if progress is not None:
-            progress(done)
+                progress(done)
     if progress is not None:
         progress.done()
 
@@ -372,8 +388,6 @@ def _rules_for_match(args: argparse.Namespace) -> list[Rule]:
     from monitor.rules import RuleSyntaxError, compile_query
 
     if args.rules:
-        if args.query:
-            args.locations.insert(0, args.query)
         return load_rules_file(args.rules)
     if not args.query:
         raise ConfigError("give a QUERY or --rules FILE")
@@ -424,15 +438,15 @@ def _print_article(article: Article, out: TextIO) -> None:
 
 
 def _notify_test(args: argparse.Namespace) -> int:
-    from monitor import daemon
     from monitor.ports import utc_now
+    from monitor.runtime import checks
     from monitor.service import queries
 
     config = _config(args)
     if args.target not in config.targets:
         known = ", ".join(sorted(config.targets)) or "none"
         raise ConfigError(f"unknown target {args.target!r} (targets: {known})", file=config.file)
-    result = queries.send_test(daemon.notifier(config), config.targets[args.target], utc_now())
+    result = queries.send_test(checks.notifier(config), config.targets[args.target], utc_now())
     if result.ok:
         print(f"sent a test message to {args.target}")
         return EXIT_OK
