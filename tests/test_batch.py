@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -304,3 +307,20 @@ def test_a_rule_error_ends_the_worker_without_waiting_for_its_file(
     rules.write_text('[[rules]]\nname = "bad"\nquery = "Japan AND ("\nnotify = ["console"]\n')
     assert main(["match", "--rules", str(rules), str(fifo)]) == 2
     assert "rules[0].query" in capsys.readouterr().err
+
+
+def test_match_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
+    """`monitor match ... | head -1`: no "Broken pipe" message, the SIGPIPE exit status."""
+    items = "".join(
+        f"<item><title>Japan story {n}</title><link>https://news.example.com/{n}</link></item>"
+        for n in range(3000)
+    )
+    feed = tmp_path / "many.rss"
+    feed.write_text(f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>')
+    command = [sys.executable, "-m", "monitor", "match", "Japan", str(feed), "--json"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(100).startswith(b'{"rule": "query"')
+        process.stdout.close()
+        assert process.stderr.read() == b""
+        assert process.wait(timeout=120) == 128 + signal.SIGPIPE

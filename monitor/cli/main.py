@@ -8,6 +8,7 @@ import contextlib
 import gc
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -102,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        # The reader went away (`monitor match ... | head`): stop quietly, as a tool killed
+        # by SIGPIPE would, and let nothing more reach the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except ConfigError as exc:
         _fail(args, f"config error: {exc}", exc)
         return EXIT_USAGE
@@ -331,9 +337,10 @@ class _JsonLines:
                 rule = rules[name] = '{"rule": ' + string(name)
             terms = terms_json.get(why.terms)
             if terms is None:
-                if len(terms_json) >= 100_000:
+                if len(terms_json) >= 250_000:
                     terms_json.clear()
-                terms = terms_json[why.terms] = _json(list(why.terms)) + ', "matched": '
+                listed = ", ".join([string(term) for term in why.terms])
+                terms = terms_json[why.terms] = f"[{listed}], " + '"matched": '
             if self.snippets:
                 snippet = string(self._mark(document, why))
                 matched = string(why.summary())

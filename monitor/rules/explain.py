@@ -166,11 +166,9 @@ class Explanation:
             document = self._document
             assert document is not None
             pieces = document.pieces
-            parts = []
-            for matcher in self._matchers:
-                piece = pieces.get(matcher.key)
-                parts.append(matcher.summary(document) if piece is None else piece)
-            self._summary = ", ".join(parts)
+            self._summary = ", ".join(
+                [pieces.get(matcher.key) or matcher.summary(document) for matcher in self._matchers]
+            )
         if self._summary is None and self._summarize is not None:
             self._summary = self._summarize()
         if self._summary is None:
