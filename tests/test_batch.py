@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +21,7 @@ from monitor.service import batch as batch_module
 from tests.servers import FixtureServer, Page
 
 QUERY = "Japan AND North Korea AND summit|abduction"
+T = TypeVar("T")
 NOT_A_FEED = b"<html><body><p>nothing</p></body></html>"
 
 
@@ -250,7 +253,7 @@ def test_files_are_read_ahead_in_a_worker_process_in_order(
 
     with batch_module.read_locations(offered(), ahead=2) as reading:
         first = next(reading)
-        assert len(pulled) == 4  # the one taken, and the window: 1 + 2 beyond
+        assert len(pulled) == 3  # the one taken, and 2 beyond it
         items = [first, *reading]
     assert [item.location for item in items] == locations
     read = [item for item in items if isinstance(item, batch_module.LocationRead)]
@@ -324,3 +327,72 @@ def test_match_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
         process.stdout.close()
         assert process.stderr.read() == b""
         assert process.wait(timeout=120) == 128 + signal.SIGPIPE
+
+
+def test_a_worker_killed_between_files_costs_nothing(
+    tmp_path: Path, seeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed while it waits (the OOM killer, an operator), the worker's files are read here."""
+    feeds = seeds / "feeds"
+    locations = [str(feeds / name) for name in ("asia.rss", "asia.atom", "asia.json")] * 2
+    with batch_module.read_locations(locations, ahead=1) as reading:
+        first = next(reading)
+        worker = _children(os.getpid())
+        assert len(worker) == 1
+        os.kill(worker[0], signal.SIGKILL)
+        _wait_for(lambda: not _alive(worker[0]))
+        rest = list(reading)
+    items = [first, *rest]
+    assert [item.location for item in items] == locations
+    assert sum(isinstance(item, batch_module.LocationRead) for item in items) >= 5
+
+
+def test_what_the_worker_logs_is_logged_here_in_the_order_of_the_files(
+    seeds: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    feeds = seeds / "feeds"
+    locations = [str(feeds / "asia.rss"), str(feeds / "broken.rss"), str(feeds / "asia.atom")]
+    seen: list[str] = []
+    with (
+        caplog.at_level(logging.WARNING),
+        batch_module.read_locations(locations, ahead=2) as reading,
+    ):
+        for item in reading:
+            seen.append(Path(item.location).name)
+            seen += [record.getMessage().split(":")[0] for record in caplog.records]
+            caplog.clear()
+    assert seen == ["asia.rss", "broken.rss", "broken.rss", "asia.atom"]
+
+
+def test_the_worker_ends_with_match_even_when_match_is_killed(tmp_path: Path) -> None:
+    fifo = tmp_path / "endless.rss"
+    os.mkfifo(fifo)  # the worker blocks opening it
+    command = [sys.executable, "-m", "monitor", "match", "Japan", str(fifo)]
+    with subprocess.Popen(command, stderr=subprocess.DEVNULL) as process:
+        worker = _wait_for(lambda: _children(process.pid))
+        process.kill()
+    assert _wait_for(lambda: not _alive(worker[0]))
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False
+
+
+def _wait_for(condition: Callable[[], T], timeout: float = 30.0) -> T:
+    """Polls until `condition` is truthy (the worker is another process: there is no event
+    to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.01)
+    return result

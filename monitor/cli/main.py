@@ -106,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader went away (`monitor match ... | head`): stop quietly, as a tool killed
         # by SIGPIPE would, and let nothing more reach the closed pipe at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 128 + signal.SIGPIPE
     except ConfigError as exc:
         _fail(args, f"config error: {exc}", exc)
@@ -195,6 +197,7 @@ def _match(args: argparse.Namespace) -> int:
     if args.rules and args.query:
         args.locations.insert(0, args.query)
     if not args.locations and not args.since:
+        _rules_for_match(args)  # its errors first, as when there are locations
         raise ConfigError("give PATH or URL arguments, or --since to match stored articles")
     # Files are read in a worker process from now on, while the rules compile.
     reading = batch.read_locations(

@@ -52,7 +52,7 @@ def mark_ranges() -> list[tuple[int, int]]:
     """The marks as (first, last) code point ranges: recorded, or computed for another
     Unicode version."""
     if unicodedata.unidata_version == _RECORDED_VERSION:
-        return [_range(item) for item in "".join(_RECORDED).split()]
+        return [_range(item) for item in _RECORDED.split()]
     return computed_mark_ranges()
 
 

@@ -6,8 +6,12 @@ in a worker process while the caller works on the ones before (`preview`, `match
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import multiprocessing
+import os
+import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +32,7 @@ from monitor.state import FetchResponse
 __all__ = ["LocationRead", "LocationReading", "Unreadable", "load_articles", "read_locations"]
 
 _MEDIA_TYPES = {".html": "text/html", ".htm": "text/html", ".json": "application/feed+json"}
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 _FEED_MARKS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"<channel", b"jsonfeed.org")
 
 
@@ -84,10 +89,11 @@ def read_locations(
     file is read as if fetched from `saved_from` (for its links and page URL). URLs are
     fetched with a fetcher from `fetcher_factory` (made on the first URL, closed at the end).
 
-    With `ahead` > 0 (and `fork`, so on Linux), files are read in a worker process, up to
-    `ahead` of them beyond the one the caller has, from this call on: reading a feed is
+    With `ahead` > 0 (and `fork`, so on Linux), files are read in a worker process forked
+    by this call, up to `ahead` of them beyond the one the caller has: reading a feed is
     CPU-bound, and compiling rules or matching need not wait for it. At most `ahead` + 1
-    locations' articles are in memory at a time; one, without `ahead`.
+    locations' articles are in memory at a time; one, without `ahead`. What the worker logs
+    is logged here when its file is taken, in the order the files are.
     """
     return LocationReading(iter(locations), source, saved_from, fetcher_factory, ahead)
 
@@ -105,8 +111,10 @@ class LocationReading:
     ) -> None:
         self._locations, self._ahead = locations, ahead
         self._source, self._saved_from, self._fetcher_factory = source, saved_from, fetcher_factory
-        self._window: deque[tuple[str, Future[LocationRead | Unreadable] | None]] = deque()
+        self._window: deque[tuple[str, Future[_WorkerRead] | None]] = deque()
         self._pool = _worker() if ahead > 0 else None
+        if self._pool is not None:
+            self._pool.submit(os.getpid)  # forks now, before any thread of ours exists
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fetcher: ClosingFetcher | None = None
         self._fill()
@@ -123,7 +131,7 @@ class LocationReading:
         if future is None:
             return _outcome(location, lambda: self._read_here(location))
         try:
-            return future.result()
+            read = future.result()
         except BrokenProcessPool:
             # The worker died on this file (killed, out of memory, a crash in a parser): it
             # reads one file at a time, so the files after it were not read; they are here.
@@ -131,6 +139,9 @@ class LocationReading:
             return Unreadable(location, "cannot be read: the process reading it died")
         except Exception as exc:  # what it read could not be sent back
             return Unreadable(location, f"cannot be read: {type(exc).__name__}: {exc}")
+        for record in read.records:
+            logging.getLogger(record.name).handle(record)
+        return read.outcome
 
     def __enter__(self) -> LocationReading:
         return self
@@ -159,15 +170,23 @@ class LocationReading:
         self._window = deque((location, None) for location, _ in self._window)
 
     def _fill(self) -> None:
-        """The next location in the window; with a worker, files up to `ahead` beyond."""
-        while len(self._window) <= self._ahead:
+        """The next location in the window; with a worker, `ahead` of them, the files sent
+        to it to read."""
+        while len(self._window) < max(self._ahead, 1):
             location = next(self._locations, None)
             if location is None:
                 return
-            future = None
-            if self._pool is not None and not is_http_url(location):
-                future = self._pool.submit(_read_file, location, self._source, self._saved_from)
+            future = self._offload(location)  # may replace the window
             self._window.append((location, future))
+
+    def _offload(self, location: str) -> Future[_WorkerRead] | None:
+        if self._pool is None or is_http_url(location):
+            return None
+        try:
+            return self._pool.submit(_read_file, location, self._source, self._saved_from)
+        except (BrokenProcessPool, RuntimeError):  # the worker died between files
+            self._without_worker()
+            return None
 
     def _read_here(self, location: str) -> list[Article]:
         if self._loop is None:
@@ -194,14 +213,63 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 def _worker() -> ProcessPoolExecutor | None:
     if sys.platform != "linux":
         return None
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_worker_started,
+        initargs=(os.getpid(),),
+    )
 
 
-def _read_file(
-    location: str, source: str | None, saved_from: str | None
-) -> LocationRead | Unreadable:
+@dataclass(frozen=True, slots=True)
+class _WorkerRead:
+    """What the worker read of one file, and what it logged meanwhile."""
+
+    outcome: LocationRead | Unreadable
+    records: list[logging.LogRecord]
+
+
+class _Records(logging.Handler):
+    """The worker's one log handler: records kept, to be logged by the parent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """The record as plain values, so that it can always be sent back."""
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        fields = {
+            name: value
+            for name, value in vars(record).items()
+            if isinstance(value, str | int | float | bool | None)
+        }
+        fields.update(msg=record.getMessage(), args=None, exc_info=None)
+        self.records.append(logging.makeLogRecord(fields))
+
+
+_RECORDS = _Records()
+
+
+def _worker_started(parent: int) -> None:
+    """In the worker: it ends with its parent (even killed with SIGKILL: Linux's parent-death
+    signal), leaves Ctrl-C to the parent, and logs into `_RECORDS`."""
+    import ctypes
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it ended before the signal was asked for
+        os._exit(1)
+    logging.getLogger().handlers = [_RECORDS]
+
+
+def _read_file(location: str, source: str | None, saved_from: str | None) -> _WorkerRead:
     """One file, in the worker process."""
-    return _outcome(location, lambda: _file_articles(location, source, saved_from))
+    _RECORDS.records = []
+    outcome = _outcome(location, lambda: _file_articles(location, source, saved_from))
+    return _WorkerRead(outcome, _RECORDS.records)
 
 
 def _outcome(location: str, read: Callable[[], list[Article]]) -> LocationRead | Unreadable:
