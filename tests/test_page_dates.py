@@ -101,3 +101,18 @@ def test_published_is_stated_in_utc_as_the_article_contract_says() -> None:
         _stated("2020-05-04T06:00:00+07:00"), url="https://x.example/a/", source="s"
     )
     assert article.to_json()["published"] == "2020-05-03T23:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("value", "published"),
+    [
+        # exactly local midnight at a non-zero offset: a date the CMS stored without a time
+        ("2024-03-12T00:00:00+08:00", "2024-03-12T00:00:00+00:00"),
+        ("2024-03-12T00:00+0100", "2024-03-12T00:00:00+00:00"),
+        # a real time, even a minute after midnight, keeps its instant
+        ("2024-03-12T00:01:00+08:00", "2024-03-11T16:01:00+00:00"),
+        ("2024-03-12T00:00:00-05:00", "2024-03-12T00:00:00+00:00"),
+    ],
+)
+def test_a_stated_local_midnight_is_a_date_without_a_time(value: str, published: str) -> None:
+    assert _published(_stated(value)) == published

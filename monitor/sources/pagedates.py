@@ -24,6 +24,7 @@ __all__ = [
     "first_time",
     "htmldate",
     "parse_date",
+    "stated_day",
     "time_elements",
     "truncate",
 ]
@@ -45,6 +46,8 @@ _US_OFFSETS = {
     "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
 }  # fmt: skip
 _US_ZONE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)\s*([ECMP][SD]T)$", re.I)
+# "2020-11-27T00:00:00+08:00": a date-only field a CMS serialized as local midnight.
+_LOCAL_MIDNIGHT = re.compile(r"^(\d{4}-\d{2}-\d{2})T00:00(?::00(?:\.0+)?)?([+-]\d{2}:?\d{2})$")
 _COMMENT_BOXES = (
     " | //body//*[not(.//h1)][contains(@class, 'comment') or contains(@id, 'comment')"
     " or contains(@class, 'copyright') or contains(@id, 'respond') or contains(@class, 'disqus')]"
@@ -89,6 +92,16 @@ def parse_date(value: str) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
+
+
+def stated_day(value: str) -> datetime | None:
+    """A stated publication value: as parse_date, except that exactly local midnight at a
+    non-zero offset ("2020-11-27T00:00:00+08:00") is the date a CMS stored without a
+    time, so its day is the stated one: midnight UTC, as for any date without a time."""
+    midnight = _LOCAL_MIDNIGHT.match(value.strip())
+    if midnight and midnight[2].replace(":", "") not in ("+0000", "-0000"):
+        return parse_date(midnight[1])
+    return parse_date(value)
 
 
 def htmldate(

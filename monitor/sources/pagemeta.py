@@ -34,7 +34,7 @@ from monitor.sources.pagedates import (
     cap_text,
     first_time,
     htmldate,
-    parse_date,
+    stated_day,
     time_elements,
     truncate,
 )
@@ -357,11 +357,11 @@ def _published(
     stated = [
         (raw, parsed)
         for raw in _stated_dates(tree, data, "datePublished", _DATE_META, ())
-        if (parsed := parse_date(raw)) is not None
+        if (parsed := stated_day(raw)) is not None
     ]
     for hint in ("publish", ""):
         timed = [
-            (raw, t) for raw in time_elements(tree, hint) if (t := parse_date(raw)) is not None
+            (raw, t) for raw in time_elements(tree, hint) if (t := stated_day(raw)) is not None
         ]
         if timed and len({t.date() for _, t in timed}) <= 2:
             stated.extend(timed)
