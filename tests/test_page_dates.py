@@ -116,3 +116,24 @@ def test_published_is_stated_in_utc_as_the_article_contract_says() -> None:
 )
 def test_a_stated_local_midnight_is_a_date_without_a_time(value: str, published: str) -> None:
     assert _published(_stated(value)) == published
+
+
+def _two_stated(ld: str, meta: str) -> str:
+    return (
+        "<html><head><title>Talks</title>"
+        '<script type="application/ld+json">{"@type": "NewsArticle",'
+        f' "datePublished": "{ld}"}}</script>'
+        f'<meta property="article:published_time" content="{meta}"></head><body><article>'
+        f"<h1>Japan and North Korea held talks</h1>{PARAGRAPHS}</article></body></html>"
+    )
+
+
+def test_one_wall_clock_with_two_offsets_takes_the_instant_on_the_pages_day() -> None:
+    # One of the two offsets is mislabelled; the one on the day the page shows wins.
+    html = _two_stated("2024-03-12T04:11:00+05:30", "2024-03-12T04:11:00+00:00")
+    assert _published(html) == "2024-03-12T04:11:00+00:00"
+
+
+def test_a_wall_clock_without_zone_never_replaces_a_stated_instant() -> None:
+    html = _two_stated("2024-03-12T02:00:00+03:00", "2024-03-12 02:00:00")
+    assert _published(html) == "2024-03-11T23:00:00+00:00"
