@@ -137,3 +137,14 @@ def test_one_wall_clock_with_two_offsets_takes_the_instant_on_the_pages_day() ->
 def test_a_wall_clock_without_zone_never_replaces_a_stated_instant() -> None:
     html = _two_stated("2024-03-12T02:00:00+03:00", "2024-03-12 02:00:00")
     assert _published(html) == "2024-03-11T23:00:00+00:00"
+
+
+def test_a_weekday_line_marked_as_the_publication_date_is_not_a_top_bar() -> None:
+    html = (
+        "<html><head><title>Talks</title></head><body>"
+        '<div class="top-bar"><span>Friday, November 22, 2024</span></div>'
+        '<div class="meta"><p class="published-date">Tuesday, March 12, 2024</p></div>'
+        f"<div class='story'><h1>Japan and North Korea held talks</h1>{PARAGRAPHS}</div>"
+        "</body></html>"
+    )
+    assert _published(html) == "2024-03-12T00:00:00+00:00"

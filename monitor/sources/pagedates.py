@@ -159,7 +159,8 @@ def _drop_above_article(page: Element) -> None:
 
 def _drop_weekday_lines(page: Element) -> None:
     """Remove the smallest boxes above the article whose text names a weekday: a
-    "Friday, November 22, 2024" top bar is the day the page was seen."""
+    "Friday, November 22, 2024" top bar is the day the page was seen. A box marked as the
+    publication date ("<p class='published-date'>jueves 2 de abril de 2020") stays."""
     for box in _above_article(page):
         if not _WEEKDAY.search(box.text_content()):
             continue
@@ -167,8 +168,19 @@ def _drop_weekday_lines(page: Element) -> None:
             e for e in box.iter(etree.Element) if len(e) == 0 and _WEEKDAY.search(e.text_content())
         ]
         for element in inner or [box]:
-            if element.getparent() is not None:
+            if element.getparent() is not None and not _marked_published(element, box):
                 element.getparent().remove(element)
+
+
+def _marked_published(element: Element, box: Element) -> bool:
+    """`element`, or a box around it up to `box`, is marked as the publication date."""
+    node: Element | None = element
+    while node is not None:
+        marks = f"{node.get('class', '')} {node.get('id', '')} {node.get('itemprop', '')}"
+        if "publish" in marks.lower() or "pubdate" in marks.lower():
+            return True
+        node = None if node is box else node.getparent()
+    return False
 
 
 def _without(tree: Element, path: str) -> Element:
