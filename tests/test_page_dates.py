@@ -148,3 +148,27 @@ def test_a_weekday_line_marked_as_the_publication_date_is_not_a_top_bar() -> Non
         "</body></html>"
     )
     assert _published(html) == "2024-03-12T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("inside", "published"),
+    [
+        # the article's own aside or footer holds its date (a Drupal node footer, a meta box)
+        ("<aside class='blog-data'><dl><dt>Date</dt><dd>12.03.2024</dd></dl></aside>",
+         "2024-03-12T00:00:00+00:00"),
+        ("<footer class='node__meta'><span class='created'>12.03.2024</span></footer>",
+         "2024-03-12T00:00:00+00:00"),
+        # an <article> inside the article is another story's card (or a comment)
+        ("<div class='more'><article class='teaser'><h3>Other talks</h3>"
+         "<footer><span class='date'>01.07.2024</span></footer></article></div>", None),
+    ],
+)  # fmt: skip
+def test_the_articles_own_aside_and_footer_date_it_but_nested_articles_do_not(
+    inside: str, published: str | None
+) -> None:
+    html = (
+        "<html><head><title>Talks</title></head><body><article>"
+        f"<h1>Japan and North Korea held talks</h1>{inside}{PARAGRAPHS}</article>"
+        "</body></html>"
+    )
+    assert _published(html) == published

@@ -53,8 +53,9 @@ _COMMENT_BOXES = (
     " or contains(@class, 'copyright') or contains(@id, 'respond') or contains(@class, 'disqus')]"
 )
 _CHROME_BOXES = (
-    "//nav[not(.//h1)] | //aside[not(.//h1)] | //footer[not(.//h1)]"
-    " | //header[not(ancestor::article)][not(.//h1)]"
+    "//nav[not(.//h1)] | //aside[not(ancestor::article)][not(.//h1)]"
+    " | //footer[not(ancestor::article)][not(.//h1)] | //header[not(ancestor::article)][not(.//h1)]"
+    " | //article//article[not(.//h1)]"
 )
 
 
@@ -109,7 +110,9 @@ def htmldate(
 ) -> datetime | None:
     """The date htmldate finds in the page minus its chrome; midnight UTC.
 
-    Removed first: the site's header, navigation, sidebars and footer, comment sections
+    Removed first: the site's header, navigation, sidebars and footer (an <aside> or
+    <footer> inside <article> is the article's own: its meta box, a Drupal node footer),
+    an <article> inside an article (another story's card, a comment), comment sections
     and copyright lines. htmldate's quick search, then (if `extensive`) its extensive one,
     each first on the page from the headline's article box on, then on the whole page
     unless what precedes the article names a weekday (a "Friday, November 22, 2024"
