@@ -172,3 +172,15 @@ def test_the_articles_own_aside_and_footer_date_it_but_nested_articles_do_not(
         "</body></html>"
     )
     assert _published(html) == published
+
+
+def test_a_weekday_line_in_the_headlines_own_box_is_its_date_not_a_top_bar() -> None:
+    html = (
+        "<html><head><title>Talks</title></head><body>"
+        '<div class="top-bar"><span>Friday, November 22, 2024</span></div>'
+        "<div class='post'><div class='post-header'>"
+        "<div class='date-header'><span>Tuesday, March 12, 2024</span></div>"
+        f"<h1>Japan and North Korea held talks</h1></div>{PARAGRAPHS}</div>"
+        "</body></html>"
+    )
+    assert _published(html) == "2024-03-12T00:00:00+00:00"

@@ -163,9 +163,16 @@ def _drop_above_article(page: Element) -> None:
 def _drop_weekday_lines(page: Element) -> None:
     """Remove the smallest boxes above the article whose text names a weekday: a
     "Friday, November 22, 2024" top bar is the day the page was seen. A box marked as the
-    publication date ("<p class='published-date'>jueves 2 de abril de 2020") stays."""
+    publication date ("<p class='published-date'>jueves 2 de abril de 2020") stays, and
+    so does a line in the headline's own box (Blogger's "date-header" next to the <h1>)."""
+    headlines = page.xpath("//body//h1")
+    own = None  # the headline's own box, when no <article> or <main> holds it
+    if headlines and not headlines[0].xpath("ancestor::article | ancestor::main"):
+        own = headlines[0].getparent()
     for box in _above_article(page):
-        if not _WEEKDAY.search(box.text_content()):
+        if not _WEEKDAY.search(box.text_content()) or (
+            own is not None and own.tag != "body" and box.getparent() is own
+        ):
             continue
         inner = [
             e for e in box.iter(etree.Element) if len(e) == 0 and _WEEKDAY.search(e.text_content())
