@@ -184,3 +184,14 @@ def test_a_weekday_line_in_the_headlines_own_box_is_its_date_not_a_top_bar() -> 
         "</body></html>"
     )
     assert _published(html) == "2024-03-12T00:00:00+00:00"
+
+
+def test_a_marked_date_above_the_headlines_box_beats_a_later_one_in_the_article() -> None:
+    html = (
+        "<html><head><title>Talks</title></head><body>"
+        "<div id='top'><div class='date'>Politics, 12.03.24</div></div>"
+        f"<article><h1>Japan and North Korea held talks</h1>{PARAGRAPHS}"
+        "<div class='share'><span class='time'>Shared 01.02.2022</span></div></article>"
+        "</body></html>"
+    )
+    assert _published(html) == "2024-03-12T00:00:00+00:00"

@@ -112,33 +112,39 @@ def htmldate(
 
     Removed first: the site's header, navigation, sidebars and footer (an <aside> or
     <footer> inside <article> is the article's own: its meta box, a Drupal node footer),
-    an <article> inside an article (another story's card, a comment), comment sections
-    and copyright lines. htmldate's quick search, then (if `extensive`) its extensive one,
-    each first on the page from the headline's article box on, then on the whole page
-    unless what precedes the article names a weekday (a "Friday, November 22, 2024"
-    top bar is the day the page was seen). A bare year's January 1st from the extensive
+    an <article> inside an article (another story's card, a comment), comment sections,
+    copyright lines and the weekday lines above the article (a "Friday, November 22,
+    2024" top bar is the day the page was seen). htmldate's quick search on that page,
+    then (if `extensive`) its extensive one, first on the part from the headline's
+    article box on, then on the whole. A bare year's January 1st from the extensive
     search is refused ("En 2002, ...").
     """
     whole = _without(tree, _CHROME_BOXES + _COMMENT_BOXES)
+    _drop_weekday_lines(whole)
+    limit = now.strftime("%Y-%m-%d") if now else None
+    found = _find_date(whole, page_url, limit, extensive=False)
+    if found is not None or not extensive:
+        return found
     article = deepcopy(whole)
     _drop_above_article(article)
-    _drop_weekday_lines(whole)
-    pages = (article, whole)
-    limit = now.strftime("%Y-%m-%d") if now else None
+    for page in (article, whole):
+        found = _find_date(page, page_url, limit, extensive=True)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_date(
+    page: Element, page_url: str, limit: str | None, *, extensive: bool
+) -> datetime | None:
     from htmldate import find_date  # imported on first use, as trafilatura is
 
-    for deep in (False, True) if extensive else (False,):
-        for page in pages:
-            found = find_date(
-                page,
-                extensive_search=deep,
-                original_date=True,
-                url=page_url or None,
-                max_date=limit,
-            )
-            if found and not (deep and found.endswith("-01-01")):
-                return parse_date(found)
-    return None
+    found = find_date(
+        page, extensive_search=extensive, original_date=True, url=page_url or None, max_date=limit
+    )
+    if not found or (extensive and found.endswith("-01-01")):
+        return None
+    return parse_date(found)
 
 
 def _above_article(page: Element) -> list[Element]:
