@@ -195,3 +195,17 @@ def test_a_marked_date_above_the_headlines_box_beats_a_later_one_in_the_article(
         "</body></html>"
     )
     assert _published(html) == "2024-03-12T00:00:00+00:00"
+
+
+def test_a_modified_marker_equal_to_a_local_midnight_published_is_no_update() -> None:
+    head = (
+        '<meta property="article:published_time" content="2024-03-12T00:00:00+08:00">'
+        '<meta property="article:modified_time" content="2024-03-12T00:00:00+08:00">'
+    )
+    html = (
+        f"<html><head><title>Talks</title>{head}</head><body><article>"
+        f"<h1>Japan and North Korea held talks</h1>{PARAGRAPHS}</article></body></html>"
+    )
+    article = extract_article(html, url="https://x.example/a/", source="s")
+    assert article.published is not None and article.published.isoformat().startswith("2024-03-12")
+    assert article.updated is None

@@ -70,8 +70,10 @@ def time_elements(tree: Element, hint: str) -> list[str]:
 
 
 def first_time(values: Iterable[str]) -> datetime | None:
+    """The first value that parses, read as stated_day reads it (so a modified marker
+    equal to the published one is the same instant)."""
     for value in values:
-        parsed = parse_date(value)
+        parsed = stated_day(value)
         if parsed is not None:
             return parsed
     return None
