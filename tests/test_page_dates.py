@@ -101,3 +101,111 @@ def test_published_is_stated_in_utc_as_the_article_contract_says() -> None:
         _stated("2020-05-04T06:00:00+07:00"), url="https://x.example/a/", source="s"
     )
     assert article.to_json()["published"] == "2020-05-03T23:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("value", "published"),
+    [
+        # exactly local midnight at a non-zero offset: a date the CMS stored without a time
+        ("2024-03-12T00:00:00+08:00", "2024-03-12T00:00:00+00:00"),
+        ("2024-03-12T00:00+0100", "2024-03-12T00:00:00+00:00"),
+        # a real time, even a minute after midnight, keeps its instant
+        ("2024-03-12T00:01:00+08:00", "2024-03-11T16:01:00+00:00"),
+        ("2024-03-12T00:00:00-05:00", "2024-03-12T00:00:00+00:00"),
+    ],
+)
+def test_a_stated_local_midnight_is_a_date_without_a_time(value: str, published: str) -> None:
+    assert _published(_stated(value)) == published
+
+
+def _two_stated(ld: str, meta: str) -> str:
+    return (
+        "<html><head><title>Talks</title>"
+        '<script type="application/ld+json">{"@type": "NewsArticle",'
+        f' "datePublished": "{ld}"}}</script>'
+        f'<meta property="article:published_time" content="{meta}"></head><body><article>'
+        f"<h1>Japan and North Korea held talks</h1>{PARAGRAPHS}</article></body></html>"
+    )
+
+
+def test_one_wall_clock_with_two_offsets_takes_the_instant_on_the_pages_day() -> None:
+    # One of the two offsets is mislabelled; the one on the day the page shows wins.
+    html = _two_stated("2024-03-12T04:11:00+05:30", "2024-03-12T04:11:00+00:00")
+    assert _published(html) == "2024-03-12T04:11:00+00:00"
+
+
+def test_a_wall_clock_without_zone_never_replaces_a_stated_instant() -> None:
+    html = _two_stated("2024-03-12T02:00:00+03:00", "2024-03-12 02:00:00")
+    assert _published(html) == "2024-03-11T23:00:00+00:00"
+
+
+def test_a_weekday_line_marked_as_the_publication_date_is_not_a_top_bar() -> None:
+    html = (
+        "<html><head><title>Talks</title></head><body>"
+        '<div class="top-bar"><span>Friday, November 22, 2024</span></div>'
+        '<div class="meta"><p class="published-date">Tuesday, March 12, 2024</p></div>'
+        f"<div class='story'><h1>Japan and North Korea held talks</h1>{PARAGRAPHS}</div>"
+        "</body></html>"
+    )
+    assert _published(html) == "2024-03-12T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("inside", "published"),
+    [
+        # the article's own aside or footer holds its date (a Drupal node footer, a meta box)
+        ("<aside class='blog-data'><dl><dt>Date</dt><dd>12.03.2024</dd></dl></aside>",
+         "2024-03-12T00:00:00+00:00"),
+        ("<footer class='node__meta'><span class='created'>12.03.2024</span></footer>",
+         "2024-03-12T00:00:00+00:00"),
+        # an <article> inside the article is another story's card (or a comment)
+        ("<div class='more'><article class='teaser'><h3>Other talks</h3>"
+         "<footer><span class='date'>01.07.2024</span></footer></article></div>", None),
+    ],
+)  # fmt: skip
+def test_the_articles_own_aside_and_footer_date_it_but_nested_articles_do_not(
+    inside: str, published: str | None
+) -> None:
+    html = (
+        "<html><head><title>Talks</title></head><body><article>"
+        f"<h1>Japan and North Korea held talks</h1>{inside}{PARAGRAPHS}</article>"
+        "</body></html>"
+    )
+    assert _published(html) == published
+
+
+def test_a_weekday_line_in_the_headlines_own_box_is_its_date_not_a_top_bar() -> None:
+    html = (
+        "<html><head><title>Talks</title></head><body>"
+        '<div class="top-bar"><span>Friday, November 22, 2024</span></div>'
+        "<div class='post'><div class='post-header'>"
+        "<div class='date-header'><span>Tuesday, March 12, 2024</span></div>"
+        f"<h1>Japan and North Korea held talks</h1></div>{PARAGRAPHS}</div>"
+        "</body></html>"
+    )
+    assert _published(html) == "2024-03-12T00:00:00+00:00"
+
+
+def test_a_marked_date_above_the_headlines_box_beats_a_later_one_in_the_article() -> None:
+    html = (
+        "<html><head><title>Talks</title></head><body>"
+        "<div id='top'><div class='date'>Politics, 12.03.24</div></div>"
+        f"<article><h1>Japan and North Korea held talks</h1>{PARAGRAPHS}"
+        "<div class='share'><span class='time'>Shared 01.02.2022</span></div></article>"
+        "</body></html>"
+    )
+    assert _published(html) == "2024-03-12T00:00:00+00:00"
+
+
+def test_a_modified_marker_equal_to_a_local_midnight_published_is_no_update() -> None:
+    head = (
+        '<meta property="article:published_time" content="2024-03-12T00:00:00+08:00">'
+        '<meta property="article:modified_time" content="2024-03-12T00:00:00+08:00">'
+    )
+    html = (
+        f"<html><head><title>Talks</title>{head}</head><body><article>"
+        f"<h1>Japan and North Korea held talks</h1>{PARAGRAPHS}</article></body></html>"
+    )
+    article = extract_article(html, url="https://x.example/a/", source="s")
+    assert article.published is not None and article.published.isoformat().startswith("2024-03-12")
+    assert article.updated is None

@@ -24,6 +24,7 @@ __all__ = [
     "first_time",
     "htmldate",
     "parse_date",
+    "stated_day",
     "time_elements",
     "truncate",
 ]
@@ -45,13 +46,16 @@ _US_OFFSETS = {
     "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
 }  # fmt: skip
 _US_ZONE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)\s*([ECMP][SD]T)$", re.I)
+# "2020-11-27T00:00:00+08:00": a date-only field a CMS serialized as local midnight.
+_LOCAL_MIDNIGHT = re.compile(r"^(\d{4}-\d{2}-\d{2})T00:00(?::00(?:\.0+)?)?([+-]\d{2}:?\d{2})$")
 _COMMENT_BOXES = (
     " | //body//*[not(.//h1)][contains(@class, 'comment') or contains(@id, 'comment')"
     " or contains(@class, 'copyright') or contains(@id, 'respond') or contains(@class, 'disqus')]"
 )
 _CHROME_BOXES = (
-    "//nav[not(.//h1)] | //aside[not(.//h1)] | //footer[not(.//h1)]"
-    " | //header[not(ancestor::article)][not(.//h1)]"
+    "//nav[not(.//h1)] | //aside[not(ancestor::article)][not(.//h1)]"
+    " | //footer[not(ancestor::article)][not(.//h1)] | //header[not(ancestor::article)][not(.//h1)]"
+    " | //article//article[not(.//h1)]"
 )
 
 
@@ -66,8 +70,10 @@ def time_elements(tree: Element, hint: str) -> list[str]:
 
 
 def first_time(values: Iterable[str]) -> datetime | None:
+    """The first value that parses, read as stated_day reads it (so a modified marker
+    equal to the published one is the same instant)."""
     for value in values:
-        parsed = parse_date(value)
+        parsed = stated_day(value)
         if parsed is not None:
             return parsed
     return None
@@ -91,38 +97,56 @@ def parse_date(value: str) -> datetime | None:
     return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
 
 
+def stated_day(value: str) -> datetime | None:
+    """A stated publication value: as parse_date, except that exactly local midnight at a
+    non-zero offset ("2020-11-27T00:00:00+08:00") is the date a CMS stored without a
+    time, so its day is the stated one: midnight UTC, as for any date without a time."""
+    midnight = _LOCAL_MIDNIGHT.match(value.strip())
+    if midnight and midnight[2].replace(":", "") not in ("+0000", "-0000"):
+        return parse_date(midnight[1])
+    return parse_date(value)
+
+
 def htmldate(
     tree: Element, page_url: str, now: datetime | None, *, extensive: bool = True
 ) -> datetime | None:
     """The date htmldate finds in the page minus its chrome; midnight UTC.
 
-    Removed first: the site's header, navigation, sidebars and footer, comment sections
-    and copyright lines. htmldate's quick search, then (if `extensive`) its extensive one,
-    each first on the page from the headline's article box on, then on the whole page
-    unless what precedes the article names a weekday (a "Friday, November 22, 2024"
-    top bar is the day the page was seen). A bare year's January 1st from the extensive
+    Removed first: the site's header, navigation, sidebars and footer (an <aside> or
+    <footer> inside <article> is the article's own: its meta box, a Drupal node footer),
+    an <article> inside an article (another story's card, a comment), comment sections,
+    copyright lines and the weekday lines above the article (a "Friday, November 22,
+    2024" top bar is the day the page was seen). htmldate's quick search on that page,
+    then (if `extensive`) its extensive one, first on the part from the headline's
+    article box on, then on the whole. A bare year's January 1st from the extensive
     search is refused ("En 2002, ...").
     """
     whole = _without(tree, _CHROME_BOXES + _COMMENT_BOXES)
+    _drop_weekday_lines(whole)
+    limit = now.strftime("%Y-%m-%d") if now else None
+    found = _find_date(whole, page_url, limit, extensive=False)
+    if found is not None or not extensive:
+        return found
     article = deepcopy(whole)
     _drop_above_article(article)
-    _drop_weekday_lines(whole)
-    pages = (article, whole)
-    limit = now.strftime("%Y-%m-%d") if now else None
+    for page in (article, whole):
+        found = _find_date(page, page_url, limit, extensive=True)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_date(
+    page: Element, page_url: str, limit: str | None, *, extensive: bool
+) -> datetime | None:
     from htmldate import find_date  # imported on first use, as trafilatura is
 
-    for deep in (False, True) if extensive else (False,):
-        for page in pages:
-            found = find_date(
-                page,
-                extensive_search=deep,
-                original_date=True,
-                url=page_url or None,
-                max_date=limit,
-            )
-            if found and not (deep and found.endswith("-01-01")):
-                return parse_date(found)
-    return None
+    found = find_date(
+        page, extensive_search=extensive, original_date=True, url=page_url or None, max_date=limit
+    )
+    if not found or (extensive and found.endswith("-01-01")):
+        return None
+    return parse_date(found)
 
 
 def _above_article(page: Element) -> list[Element]:
@@ -146,16 +170,35 @@ def _drop_above_article(page: Element) -> None:
 
 def _drop_weekday_lines(page: Element) -> None:
     """Remove the smallest boxes above the article whose text names a weekday: a
-    "Friday, November 22, 2024" top bar is the day the page was seen."""
+    "Friday, November 22, 2024" top bar is the day the page was seen. A box marked as the
+    publication date ("<p class='published-date'>jueves 2 de abril de 2020") stays, and
+    so does a line in the headline's own box (Blogger's "date-header" next to the <h1>)."""
+    headlines = page.xpath("//body//h1")
+    own = None  # the headline's own box, when no <article> or <main> holds it
+    if headlines and not headlines[0].xpath("ancestor::article | ancestor::main"):
+        own = headlines[0].getparent()
     for box in _above_article(page):
-        if not _WEEKDAY.search(box.text_content()):
+        if not _WEEKDAY.search(box.text_content()) or (
+            own is not None and own.tag != "body" and box.getparent() is own
+        ):
             continue
         inner = [
             e for e in box.iter(etree.Element) if len(e) == 0 and _WEEKDAY.search(e.text_content())
         ]
         for element in inner or [box]:
-            if element.getparent() is not None:
+            if element.getparent() is not None and not _marked_published(element, box):
                 element.getparent().remove(element)
+
+
+def _marked_published(element: Element, box: Element) -> bool:
+    """`element`, or a box around it up to `box`, is marked as the publication date."""
+    node: Element | None = element
+    while node is not None:
+        marks = f"{node.get('class', '')} {node.get('id', '')} {node.get('itemprop', '')}"
+        if "publish" in marks.lower() or "pubdate" in marks.lower():
+            return True
+        node = None if node is box else node.getparent()
+    return False
 
 
 def _without(tree: Element, path: str) -> Element:

@@ -34,7 +34,7 @@ from monitor.sources.pagedates import (
     cap_text,
     first_time,
     htmldate,
-    parse_date,
+    stated_day,
     time_elements,
     truncate,
 )
@@ -83,6 +83,7 @@ _URL_DATE = re.compile(  # /2017/7/12/, /2020-06-03-, /20200413/ (a whole path s
     r"|(?<!\d)(?P<y2>(19|20)\d{2})-(?P<m2>0[1-9]|1[0-2])-(?P<d2>0[1-9]|[12]\d|3[01])(?!\d)"
     r"|/(?P<y3>(19|20)\d{2})(?P<m3>0[1-9]|1[0-2])(?P<d3>0[1-9]|[12]\d|3[01])(/|$)"
 )
+_ZONED = re.compile(r"\d:\d{2}(?::\d{2})?(?:\.\d+)?\s*(?:Z|[+-]\d{2}:?\d{2}|[A-Za-z]{3,4})$")
 _URL_DATE_KEYS = (("y", "y2", "y3"), ("m", "m2", "m3"), ("d", "d2", "d3"))
 _TITLES = etree.XPath(".//h2 | .//h3 | .//h4")  # compiled once, used per link
 _UPDATE_META = ("article:modified_time", "og:updated_time", "dateModified", "last-modified")
@@ -357,11 +358,11 @@ def _published(
     stated = [
         (raw, parsed)
         for raw in _stated_dates(tree, data, "datePublished", _DATE_META, ())
-        if (parsed := parse_date(raw)) is not None
+        if (parsed := stated_day(raw)) is not None
     ]
     for hint in ("publish", ""):
         timed = [
-            (raw, t) for raw in time_elements(tree, hint) if (t := parse_date(raw)) is not None
+            (raw, t) for raw in time_elements(tree, hint) if (t := stated_day(raw)) is not None
         ]
         if timed and len({t.date() for _, t in timed}) <= 2:
             stated.extend(timed)
@@ -378,10 +379,17 @@ def _agreed(
     if len({parsed.date() for _, parsed in stated}) == 1:
         return stated[0][1]
     found = htmldate(tree, page_url, now, extensive=False)
-    day = found.date() if found else None
-    for raw, parsed in stated:
-        if day is not None and (parsed.date() == day or raw.strip()[:10] == day.isoformat()):
-            return parsed
+    if found is None:
+        return stated[0][1]
+    day = found.date()
+    # First an instant stated with its zone on htmldate's day ("04:11+05:30" and
+    # "04:11+00:00" are one wall clock with two offsets, one of them mislabelled), then
+    # any value written on that day (the first: a zone-less wall clock or a bare date
+    # never replaces a stated instant).
+    for parsed in [p for raw, p in stated if p.date() == day and _ZONED.search(raw)] or [
+        p for raw, p in stated if raw.strip()[:10] == day.isoformat()
+    ]:
+        return parsed
     return stated[0][1]
 
 
