@@ -209,3 +209,19 @@ def test_a_modified_marker_equal_to_a_local_midnight_published_is_no_update() ->
     article = extract_article(html, url="https://x.example/a/", source="s")
     assert article.published is not None and article.published.isoformat().startswith("2024-03-12")
     assert article.updated is None
+
+
+def test_a_modified_marker_before_the_publication_is_no_update() -> None:
+    """A local midnight is read as a date without a time (midnight UTC): a modification half
+    an hour after it, at +01:00, would fall before it; an update never predates the story."""
+    head = (
+        '<meta property="article:published_time" content="2024-03-12T00:00:00+01:00">'
+        '<meta property="article:modified_time" content="2024-03-12T00:30:00+01:00">'
+    )
+    html = (
+        f"<html><head><title>Talks</title>{head}</head><body><article>"
+        f"<h1>Japan and North Korea held talks</h1>{PARAGRAPHS}</article></body></html>"
+    )
+    article = extract_article(html, url="https://x.example/a/", source="s")
+    assert article.to_json()["published"] == "2024-03-12T00:00:00Z"
+    assert article.updated is None

@@ -157,7 +157,7 @@ def _read_page_meta(tree: Element, url: str, now: datetime | None) -> PageMeta:
         url=page_url,
         title=title,
         published=published,
-        updated=updated if updated != published else None,
+        updated=updated if updated and (published is None or updated > published) else None,
         section=tuple(_section(tree, data, title, page_url)),
         authors=tuple(_unique(_authors(tree, data))),
         lede=clean_text(lede.text_content()) if lede is not None else _description(tree, data),
