@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import multiprocessing
@@ -263,6 +264,7 @@ def _worker_started(parent: int) -> None:
     if os.getppid() != parent:  # it ended before the signal was asked for
         os._exit(1)
     logging.getLogger().handlers = [_RECORDS]
+    gc.freeze()  # what it inherited lives to its end: the collector need not walk it
 
 
 def _read_file(location: str, source: str | None, saved_from: str | None) -> _WorkerRead:
