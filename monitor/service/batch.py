@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.errors import MonitorError
@@ -112,8 +113,14 @@ class LocationReading:
     ) -> None:
         self._locations, self._ahead = locations, ahead
         self._source, self._saved_from, self._fetcher_factory = source, saved_from, fetcher_factory
-        self._window: deque[tuple[str, Future[_WorkerRead] | None]] = deque()
-        self._pool = _worker() if ahead > 0 else None
+        # each location with the worker's future for it and its number, if it was sent
+        self._window: deque[tuple[str, Future[_WorkerRead] | None, int]] = deque()
+        self._sent = 0  # files sent to the worker; it notes the number of the one it reads
+        self._reading: Any = None
+        self._pool: ProcessPoolExecutor | None = None
+        if ahead > 0 and sys.platform == "linux":  # fork
+            self._reading = multiprocessing.get_context("fork").RawValue("q", 0)
+            self._pool = _worker(self._reading)
         if self._pool is not None:
             self._pool.submit(os.getpid)  # forks now, before any thread of ours exists
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -127,17 +134,21 @@ class LocationReading:
         if not self._window:
             self.close()
             raise StopIteration
-        location, future = self._window.popleft()
+        location, future, number = self._window.popleft()
         self._fill()
         if future is None:
             return _outcome(location, lambda: self._read_here(location))
         try:
             read = future.result()
         except BrokenProcessPool:
-            # The worker died on this file (killed, out of memory, a crash in a parser): it
-            # reads one file at a time, so the files after it were not read; they are here.
+            # The worker died (killed, out of memory, a crash in a parser): on this file if
+            # it had begun it (then not again here: it may be what kills), else between
+            # files. The files after it were not read; they are read here.
+            died_on_it = self._reading.value == number
             self._without_worker()
-            return Unreadable(location, "cannot be read: the process reading it died")
+            if died_on_it:
+                return Unreadable(location, "cannot be read: the process reading it died")
+            return _outcome(location, lambda: self._read_here(location))
         except Exception as exc:  # what it read could not be sent back
             return Unreadable(location, f"cannot be read: {type(exc).__name__}: {exc}")
         for record in read.records:
@@ -168,7 +179,7 @@ class LocationReading:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        self._window = deque((location, None) for location, _ in self._window)
+        self._window = deque((location, None, 0) for location, _, _ in self._window)
 
     def _fill(self) -> None:
         """The next location in the window; with a worker, `ahead` of them, the files sent
@@ -178,16 +189,20 @@ class LocationReading:
             if location is None:
                 return
             future = self._offload(location)  # may replace the window
-            self._window.append((location, future))
+            self._window.append((location, future, self._sent))
 
     def _offload(self, location: str) -> Future[_WorkerRead] | None:
         if self._pool is None or is_http_url(location):
             return None
+        self._sent += 1
         try:
-            return self._pool.submit(_read_file, location, self._source, self._saved_from)
+            future = self._pool.submit(
+                _read_file, location, self._source, self._saved_from, self._sent
+            )
         except (BrokenProcessPool, RuntimeError):  # the worker died between files
             self._without_worker()
             return None
+        return future
 
     def _read_here(self, location: str) -> list[Article]:
         if self._loop is None:
@@ -211,14 +226,12 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.terminate()
 
 
-def _worker() -> ProcessPoolExecutor | None:
-    if sys.platform != "linux":
-        return None
+def _worker(reading: Any) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_worker_started,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), reading),
     )
 
 
@@ -251,13 +264,17 @@ class _Records(logging.Handler):
 
 
 _RECORDS = _Records()
+_READING: Any = None  # in the worker: the shared number of the file it reads
 
 
-def _worker_started(parent: int) -> None:
+def _worker_started(parent: int, reading: Any) -> None:
     """In the worker: it ends with its parent (even killed with SIGKILL: Linux's parent-death
-    signal), leaves Ctrl-C to the parent, and logs into `_RECORDS`."""
+    signal), leaves Ctrl-C to the parent, logs into `_RECORDS`, and notes in `reading` (shared
+    memory) the number of the file it is reading."""
     import ctypes
 
+    global _READING
+    _READING = reading
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -267,8 +284,12 @@ def _worker_started(parent: int) -> None:
     gc.freeze()  # what it inherited lives to its end: the collector need not walk it
 
 
-def _read_file(location: str, source: str | None, saved_from: str | None) -> _WorkerRead:
+def _read_file(
+    location: str, source: str | None, saved_from: str | None, number: int
+) -> _WorkerRead:
     """One file, in the worker process."""
+    if _READING is not None:
+        _READING.value = number
     _RECORDS.records = []
     outcome = _outcome(location, lambda: _file_articles(location, source, saved_from))
     return _WorkerRead(outcome, _RECORDS.records)
