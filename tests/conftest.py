@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.adapters.store.postgres import PostgresStore
 from monitor.adapters.store.sqlite import SqliteStore
 from tests import pg
 from tests.servers import FixtureServer, SmtpServer, WebhookReceiver
@@ -66,3 +67,13 @@ def postgres_database() -> Iterator[str]:
 def postgres_url(postgres_database: str) -> str:
     """A fresh, empty schema of that database, as a `database` URL."""
     return pg.schema_url(postgres_database)
+
+
+@pytest.fixture
+def postgres_pair(postgres_url: str) -> Iterator[tuple[PostgresStore, PostgresStore]]:
+    """Two instances' stores on one fresh schema (two `monitor run` processes sharing it)."""
+    first = PostgresStore(postgres_url, instance=True)
+    second = PostgresStore(postgres_url, instance=True)
+    yield first, second
+    first.close()
+    second.close()

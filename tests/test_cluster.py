@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,15 +25,6 @@ from tests.servers import FixtureServer, Page, Request
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def pair(postgres_url: str) -> Iterator[tuple[PostgresStore, PostgresStore]]:
-    first = PostgresStore(postgres_url, instance=True)
-    second = PostgresStore(postgres_url, instance=True)
-    yield first, second
-    first.close()
-    second.close()
-
-
 def sql(url: str, statement: str, *params: object) -> list[tuple[object, ...]]:
     with psycopg.connect(url, autocommit=True) as db:
         cursor = db.execute(statement, params)
@@ -45,8 +35,10 @@ def delivery(id: str) -> Delivery:
     return Delivery(id, "a1", "rule", "hook", "title", "body", NOW)
 
 
-def test_a_due_source_is_claimed_by_one_instance(pair: tuple[PostgresStore, PostgresStore]) -> None:
-    first, second = pair
+def test_a_due_source_is_claimed_by_one_instance(
+    postgres_pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = postgres_pair
 
     assert first.claim_poll("s", "https://e.example/f", NOW)
     assert not second.claim_poll("s", "https://e.example/f", NOW)
@@ -62,9 +54,9 @@ def test_a_due_source_is_claimed_by_one_instance(pair: tuple[PostgresStore, Post
 
 
 def test_an_expired_lease_is_taken_over_and_the_old_holders_write_refused(
-    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+    postgres_pair: tuple[PostgresStore, PostgresStore], postgres_url: str
 ) -> None:
-    first, second = pair
+    first, second = postgres_pair
     assert first.claim_poll("s", "u", NOW)
     sql(postgres_url, "UPDATE sources SET lease_until = clock_timestamp() - interval '1 second'")
 
@@ -81,9 +73,9 @@ def test_an_expired_lease_is_taken_over_and_the_old_holders_write_refused(
 
 
 def test_a_heartbeat_renews_leases_and_a_clean_stop_gives_them_back(
-    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+    postgres_pair: tuple[PostgresStore, PostgresStore], postgres_url: str
 ) -> None:
-    first, second = pair
+    first, second = postgres_pair
     assert first.claim_poll("s", "u", NOW)
     sql(postgres_url, "UPDATE sources SET lease_until = clock_timestamp() + interval '1 second'")
 
@@ -99,12 +91,12 @@ def test_a_heartbeat_renews_leases_and_a_clean_stop_gives_them_back(
 
 
 def test_instances_are_listed_with_host_pid_and_heartbeat(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
     import os
     import socket
 
-    first, second = pair
+    first, second = postgres_pair
     listed = {i.name: i for i in first.instances()}
 
     assert set(listed) == {first.instance_name, second.instance_name}
@@ -114,9 +106,9 @@ def test_instances_are_listed_with_host_pid_and_heartbeat(
 
 
 def test_each_delivery_is_claimed_by_one_instance_until_its_claim_expires(
-    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+    postgres_pair: tuple[PostgresStore, PostgresStore], postgres_url: str
 ) -> None:
-    first, second = pair
+    first, second = postgres_pair
     first.save_poll(SourceState("s", "u"), [], [], [delivery("d1"), delivery("d2")], NOW)
 
     assert [d.id for d in first.claim_deliveries(NOW)] == ["d1", "d2"]
@@ -129,9 +121,9 @@ def test_each_delivery_is_claimed_by_one_instance_until_its_claim_expires(
 
 
 def test_the_story_lock_holds_off_another_instance(
-    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+    postgres_pair: tuple[PostgresStore, PostgresStore], postgres_url: str
 ) -> None:
-    first, second = pair
+    first, second = postgres_pair
     entered = threading.Event()
 
     def group_on_second() -> None:
@@ -153,9 +145,9 @@ def test_the_story_lock_holds_off_another_instance(
 
 
 def test_a_digest_period_is_closed_by_one_of_two_instances_closing_it_at_once(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, second = pair
+    first, second = postgres_pair
     first.save_digest("rule", NOW, [], expected=None, check=True)
     end = NOW + timedelta(days=1)
     results: list[bool] = []
@@ -236,14 +228,14 @@ class CountingServer(FixtureServer):
 
 
 def test_per_host_manners_hold_across_instances(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
     server = CountingServer(delay=0.3).start()
     for n in range(6):
         server.pages[f"/{n}"] = Page(b"<rss/>")
 
     async def both() -> None:
-        fetchers = [HttpFetcher("t/1", host_turns=store.host_turns()) for store in pair]
+        fetchers = [HttpFetcher("t/1", host_turns=store.host_turns()) for store in postgres_pair]
         try:
             await asyncio.gather(*(f.fetch(server.url(f"/{n}")) for f in fetchers
                                    for n in range(6)))  # fmt: skip
@@ -265,9 +257,9 @@ def test_per_host_manners_hold_across_instances(
 
 
 def test_run_once_leaves_a_source_another_fetched_since_it_began(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, second = pair
+    first, second = postgres_pair
     began = NOW - timedelta(seconds=5)
     assert first.claim_poll("s", "u", NOW, due_only=False, unpolled_since=began)
     first.save_state(

@@ -637,26 +637,18 @@ def test_public_only_fetches_use_no_proxy_from_the_environment(
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
 
-        async def fetch() -> None:
+        async def fetch(url: str) -> None:
             fetcher = HttpFetcher("t/1", host_gap=0, public_only=True)
             try:
-                await fetcher.fetch("http://127.0.0.1/feed")
+                await fetcher.fetch(url)
             finally:
                 await fetcher.aclose()
 
         with pytest.raises(FetchError, match="non-public"):
-            asyncio.run(fetch())
-
+            asyncio.run(fetch("http://127.0.0.1/feed"))
         # Names too: the fetch goes direct (and fails to resolve), never to the proxy.
-        async def fetch_name() -> None:
-            fetcher = HttpFetcher("t/1", host_gap=0, public_only=True)
-            try:
-                await fetcher.fetch("http://feeds.invalid/feed")
-            finally:
-                await fetcher.aclose()
-
         with pytest.raises(FetchError, match="DNS lookup failed"):
-            asyncio.run(fetch_name())
+            asyncio.run(fetch("http://feeds.invalid/feed"))
     finally:
         proxy.stop()
     assert proxy.requests == []

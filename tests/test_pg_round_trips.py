@@ -4,7 +4,6 @@ host turn is one call; with the lease and fencing rules of tests/test_cluster.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -18,15 +17,6 @@ from monitor.state import MatchRecord, SourceState
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def pair(postgres_url: str) -> Iterator[tuple[PostgresStore, PostgresStore]]:
-    first = PostgresStore(postgres_url, instance=True)
-    second = PostgresStore(postgres_url, instance=True)
-    yield first, second
-    first.close()
-    second.close()
-
-
 def lease_of(url: str, name: str) -> tuple[object, ...]:
     with psycopg.connect(url, autocommit=True) as db:
         row = db.execute(
@@ -37,9 +27,9 @@ def lease_of(url: str, name: str) -> tuple[object, ...]:
 
 
 def test_a_304_polls_store_calls_are_two_statements(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, _ = pair
+    first, _ = postgres_pair
     first.save_state(SourceState("s", "u", etag='"v1"'))
     before = first.queries
     assert first.claim_poll("s", "u", NOW)
@@ -55,9 +45,9 @@ def test_a_304_polls_store_calls_are_two_statements(
 
 
 def test_a_saved_poll_frees_its_lease_and_a_stale_save_is_still_refused(
-    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+    postgres_pair: tuple[PostgresStore, PostgresStore], postgres_url: str
 ) -> None:
-    first, second = pair
+    first, second = postgres_pair
     assert first.claim_poll("s", "u", NOW)
     first.save_poll(SourceState("s", "u", etag="first"), [], [], [], NOW)
     owner, until, polled_by = lease_of(postgres_url, "s")
@@ -75,9 +65,9 @@ def test_a_saved_poll_frees_its_lease_and_a_stale_save_is_still_refused(
 
 
 def test_a_save_that_rolls_back_keeps_the_release(
-    pair: tuple[PostgresStore, PostgresStore], postgres_url: str
+    postgres_pair: tuple[PostgresStore, PostgresStore], postgres_url: str
 ) -> None:
-    first, _ = pair
+    first, _ = postgres_pair
     assert first.claim_poll("s", "u", NOW)
     orphan = MatchRecord("no-such-article", "rule", ("x",), NOW)
     with pytest.raises(psycopg.IntegrityError):  # the match's article is missing
@@ -89,9 +79,9 @@ def test_a_save_that_rolls_back_keeps_the_release(
 
 
 def test_a_host_turn_is_one_statement_and_keeps_the_gap_and_the_slots(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, second = pair
+    first, second = postgres_pair
     turns = [first.host_turns(), second.host_turns()]
     before = first.queries
 
