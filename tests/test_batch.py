@@ -294,7 +294,7 @@ def test_match_output_is_the_same_with_and_without_reading_ahead(
     locations = batch(tmp_path, seeds)
     assert main(["match", QUERY, *locations, "--json"]) == 0
     ahead = capsys.readouterr()
-    monkeypatch.setattr(batch_module, "_worker", lambda reading: None)
+    monkeypatch.setattr(batch_module, "_worker", lambda: (None, None))  # all read here
     assert main(["match", QUERY, *locations, "--json"]) == 0
     assert capsys.readouterr() == ahead
 

@@ -116,13 +116,9 @@ class LocationReading:
         # each location with the worker's future for it and its number, if it was sent
         self._window: deque[tuple[str, Future[_WorkerRead] | None, int]] = deque()
         self._sent = 0  # files sent to the worker; it notes the number of the one it reads
-        self._reading: Any = None
-        self._pool: ProcessPoolExecutor | None = None
-        if ahead > 0 and sys.platform == "linux":  # fork
-            self._reading = multiprocessing.get_context("fork").RawValue("q", 0)
-            self._pool = _worker(self._reading)
-        if self._pool is not None:
-            self._pool.submit(os.getpid)  # forks now, before any thread of ours exists
+        worker = _worker() if ahead > 0 and sys.platform == "linux" else (None, None)
+        self._pool: ProcessPoolExecutor | None = worker[0]
+        self._reading: Any = worker[1]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fetcher: ClosingFetcher | None = None
         self._fill()
@@ -150,7 +146,7 @@ class LocationReading:
                 return Unreadable(location, "cannot be read: the process reading it died")
             return _outcome(location, lambda: self._read_here(location))
         except Exception as exc:  # what it read could not be sent back
-            return Unreadable(location, f"cannot be read: {type(exc).__name__}: {exc}")
+            return _unexpected(location, exc)
         for record in read.records:
             logging.getLogger(record.name).handle(record)
         return read.outcome
@@ -221,18 +217,25 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     if terminate is not None:
         terminate()
         return
-    processes: dict[int, multiprocessing.process.BaseProcess] = getattr(pool, "_processes", {})
+    processes: dict[int, multiprocessing.process.BaseProcess] | None
+    processes = getattr(pool, "_processes", None)  # None once shut down
     for process in list((processes or {}).values()):
         process.terminate()
 
 
-def _worker(reading: Any) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
+def _worker() -> tuple[ProcessPoolExecutor, Any]:
+    """The worker, forked now (before any thread of ours exists), and the shared number of
+    the file it is reading."""
+    context = multiprocessing.get_context("fork")
+    reading = context.RawValue("q", 0)
+    pool = ProcessPoolExecutor(
         max_workers=1,
-        mp_context=multiprocessing.get_context("fork"),
+        mp_context=context,
         initializer=_worker_started,
         initargs=(os.getpid(), reading),
     )
+    pool.submit(os.getpid)
+    return pool, reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +304,11 @@ def _outcome(location: str, read: Callable[[], list[Article]]) -> LocationRead |
     except (OSError, MonitorError, FeedError, UnicodeDecodeError) as exc:
         return Unreadable(location, _reason(location, exc))
     except Exception as exc:  # untrusted input: one bad file, never the whole batch
-        return Unreadable(location, f"cannot be read: {type(exc).__name__}: {exc}")
+        return _unexpected(location, exc)
+
+
+def _unexpected(location: str, exc: Exception) -> Unreadable:
+    return Unreadable(location, f"cannot be read: {type(exc).__name__}: {exc}")
 
 
 def _reason(location: str, exc: BaseException) -> str:
