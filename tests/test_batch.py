@@ -384,7 +384,7 @@ def _alive(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status")
     try:
         return "State:\tZ" not in status.read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going while read
         return False
 
 
