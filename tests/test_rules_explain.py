@@ -155,3 +155,14 @@ def test_terms_shared_by_rules_are_located_once_per_document() -> None:
     assert first.summary() == "Japan (title), Korea (title, body)"
     assert second.summary() == "Korea (title, body), talks (body)"
     assert first.hits[1:] == second.hits[:2]
+
+
+@given(QUERIES, DOCUMENTS)
+def test_a_summary_names_the_fields_its_hits_are_in(query: Query, doc: Document) -> None:
+    """Summaries come from per-term shortcuts (a word's fields from the word sets alone),
+    asked before any hit is located: they say what the hits say."""
+    explanation = query.explain(doc)
+    if explanation is None:
+        return
+    summary = explanation.summary()
+    assert summary == Explanation(explanation.terms, explanation.hits).summary()

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+_MATCH_CHUNK = 32
+"""Articles `match` hands to a core at a time."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -204,7 +207,7 @@ def _match_batch(args: argparse.Namespace) -> int:
     from monitor.config.durations import parse_duration
     from monitor.matching.intake import Matcher
     from monitor.ports import utc_now
-    from monitor.service import batch, queries
+    from monitor.service import batch, queries, workers
 
     if args.rules and args.query:
         args.locations.insert(0, args.query)
@@ -229,11 +232,19 @@ def _match_batch(args: argparse.Namespace) -> int:
         out = sys.stdout
         write = _JsonLines(snippets=args.snippets).lines if args.json else _text_lines
         tally = _Tally()
-        articles = _articles_of(reading, len(args.locations), tally)
-        for article, document, found in queries.match_groups(articles, matcher):
-            tally.matches += len(found)
-            out.write(write(article, document, found))
-            out.flush()
+
+        def lines_of(articles: list[Article]) -> tuple[str, int]:
+            groups = list(queries.match_groups(articles, matcher))
+            return "".join([write(*group) for group in groups]), sum(len(g[2]) for g in groups)
+
+        # Matching takes both cores: every other chunk in a worker forked once the rules
+        # are compiled (it shares them). A chunk holds the articles of one location only.
+        chunks = _chunks_of(reading, len(args.locations), tally, _MATCH_CHUNK)
+        with contextlib.closing(workers.on_two_cores(lines_of, chunks)) as results:
+            for lines, matches in results:
+                tally.matches += matches
+                out.write(lines)
+                out.flush()
     if args.since:
         from monitor import daemon
 
@@ -282,8 +293,17 @@ def _read(
 
 
 def _articles_of(reading: LocationReading, count: int, tally: _Tally) -> Iterator[Article]:
-    """The articles of each location as it is read; an unreadable one is one line on stderr
-    (`LOCATION: reason`), and a progress bar shows on a terminal for many locations."""
+    """The articles of each location as it is read (see `_chunks_of`)."""
+    for chunk in _chunks_of(reading, count, tally, sys.maxsize):
+        yield from chunk
+
+
+def _chunks_of(
+    reading: LocationReading, count: int, tally: _Tally, size: int
+) -> Iterator[list[Article]]:
+    """The articles of each location as it is read, in lists of at most `size`; an
+    unreadable one is one line on stderr (`LOCATION: reason`), and a progress bar shows on a
+    terminal for many locations."""
     from monitor.service.batch import Unreadable
 
     progress = (
@@ -299,7 +319,8 @@ def _articles_of(reading: LocationReading, count: int, tally: _Tally) -> Iterato
             else:
                 tally.read += 1
                 tally.articles += len(item.articles)
-                yield from item.articles
+                for start in range(0, len(item.articles), size):
+                    yield item.articles[start : start + size]
             if progress is not None:
                 progress(done)
     if progress is not None:

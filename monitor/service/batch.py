@@ -6,14 +6,9 @@ in a worker process while the caller works on the ones before (`preview`, `match
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import json
 import logging
 import multiprocessing
-import os
-import signal
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,6 +21,7 @@ from urllib.parse import urlsplit
 from monitor.errors import MonitorError
 from monitor.model import Article
 from monitor.ports import ClosingFetcher, Fetcher
+from monitor.service import workers
 from monitor.service.collect import read_document
 from monitor.sources.feeds import FeedError
 from monitor.sources.identity import is_http_url
@@ -34,7 +30,6 @@ from monitor.state import FetchResponse
 __all__ = ["LocationRead", "LocationReading", "Unreadable", "load_articles", "read_locations"]
 
 _MEDIA_TYPES = {".html": "text/html", ".htm": "text/html", ".json": "application/feed+json"}
-_PR_SET_PDEATHSIG = 1  # prctl(2)
 _FEED_MARKS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"<channel", b"jsonfeed.org")
 
 
@@ -116,7 +111,7 @@ class LocationReading:
         # each location with the worker's future for it and its number, if it was sent
         self._window: deque[tuple[str, Future[_WorkerRead] | None, int]] = deque()
         self._sent = 0  # files sent to the worker; it notes the number of the one it reads
-        worker = _worker() if ahead > 0 and sys.platform == "linux" else (None, None)
+        worker = _worker() if ahead > 0 and workers.can_fork() else (None, None)
         self._pool: ProcessPoolExecutor | None = worker[0]
         self._reading: Any = worker[1]
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -161,7 +156,7 @@ class LocationReading:
         """Stop the worker (at once if locations are left unread) and close the fetcher."""
         if self._pool is not None:
             if self._window:
-                _stop(self._pool)
+                workers.stop(self._pool)
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         if self._loop is not None:
@@ -210,32 +205,11 @@ class LocationReading:
         return self._loop.run_until_complete(reading)
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """End the worker now, not after the file it is reading (a rule error must not wait
-    for a large feed): Python 3.14's `terminate_workers`, else each process by hand."""
-    terminate = getattr(pool, "terminate_workers", None)
-    if terminate is not None:
-        terminate()
-        return
-    processes: dict[int, multiprocessing.process.BaseProcess] | None
-    processes = getattr(pool, "_processes", None)  # None once shut down
-    for process in list((processes or {}).values()):
-        process.terminate()
-
-
 def _worker() -> tuple[ProcessPoolExecutor, Any]:
     """The worker, forked now (before any thread of ours exists), and the shared number of
     the file it is reading."""
-    context = multiprocessing.get_context("fork")
-    reading = context.RawValue("q", 0)
-    pool = ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=context,
-        initializer=_worker_started,
-        initargs=(os.getpid(), reading),
-    )
-    pool.submit(os.getpid)
-    return pool, reading
+    reading = multiprocessing.get_context("fork").RawValue("q", 0)
+    return workers.forked_pool(_worker_started, (reading,)), reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,21 +244,12 @@ _RECORDS = _Records()
 _READING: Any = None  # in the worker: the shared number of the file it reads
 
 
-def _worker_started(parent: int, reading: Any) -> None:
-    """In the worker: it ends with its parent (even killed with SIGKILL: Linux's parent-death
-    signal), leaves Ctrl-C to the parent, logs into `_RECORDS`, and notes in `reading` (shared
-    memory) the number of the file it is reading."""
-    import ctypes
-
+def _worker_started(reading: Any) -> None:
+    """In the worker: it logs into `_RECORDS`, and notes in `reading` (shared memory) the
+    number of the file it is reading."""
     global _READING
     _READING = reading
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # it ended before the signal was asked for
-        os._exit(1)
     logging.getLogger().handlers = [_RECORDS]
-    gc.freeze()  # what it inherited lives to its end: the collector need not walk it
 
 
 def _read_file(

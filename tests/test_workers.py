@@ -1,0 +1,122 @@
+"""`on_two_cores`: work split between this process and one forked worker, in order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.service import workers
+from tests.test_batch import _alive, _children, _wait_for
+
+pytestmark = pytest.mark.skipif(
+    not workers.can_fork() or len(os.sched_getaffinity(0)) < 2, reason="needs fork and 2 cores"
+)
+
+
+def _where(item: int) -> tuple[int, int]:
+    return item, os.getpid()
+
+
+def test_results_come_in_order_every_other_one_from_a_worker() -> None:
+    results = list(workers.on_two_cores(_where, range(40)))
+    assert [item for item, _ in results] == list(range(40))
+    here = os.getpid()
+    assert all(pid == here for _, pid in results[::2])
+    worker = {pid for _, pid in results[1::2]}
+    assert len(worker) == 1 and here not in worker
+
+
+def test_one_item_is_computed_here_without_a_worker() -> None:
+    assert list(workers.on_two_cores(_where, [7])) == [(7, os.getpid())]
+    assert list(workers.on_two_cores(_where, [])) == []
+
+
+def test_a_worker_that_dies_costs_nothing_its_items_are_computed_here() -> None:
+    def kill_the_worker_at_5(item: int) -> tuple[int, int]:
+        if item == 5 and os.getpid() != here:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return item, os.getpid()
+
+    here = os.getpid()
+    results = list(workers.on_two_cores(kill_the_worker_at_5, range(20)))
+    assert [item for item, _ in results] == list(range(20))
+    assert all(pid == here for _, pid in results[5:])
+
+
+def test_an_error_in_the_function_is_raised_here() -> None:
+    def fails_at_3(item: int) -> int:
+        if item == 3:
+            raise ValueError(f"bad item {item}")
+        return item
+
+    with pytest.raises(ValueError, match="bad item 3"):
+        list(workers.on_two_cores(fails_at_3, range(10)))
+    assert _children(os.getpid()) == []
+
+
+def test_the_worker_ends_when_the_caller_stops_reading() -> None:
+    def items() -> Iterator[int]:
+        yield from range(1000)
+
+    results = workers.on_two_cores(_where, items())
+    assert next(results) == (0, os.getpid())
+    _, worker = next(results)
+    results.close()
+    assert not _alive(worker)
+
+
+def test_match_output_is_the_same_on_two_cores_and_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A feed of many chunks, matched on both cores and then all here: the same lines in
+    the same order, and the same exit status."""
+    items = "".join(
+        f"<item><title>Story {n} from Japan</title><link>https://news.example.com/{n}</link>"
+        f"<description>{'Talks in Tokyo. ' * (n % 3)}Seoul {n}</description></item>"
+        for n in range(300)
+    )
+    feed = tmp_path / "many.rss"
+    feed.write_text(f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>')
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        "".join(
+            f'[[rules]]\nname = "r{n}"\nquery = "{query}"\nnotify = ["console"]\n'
+            for n, query in enumerate(["Japan", "Tokyo AND talks", "seoul AND NOT tokyo", "stor*"])
+        )
+    )
+    command = ["match", "--rules", str(rules), str(feed), "--json"]
+    assert main(command) == 0
+    both = capsys.readouterr()
+    assert len(both.out.splitlines()) > 600
+    monkeypatch.setattr(workers, "can_fork", lambda: False)
+    assert main(command) == 0
+    assert capsys.readouterr() == both
+
+
+def test_the_matching_worker_ends_with_match_even_when_match_is_killed(tmp_path: Path) -> None:
+    """`match` blocked writing (nobody reads its output) while both cores match, then killed:
+    its workers end with it."""
+    items = "".join(
+        f"<item><title>Japan story {n}</title><link>https://news.example.com/{n}</link></item>"
+        for n in range(3000)
+    )
+    feed = tmp_path / "many.rss"
+    feed.write_text(f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>')
+    command = [sys.executable, "-m", "monitor", "match", "Japan", str(feed), "--json"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as process:
+        children = _wait_for(lambda: _two(_children(process.pid)))
+        process.kill()
+        process.wait()
+    assert _wait_for(lambda: not any(map(_alive, children)))
+
+
+def _two(children: list[int]) -> list[int]:
+    """The children once there are two (the reading worker, the matching one)."""
+    return children if len(children) == 2 else []
