@@ -13,6 +13,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.service import workers
+from tests.servers import FixtureServer, Page
 from tests.test_batch import _alive, _children, _wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -58,7 +59,7 @@ def test_an_error_in_the_function_is_raised_here() -> None:
 
     with pytest.raises(ValueError, match="bad item 3"):
         list(workers.on_two_cores(fails_at_3, range(10)))
-    assert _children(os.getpid()) == []
+    assert _wait_for(lambda: not _children(os.getpid()))
 
 
 def test_the_worker_ends_when_the_caller_stops_reading() -> None:
@@ -68,8 +69,8 @@ def test_the_worker_ends_when_the_caller_stops_reading() -> None:
     results = workers.on_two_cores(_where, items())
     assert next(results) == (0, os.getpid())
     _, worker = next(results)
-    results.close()
-    assert not _alive(worker)
+    results.close()  # the worker finishes the item it has, then exits
+    assert _wait_for(lambda: not _alive(worker))
 
 
 def test_match_output_is_the_same_on_two_cores_and_one(
@@ -120,3 +121,42 @@ def test_the_matching_worker_ends_with_match_even_when_match_is_killed(tmp_path:
 def _two(children: list[int]) -> list[int]:
     """The children once there are two (the reading worker, the matching one)."""
     return children if len(children) == 2 else []
+
+
+def _feed_of(count: int) -> bytes:
+    items = "".join(
+        f"<item><title>Japan story {n}</title><link>https://news.example.com/{n}</link></item>"
+        for n in range(count)
+    )
+    return f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+
+
+def _one_core_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*_: object) -> None:
+        raise AssertionError("matched on two cores")
+
+    monkeypatch.setattr(workers, "on_two_cores", refused)
+
+
+def test_urls_are_matched_here_and_written_as_each_is_read(
+    feed_server: FixtureServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A URL's matches would otherwise wait for the next URL's fetch (a chunk is handed out
+    one ahead)."""
+    feed_server.pages = {f"/{n}.rss": Page(_feed_of(100)) for n in range(2)}
+    _one_core_only(monkeypatch)
+    urls = [feed_server.url(f"/{n}.rss") for n in range(2)]
+    assert main(["match", "Japan", *urls, "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 200
+
+
+def test_a_large_process_matches_on_one_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker would copy the pages it touches (100k rules: hundreds of MB)."""
+    feed = tmp_path / "many.rss"
+    feed.write_bytes(_feed_of(100))
+    _one_core_only(monkeypatch)
+    monkeypatch.setattr(workers, "resident_mb", lambda: 10_000.0)
+    assert main(["match", "Japan", str(feed), "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 100

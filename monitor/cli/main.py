@@ -35,6 +35,8 @@ __all__ = ["main"]
 
 _MATCH_CHUNK = 32
 """Articles `match` hands to a core at a time."""
+_FORK_LIMIT_MB = 200
+"""`match` matches on two cores while its own memory is at most this when it forks."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -237,11 +239,24 @@ def _match_batch(args: argparse.Namespace) -> int:
             groups = list(queries.match_groups(articles, matcher))
             return "".join([write(*group) for group in groups]), sum(len(g[2]) for g in groups)
 
-        # Matching takes both cores: every other chunk in a worker forked once the rules
-        # are compiled (it shares them). A chunk holds the articles of one location only.
-        chunks = _chunks_of(reading, len(args.locations), tally, _MATCH_CHUNK)
-        with contextlib.closing(workers.on_two_cores(lines_of, chunks)) as results:
-            for lines, matches in results:
+        # Matching takes both cores (every other chunk in a worker forked now, sharing the
+        # compiled rules) for files, which are read ahead: a URL's matches are written as
+        # soon as it is read, not after the next one is. The worker comes to copy what it
+        # touches of this process, so not when that is large (100k rules).
+        two_cores = (
+            workers.can_fork()
+            and workers.resident_mb() <= _FORK_LIMIT_MB
+            and not batch.names_urls(args.locations)
+        )
+        size = _MATCH_CHUNK if two_cores else 1
+        chunks = _chunks_of(reading, len(args.locations), tally, size)
+        results = (
+            workers.on_two_cores(lines_of, chunks)
+            if two_cores
+            else (lines_of(chunk) for chunk in chunks)
+        )
+        with contextlib.closing(results) as lines_and_counts:
+            for lines, matches in lines_and_counts:
                 tally.matches += matches
                 out.write(lines)
                 out.flush()

@@ -27,7 +27,14 @@ from monitor.sources.feeds import FeedError
 from monitor.sources.identity import is_http_url
 from monitor.state import FetchResponse
 
-__all__ = ["LocationRead", "LocationReading", "Unreadable", "load_articles", "read_locations"]
+__all__ = [
+    "LocationRead",
+    "LocationReading",
+    "Unreadable",
+    "load_articles",
+    "names_urls",
+    "read_locations",
+]
 
 _MEDIA_TYPES = {".html": "text/html", ".htm": "text/html", ".json": "application/feed+json"}
 _FEED_MARKS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"<channel", b"jsonfeed.org")
@@ -68,6 +75,11 @@ def load_articles(
                 raise OSError(f"{item.location}: {item.reason}")
             articles.extend(item.articles)
     return articles
+
+
+def names_urls(locations: Iterable[str]) -> bool:
+    """Whether some of `locations` are http(s) URLs (fetched here, one after another)."""
+    return any(map(is_http_url, locations))
 
 
 def read_locations(

@@ -17,9 +17,10 @@ import sys
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["can_fork", "forked_pool", "on_two_cores", "stop"]
+__all__ = ["can_fork", "forked_pool", "on_two_cores", "resident_mb", "stop"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,6 +31,14 @@ _PR_SET_PDEATHSIG = 1  # prctl(2)
 def can_fork() -> bool:
     """Whether workers can be forked (Linux: the parent-death signal keeps none behind)."""
     return sys.platform == "linux"
+
+
+def resident_mb() -> float:
+    """This process's resident memory (Linux), what a worker forked now would come to copy:
+    `gc.freeze` keeps the collector off inherited objects, but reference counts still write
+    to the pages of every object the worker touches."""
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def forked_pool(
@@ -91,7 +100,7 @@ def _set_task(function: Callable[[Any], Any]) -> None:
 def on_two_cores(function: Callable[[T], R], items: Iterable[T]) -> Generator[R, None, None]:
     """`function(item)` for each item, in order: the first here, then every other item in a
     worker forked at the second (so that it shares all this process built) while this
-    process computes the ones between; close the generator to stop the worker early.
+    process computes the ones between; close the generator to stop early.
     `function` must not depend on state changed after the fork. An item the worker fails
     on (it died, or its result could not be sent back) is computed here, and so are the
     items after it if the worker is gone.
@@ -110,6 +119,7 @@ def on_two_cores(function: Callable[[T], R], items: Iterable[T]) -> Generator[R,
         yield from map(function, items)
         return
     pool = forked_pool(_set_task, (function,))
+    finished = False
     try:
         pending: tuple[T, Future[R] | None] | None = (sent, _submit(pool, sent))
         while pending is not None:
@@ -121,9 +131,12 @@ def on_two_cores(function: Callable[[T], R], items: Iterable[T]) -> Generator[R,
             yield _result(function, sent, future)
             if here is not _END:
                 yield computed  # type: ignore[misc]
+        finished = True
     finally:
-        stop(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Stopped early (an error, a closed pipe, Ctrl-C): the worker finishes the chunk it
+        # has and exits. Terminating it mid-result could leave the pool's thread waiting
+        # for the rest of a message that never comes.
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
 _END: Any = object()
@@ -138,7 +151,8 @@ def _submit(pool: ProcessPoolExecutor, item: Any) -> Future[Any] | None:
 
 def _result(function: Callable[[T], R], item: T, future: Future[R] | None) -> R:
     if future is not None:
-        # a failure there (a real error is raised again here) is computed here
+        # A failure there is computed here: a real error in `function` is raised here (the
+        # worker's exception only says which, a dead worker or an unpicklable result, not).
         with contextlib.suppress(Exception):
             return future.result()
     return function(item)
