@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -125,9 +125,12 @@ class _TermMatcher(_Matcher):
         """`label (fields)`, the term's part of a summary, once per document and term."""
         piece = doc.pieces.get(self.key)
         if piece is None:
-            fields = dict.fromkeys(field for _, field, _ in self.found(doc))
-            piece = doc.pieces[self.key] = f"{self.label} ({', '.join(fields)})"
+            piece = doc.pieces[self.key] = f"{self.label} ({', '.join(self._fields_in(doc))})"
         return piece
+
+    def _fields_in(self, doc: Document) -> Iterable[str]:
+        """The fields the term occurs in, in the order of `fields`."""
+        return dict.fromkeys(field for _, field, _ in self.found(doc))
 
     def _locate(self, doc: Document) -> list[Located]:
         """Where the term occurs, per field: computed once per document and term, whichever
@@ -164,15 +167,11 @@ class _WordMatcher(_TermMatcher):
         word = self.words[0]
         return any(word in doc.field(name).words for name in self.fields)
 
-    def summary(self, doc: Document) -> str:
-        # The fields from the word sets alone: a backtest asks this of tens of thousands of
-        # terms and articles, most of which never need their hits located.
-        piece = doc.pieces.get(self.key)
-        if piece is None:
-            word = self.words[0]
-            fields = [name for name in self.fields if word in doc.field(name).words]
-            piece = doc.pieces[self.key] = f"{self.label} ({', '.join(fields)})"
-        return piece
+    def _fields_in(self, doc: Document) -> Iterable[str]:
+        # From the word sets alone: a backtest asks this of tens of thousands of terms and
+        # articles, most of which never need their hits located.
+        word = self.words[0]
+        return [name for name in self.fields if word in doc.field(name).words]
 
     def _locate(self, doc: Document) -> list[Located]:
         word = self.words[0]
