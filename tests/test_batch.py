@@ -314,12 +314,8 @@ def test_a_rule_error_ends_the_worker_without_waiting_for_its_file(
 
 def test_match_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
     """`monitor match ... | head -1`: no "Broken pipe" message, the SIGPIPE exit status."""
-    items = "".join(
-        f"<item><title>Japan story {n}</title><link>https://news.example.com/{n}</link></item>"
-        for n in range(3000)
-    )
     feed = tmp_path / "many.rss"
-    feed.write_text(f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>')
+    feed.write_bytes(japan_stories(3000))
     command = [sys.executable, "-m", "monitor", "match", "Japan", str(feed), "--json"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         assert process.stdout is not None and process.stderr is not None
@@ -373,6 +369,15 @@ def test_the_worker_ends_with_match_even_when_match_is_killed(tmp_path: Path) ->
         worker = _wait_for(lambda: _children(process.pid))
         process.kill()
     assert _wait_for(lambda: not _alive(worker[0]))
+
+
+def japan_stories(count: int) -> bytes:
+    """An RSS feed of `count` items titled "Japan story N"."""
+    items = "".join(
+        f"<item><title>Japan story {n}</title><link>https://news.example.com/{n}</link></item>"
+        for n in range(count)
+    )
+    return f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
 
 
 def _children(pid: int) -> list[int]:

@@ -14,7 +14,7 @@ import pytest
 from monitor.cli import main
 from monitor.service import workers
 from tests.servers import FixtureServer, Page
-from tests.test_batch import _alive, _children, _wait_for
+from tests.test_batch import _alive, _children, _wait_for, japan_stories
 
 pytestmark = pytest.mark.skipif(
     not workers.can_fork() or len(os.sched_getaffinity(0)) < 2, reason="needs fork and 2 cores"
@@ -104,12 +104,8 @@ def test_match_output_is_the_same_on_two_cores_and_one(
 def test_the_matching_worker_ends_with_match_even_when_match_is_killed(tmp_path: Path) -> None:
     """`match` blocked writing (nobody reads its output) while both cores match, then killed:
     its workers end with it."""
-    items = "".join(
-        f"<item><title>Japan story {n}</title><link>https://news.example.com/{n}</link></item>"
-        for n in range(3000)
-    )
     feed = tmp_path / "many.rss"
-    feed.write_text(f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>')
+    feed.write_bytes(japan_stories(3000))
     command = [sys.executable, "-m", "monitor", "match", "Japan", str(feed), "--json"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as process:
         children = _wait_for(lambda: _two(_children(process.pid)))
@@ -121,14 +117,6 @@ def test_the_matching_worker_ends_with_match_even_when_match_is_killed(tmp_path:
 def _two(children: list[int]) -> list[int]:
     """The children once there are two (the reading worker, the matching one)."""
     return children if len(children) == 2 else []
-
-
-def _feed_of(count: int) -> bytes:
-    items = "".join(
-        f"<item><title>Japan story {n}</title><link>https://news.example.com/{n}</link></item>"
-        for n in range(count)
-    )
-    return f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
 
 
 def _one_core_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +131,7 @@ def test_urls_are_matched_here_and_written_as_each_is_read(
 ) -> None:
     """A URL's matches would otherwise wait for the next URL's fetch (a chunk is handed out
     one ahead)."""
-    feed_server.pages = {f"/{n}.rss": Page(_feed_of(100)) for n in range(2)}
+    feed_server.pages = {f"/{n}.rss": Page(japan_stories(100)) for n in range(2)}
     _one_core_only(monkeypatch)
     urls = [feed_server.url(f"/{n}.rss") for n in range(2)]
     assert main(["match", "Japan", *urls, "--json"]) == 0
@@ -155,7 +143,7 @@ def test_a_large_process_matches_on_one_core(
 ) -> None:
     """The worker would copy the pages it touches (100k rules: hundreds of MB)."""
     feed = tmp_path / "many.rss"
-    feed.write_bytes(_feed_of(100))
+    feed.write_bytes(japan_stories(100))
     _one_core_only(monkeypatch)
     monkeypatch.setattr(workers, "resident_mb", lambda: 10_000.0)
     assert main(["match", "Japan", str(feed), "--json"]) == 0
