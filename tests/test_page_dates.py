@@ -225,3 +225,35 @@ def test_a_modified_marker_before_the_publication_is_no_update() -> None:
     article = extract_article(html, url="https://x.example/a/", source="s")
     assert article.to_json()["published"] == "2024-03-12T00:00:00Z"
     assert article.updated is None
+
+
+def _trackback(about: str, date: str) -> str:
+    return (
+        f'<rdf:Description rdf:about="{about}" dc:title="Entry" dc:identifier="{about}"'
+        f' dc:date="{date}" />'
+    )
+
+
+def test_the_trackback_block_in_a_comment_dates_a_blog_entry() -> None:
+    """Movable Type, goo and Hatena blogs state an entry's date only in their trackback
+    RDF, inside an HTML comment; a photo's date in the text ("taken 2015/7/21") is not it."""
+    html = (
+        "<html><head><title>Winners</title></head><body><h1>Winners of the weekend</h1>"
+        f"<div class='entry-body'>{PARAGRAPHS}<p>Photo taken 2015/7/21.</p></div><!--"
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        + _trackback("https://blog.example.jp/u/e/52743e", "2020-07-12T22:00:00+09:00")
+        + "</rdf:RDF>--></body></html>"
+    )
+    assert _published(html, "https://blog.example.jp/u/e/52743e") == "2020-07-12T13:00:00+00:00"
+
+
+def test_on_a_page_listing_several_entries_only_the_pages_own_trackback_counts() -> None:
+    entries = _trackback("https://blog.example.jp/u/e/1", "2020-07-01T10:00:00+09:00") + (
+        _trackback("https://blog.example.jp/u/e/2", "2020-07-02T10:00:00+09:00")
+    )
+    html = (
+        "<html><head><title>Blog</title></head><body><h1>Entry two</h1>"
+        f"<div>{PARAGRAPHS}</div><!--<rdf:RDF>{entries}</rdf:RDF>--></body></html>"
+    )
+    assert _published(html, "https://blog.example.jp/u/e/2") == "2020-07-02T01:00:00+00:00"
+    assert _published(html, "https://blog.example.jp/") is None

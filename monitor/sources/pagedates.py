@@ -12,6 +12,7 @@ from copy import deepcopy
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeAlias
+from urllib.parse import urlsplit
 
 import lxml.html
 from lxml import etree
@@ -26,6 +27,7 @@ __all__ = [
     "parse_date",
     "stated_day",
     "time_elements",
+    "trackback_date",
     "truncate",
 ]
 
@@ -48,6 +50,11 @@ _US_OFFSETS = {
 _US_ZONE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)\s*([ECMP][SD]T)$", re.I)
 # "2020-11-27T00:00:00+08:00": a date-only field a CMS serialized as local midnight.
 _LOCAL_MIDNIGHT = re.compile(r"^(\d{4}-\d{2}-\d{2})T00:00(?::00(?:\.0+)?)?([+-]\d{2}:?\d{2})$")
+# A blog entry's trackback autodiscovery block (Movable Type, TypePad, goo, Hatena), which
+# the CMS writes inside an HTML comment: <rdf:Description rdf:about="URL" dc:date="...">.
+_TRACKBACK = re.compile(r"<rdf:Description\b[^>]*>")
+_TRACKBACK_ABOUT = re.compile(r'\b(?:rdf:about|dc:identifier)\s*=\s*"([^"]*)"')
+_TRACKBACK_DATE = re.compile(r'\bdc:date\s*=\s*"([^"]*)"')
 _COMMENT_BOXES = (
     " | //body//*[not(.//h1)][contains(@class, 'comment') or contains(@id, 'comment')"
     " or contains(@class, 'copyright') or contains(@id, 'respond') or contains(@class, 'disqus')]"
@@ -67,6 +74,24 @@ def time_elements(tree: Element, hint: str) -> list[str]:
         for value in tree.xpath(f"//time{hinted}[not({CHROME_ANCESTORS})]/@datetime")
         if str(value).strip()
     ]
+
+
+def trackback_date(html: str, page_url: str) -> str:
+    """The dc:date of the page's own trackback RDF block ("" if none): the only entry in
+    the page, or the one about the page's URL (a blog's home page lists several)."""
+    if "rdf:Description" not in html:  # RDF/XML names are case-sensitive
+        return ""
+    entries = _TRACKBACK.findall(html)
+    if len(entries) > 1:
+        path = _path(page_url)
+        entries = [e for e in entries if path in map(_path, _TRACKBACK_ABOUT.findall(e))]
+    dates = _TRACKBACK_DATE.findall(entries[0]) if len(entries) == 1 else []
+    return str(dates[0]) if dates else ""
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path.rstrip("/") or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def first_time(values: Iterable[str]) -> datetime | None:

@@ -131,23 +131,26 @@ class _LinkedData:
         return self.resolve(self.article.get(key) or self.webpage.get(key))
 
 
-def read_page_meta(tree: Element, url: str, *, now: datetime | None = None) -> PageMeta:
+def read_page_meta(
+    tree: Element, url: str, *, now: datetime | None = None, trackback: str = ""
+) -> PageMeta:
     """Title, dates, section path, authors, lede, related links, language, tags, canonical URL.
 
     `now` bounds htmldate's date search (it otherwise uses the clock); dates from
-    structured data are taken as stated.
+    structured data are taken as stated. `trackback` is the dc:date of the page's
+    trackback block (pagedates.trackback_date: it is in a comment, which the tree lost).
     """
     try:
-        return _read_page_meta(tree, url, now)
+        return _read_page_meta(tree, url, now, trackback)
     finally:
         _meta_index.cache_clear()
 
 
-def _read_page_meta(tree: Element, url: str, now: datetime | None) -> PageMeta:
+def _read_page_meta(tree: Element, url: str, now: datetime | None, trackback: str) -> PageMeta:
     data = _linked_data(tree)
     page_url = _canonical(tree, data, url)
     title = _title(tree, data)
-    published = _published(tree, data, page_url, now)
+    published = _published(tree, data, page_url, now, trackback)
     lede = lede_element(tree)
     updated = first_time(
         _stated_dates(tree, data, "dateModified", _UPDATE_META, ("update", "modif"))
@@ -346,10 +349,10 @@ def _first_text(tree: Element, path: str) -> str:
 
 
 def _published(
-    tree: Element, data: _LinkedData, page_url: str, now: datetime | None
+    tree: Element, data: _LinkedData, page_url: str, now: datetime | None, trackback: str
 ) -> datetime | None:
-    """Stated dates (JSON-LD, meta tags, <time> marked "publish", then unmarked <time>),
-    else htmldate.
+    """Stated dates (JSON-LD, meta tags, the trackback block, <time> marked "publish",
+    then unmarked <time>), else htmldate.
 
     <time> elements count only when they name at most two days (published and updated):
     more means a list of other stories' dates. When the stated dates disagree on the day,
@@ -357,7 +360,7 @@ def _published(
     """
     stated = [
         (raw, parsed)
-        for raw in _stated_dates(tree, data, "datePublished", _DATE_META, ())
+        for raw in (*_stated_dates(tree, data, "datePublished", _DATE_META, ()), trackback)
         if (parsed := stated_day(raw)) is not None
     ]
     for hint in ("publish", ""):

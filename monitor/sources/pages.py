@@ -31,6 +31,7 @@ from monitor.sources.charset import decode_html
 from monitor.sources.cmsmarkup import class_words_of
 from monitor.sources.htmltext import clean_text, html_parser, html_to_blocks
 from monitor.sources.identity import article_identity, canonical_url, is_http_url
+from monitor.sources.pagedates import trackback_date
 from monitor.sources.pagemeta import (
     PageMeta,
     cap_text,
@@ -133,7 +134,7 @@ def extract_article(html: str, *, url: str, source: str, now: datetime | None = 
     `now` (optional) bounds the fallback date search; structured dates are taken as stated.
     """
     tree = parse_html(html)
-    meta = read_page_meta(tree, url, now=now)
+    meta = read_page_meta(tree, url, now=now, trackback=trackback_date(html, url))
     return Article(
         id=article_id(
             article_identity(source, guid="", guid_is_url=False, link=meta.url, text=meta.title)
