@@ -37,7 +37,7 @@ def _tomllib(text: str) -> object:
         return "error"
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(st.lists(_LINES, max_size=12), st.sampled_from(["\n", "\r\n"]))
 def test_what_it_reads_it_reads_as_tomllib(lines: list[str], newline: str) -> None:
     text = newline.join(lines)
