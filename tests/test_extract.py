@@ -310,3 +310,40 @@ def test_a_page_of_200k_paragraphs_is_extracted_within_the_caps() -> None:
 def test_empty_or_odd_documents_parse(html: str) -> None:
     assert parse_html(html) is not None
     assert extract_article(html, url="", source="s").body == ()
+
+
+def _extraction_passes(monkeypatch: pytest.MonkeyPatch, html: str) -> tuple[list[bool], Article]:
+    """The trafilatura passes extract_article makes (fast or not), and its Article."""
+    from monitor.sources import pages
+
+    passes: list[bool] = []
+    real = pages._trafilatura_body
+
+    def counted(page: Any, url: str, *, fast: bool, precision: bool) -> Any:
+        passes.append(fast)
+        return real(page, url, fast=fast, precision=precision)
+
+    monkeypatch.setattr(pages, "_trafilatura_body", counted)
+    return passes, extract_article(html, url="https://x.example/a", source="s")
+
+
+SENTENCES = " ".join(["Japan and North Korea held talks in Mongolia in May."] * 3)
+
+
+def test_a_short_body_taken_whole_needs_no_fallback_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    html = f"<html><head><title>T</title></head><body><h1>T</h1><p>{SENTENCES}</p></body></html>"
+    passes, article = _extraction_passes(monkeypatch, html)
+    assert passes == [True]
+    assert [block.text for block in article.body] == [SENTENCES]
+
+
+def test_the_fallbacks_run_when_the_fast_pass_leaves_most_text_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    boxes = "".join(
+        f"<div><span>{SENTENCES} {n}</span><br><span>{SENTENCES}</span></div>" for n in range(12)
+    )
+    html = f"<html><head><title>T</title></head><body><h1>T</h1>{boxes}</body></html>"
+    passes, article = _extraction_passes(monkeypatch, html)
+    assert passes == [True, False]
+    assert sum(len(block.text) for block in article.body) > 12 * 2 * len(SENTENCES)

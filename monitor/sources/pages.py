@@ -403,11 +403,13 @@ def _extractor(fast: bool, precision: bool) -> Any:
 
 def _trafilatura_blocks(page: Element, url: str, *, precision: bool = True) -> list[Block]:
     """trafilatura's own extraction first; its fallbacks (readability, jusText) only when
-    that gives less than FALLBACK_BELOW_CHARS of text: they cost as much again and seldom
-    change a full article. trafilatura copies the tree it is given, so a second run sees
-    the same page."""
+    that gives less than FALLBACK_BELOW_CHARS of text and leaves out more than a fifth of
+    the page's: they cost as much again and seldom change a full article, and a short one
+    taken whole (a brief, dense CJK text) has nothing more to give. trafilatura copies the
+    tree it is given, so a second run sees the same page."""
     root = _trafilatura_body(page, url, fast=True, precision=precision)
-    if root is None or len("".join(root.itertext())) < FALLBACK_BELOW_CHARS:
+    found = len("".join(root.itertext())) if root is not None else 0
+    if found < FALLBACK_BELOW_CHARS and found * 5 < len(page.text_content()) * 4:
         fuller = _trafilatura_body(page, url, fast=False, precision=precision)
         root = fuller if fuller is not None else root
     if root is None:
