@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from monitor.state import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 
+OPEN_TIMEOUT = 30.0  # seconds a connection waits for another's lock
 ARTICLE_CHUNK = 500  # stored articles read at a time by `articles_since` (match --since)
 # Bugs in our SQL, not faults of the database file: they keep their traceback.
 _BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
@@ -53,12 +55,12 @@ class SqliteStore(SqliteViews):
             self.db = sqlite3.connect(
                 path,
                 isolation_level=None,
-                timeout=30,
+                timeout=OPEN_TIMEOUT,
                 check_same_thread=False,
                 factory=SharedConnection,
             )
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(self.db)
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
@@ -546,6 +548,23 @@ class SqliteStore(SqliteViews):
 
     def _transaction(self) -> Transaction:
         return Transaction(self.db)
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the database to WAL, retried while another process holds it: SQLite answers
+    "database is locked" at once, without its busy wait, when several processes open a
+    new database together and each tries to switch it."""
+    deadline = time.monotonic() + OPEN_TIMEOUT
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 def _match(row: sqlite3.Row) -> MatchRecord:
