@@ -41,6 +41,15 @@ def test_results_larger_than_a_pipe_holds_come_whole() -> None:
     assert list(workers.on_two_cores(large, range(7))) == [str(n) * 2_000_000 for n in range(7)]
 
 
+def test_no_descriptor_is_left_open_done_or_stopped_early() -> None:
+    before = sorted(os.listdir("/proc/self/fd"))
+    assert len(list(workers.on_two_cores(_where, range(9)))) == 9
+    results = workers.on_two_cores(_where, range(9))
+    next(results), next(results)
+    results.close()
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
 def test_one_item_is_computed_here_without_a_worker() -> None:
     assert list(workers.on_two_cores(_where, [7])) == [(7, os.getpid())]
     assert list(workers.on_two_cores(_where, [])) == []
@@ -77,6 +86,16 @@ def test_an_item_that_cannot_be_sent_is_computed_here() -> None:
     assert [item for item, _ in results] == list(range(6))
     assert results[1][1] != here
     assert all(pid == here for _, pid in results[3::2])
+
+
+def test_without_memory_files_everything_is_computed_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(_: str) -> int:
+        raise PermissionError("memfd_create: refused by a sandbox")
+
+    monkeypatch.setattr(os, "memfd_create", refused)
+    assert list(workers.on_two_cores(_where, range(6))) == [(n, os.getpid()) for n in range(6)]
 
 
 def test_an_error_in_the_function_is_raised_here() -> None:

@@ -43,8 +43,14 @@ class Channel:
         self._reader: int | None
         self._writer: int | None
         self._reader, self._writer = os.pipe()
-        self._files: tuple[int, ...] = (os.memfd_create("value"), os.memfd_create("value"))
+        self._files: tuple[int, ...] = ()
         self._turn = 0
+        try:
+            self._files = (os.memfd_create("value"),)
+            self._files += (os.memfd_create("value"),)
+        except OSError:  # refused (a sandbox), or out of descriptors
+            self.close()
+            raise
 
     def keep_sending(self) -> None:
         self._close_reader()

@@ -107,7 +107,12 @@ def on_two_cores(function: Callable[[T], R], items: Iterable[T]) -> Generator[R,
         yield function(sent)
         yield from map(function, items)
         return
-    worker = _Worker(function, sent)
+    try:
+        worker = _Worker(function, sent)
+    except OSError:  # no memory files or no process to be had: all here
+        yield function(sent)
+        yield from map(function, items)
+        return
     try:
         pending: T | Any = sent
         while pending is not _END:
@@ -135,9 +140,18 @@ class _Worker:
 
     def __init__(self, function: Callable[[Any], Any], first: Any) -> None:
         self._items = channel.Channel()
-        self._results = channel.Channel()
+        try:
+            self._results = channel.Channel()
+        except OSError:
+            self._items.close()
+            raise
         parent = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            self._items.close()
+            self._results.close()
+            raise
         if pid == 0:
             _serve(parent, function, first, self._items, self._results)
         self._pid: int | None = pid
