@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.delivery.markup import MARKUPS, Markup, escape, safe_url
 from monitor.model import clean_text
 from monitor.sources.feeds import parse_feed
 from monitor.sources.htmltext import html_to_text
 from monitor.sources.identity import article_identity
+
+_REMOVED = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e"
+    "\u2066-\u2069\ufeff\ufff9-\ufffb]"
+)
+
+
+@given(st.text(alphabet=st.sampled_from("ab é\t\n\x00\x85\xa0\u200b\u202e\u2028\u3000\ufeff")))
+def test_text_already_clean_is_kept_and_any_other_cleaned_in_full(text: str) -> None:
+    """The shortcut for text already clean (printable, single spaces) changes nothing."""
+    assert clean_text(text) == " ".join(_REMOVED.sub("", text).split())
 
 
 def test_clean_drops_controls_and_bidi_overrides_and_folds_space() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config import schema
 from monitor.config.durations import format_duration, parse_duration
 from monitor.config.files import load_config
 from monitor.config.schema import parse_main, parse_rules
@@ -288,6 +289,40 @@ def test_digest_rules_need_a_cron_schedule() -> None:
             digest.replace('delivery = "digest"', 'delivery = "digest"\nschedule = "daily"')
         )
     )
+
+
+def test_plain_rules_read_at_once_are_the_rules_read_key_by_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tables of only name, query and notify skip the key-by-key reading: the same rules."""
+    main = parse_main(GOOD, "config.toml", {"HOOK_PATH": "x"})
+    text = RULES + '[[rules]]\nname = "third"\nquery = "Tokyo"\nnotify = ["console"]\n'
+    fast = parse_rules(text, "rules/a.toml", main.targets)
+    monkeypatch.setattr(schema, "_plain_rule", lambda *_: None)
+
+    assert fast == parse_rules(text, "rules/a.toml", main.targets)
+    assert [rule.name for rule in fast] == ["ok", "second", "third"]
+
+
+@pytest.mark.parametrize(
+    ("mistake", "key", "says"),
+    [
+        (('name = "second"', 'name = "sec ond"'), "rules[1].name", "not a valid name"),
+        (('name = "second"', 'name = " "'), "rules[1].name", "must not be empty"),
+        (('"Japan AND Korea"', '"Japan AND"'), "rules[1].query", ""),
+        (('"Japan AND Korea"', '" "'), "rules[1].query", "must not be empty"),
+        (('notify = ["console"]\n', "notify = []\n"), "rules[1].notify", "at least one"),
+        (('notify = ["console"]\n', 'notify = [""]\n'), "rules[1].notify[0]", "non-empty"),
+    ],
+)
+def test_a_mistake_in_a_plain_rule_is_reported_as_in_any_rule(
+    mistake: tuple[str, str], key: str, says: str
+) -> None:
+    head, second = RULES.split('[[rules]]\nname = "second"')
+    error = rules_error(head + ('[[rules]]\nname = "second"' + second).replace(*mistake))
+
+    assert error.key == key
+    assert says in str(error)
 
 
 def test_follow_up_is_on_unless_a_rule_turns_it_off() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from monitor.model import Article
+from monitor.model import Article, Block, Link
 from monitor.sources.feeds import FeedError, document_type, parse_feed, read_feed
 from monitor.sources.pages import decode_html, extract_article
 
@@ -226,6 +227,24 @@ def test_article_json_round_trips(seeds: Path) -> None:
     article = replace(article, section=("World", "Asia"))
 
     assert Article.from_json(article.to_json()) == article
+
+
+def test_article_pickles_whole_as_worker_processes_send_it(seeds: Path) -> None:
+    article = feed_articles(seeds, "asia.atom")[0]
+    article = replace(
+        article,
+        section=("World", "Asia"),
+        related=(Link("More", "https://e.example/more"),),
+        language="en",
+        tags=("japan",),
+        title_generated=True,
+    )
+
+    copied = pickle.loads(pickle.dumps(article, protocol=pickle.HIGHEST_PROTOCOL))
+
+    assert copied == article
+    assert [type(block) for block in copied.body] == [Block] * len(article.body)
+    assert copied.published is not None and copied.published == article.published
 
 
 def test_json_feed_items_sharing_an_id_under_different_urls_are_known_by_their_urls() -> None:

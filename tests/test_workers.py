@@ -34,6 +34,22 @@ def test_results_come_in_order_every_other_one_from_a_worker() -> None:
     assert len(worker) == 1 and here not in worker
 
 
+def test_results_larger_than_a_pipe_holds_come_whole() -> None:
+    def large(item: int) -> str:
+        return str(item) * 2_000_000
+
+    assert list(workers.on_two_cores(large, range(7))) == [str(n) * 2_000_000 for n in range(7)]
+
+
+def test_no_descriptor_is_left_open_done_or_stopped_early() -> None:
+    before = sorted(os.listdir("/proc/self/fd"))
+    assert len(list(workers.on_two_cores(_where, range(9)))) == 9
+    results = workers.on_two_cores(_where, range(9))
+    next(results), next(results)
+    results.close()
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
 def test_one_item_is_computed_here_without_a_worker() -> None:
     assert list(workers.on_two_cores(_where, [7])) == [(7, os.getpid())]
     assert list(workers.on_two_cores(_where, [])) == []
@@ -49,6 +65,37 @@ def test_a_worker_that_dies_costs_nothing_its_items_are_computed_here() -> None:
     results = list(workers.on_two_cores(kill_the_worker_at_5, range(20)))
     assert [item for item, _ in results] == list(range(20))
     assert all(pid == here for _, pid in results[5:])
+
+
+def test_a_result_the_worker_cannot_send_back_is_computed_here() -> None:
+    here = os.getpid()
+
+    def unpicklable_in_the_worker(item: int) -> tuple[int, object]:
+        return item, (lambda: item) if os.getpid() != here else here
+
+    results = list(workers.on_two_cores(unpicklable_in_the_worker, range(10)))
+    assert results == [(item, here) for item in range(10)]
+
+
+def test_an_item_that_cannot_be_sent_is_computed_here() -> None:
+    """The worker starts on the second item, which it inherits; the others are pickled."""
+    here = os.getpid()
+    items = [lambda n=n: (n, os.getpid()) for n in range(6)]  # local lambdas: unpicklable
+
+    results = list(workers.on_two_cores(lambda item: item(), items))
+    assert [item for item, _ in results] == list(range(6))
+    assert results[1][1] != here
+    assert all(pid == here for _, pid in results[3::2])
+
+
+def test_without_memory_files_everything_is_computed_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(_: str) -> int:
+        raise PermissionError("memfd_create: refused by a sandbox")
+
+    monkeypatch.setattr(os, "memfd_create", refused)
+    assert list(workers.on_two_cores(_where, range(6))) == [(n, os.getpid()) for n in range(6)]
 
 
 def test_an_error_in_the_function_is_raised_here() -> None:

@@ -373,7 +373,7 @@ def _conjunction(matcher: _Matcher) -> tuple[str, ...] | None:
     return labels if len(set(labels)) == len(labels) else None
 
 
-_LEAVES: dict[tuple[Term, tuple[str, ...]], _TermMatcher] = {}
+_LEAVES: dict[tuple[tuple[str, ...], str | None, tuple[str, ...]], _TermMatcher] = {}
 """Term matchers by term and fields, shared by every query that holds the term: a term
 matcher holds nothing of one query, and thousands of rules share a few thousand terms
 (compile time, and memory for the rules)."""
@@ -381,7 +381,7 @@ _LEAVES_BOUND = 100_000
 
 
 def _leaf(node: Term, fields: tuple[str, ...]) -> _TermMatcher:
-    key = (node, fields)
+    key = (node.words, node.spelling, fields)  # a Term's own hash and == are Python code
     matcher = _LEAVES.get(key)
     if matcher is None:
         if len(node.words) > 1 or not node.plain or node.unspaced:

@@ -83,21 +83,24 @@ def estimate_rarity(word: str) -> float:
 
 
 def requirements(
-    node: Node, rarity: Rarity = estimate_rarity, memo: dict[Term, list[Clause]] | None = None
+    node: Node,
+    rarity: Rarity = estimate_rarity,
+    memo: dict[tuple[str, ...], list[Clause]] | None = None,
 ) -> list[Clause]:
     """The clauses a query requires, rarest first; none if it requires no positive term.
 
-    `memo` keeps each term's clauses for the next query (with the same `rarity`)."""
+    `memo` keeps each term's clauses for the next query (with the same `rarity`), by its
+    words (a Term's own hash and == are Python code)."""
     clauses = _clauses(node, rarity, {} if memo is None else memo)
     return sorted(dict.fromkeys(clauses), key=lambda clause: clause.cost)
 
 
-def _clauses(node: Node, rarity: Rarity, memo: dict[Term, list[Clause]]) -> list[Clause]:
+def _clauses(node: Node, rarity: Rarity, memo: dict[tuple[str, ...], list[Clause]]) -> list[Clause]:
     match node:
         case Term():
-            clauses = memo.get(node)
+            clauses = memo.get(node.words)
             if clauses is None:
-                clauses = memo[node] = _term_clauses(node, rarity)
+                clauses = memo[node.words] = _term_clauses(node, rarity)
             return clauses  # shared: never changed by the callers
         case Not():
             return []
@@ -196,7 +199,7 @@ class RuleIndex(Generic[K]):
         filed = Filed()
         # Rule numbers allocated together stay close in memory, which speeds up the presearch.
         idents = list(range(len(self._queries)))
-        memo: dict[Term, list[Clause]] = {}
+        memo: dict[tuple[str, ...], list[Clause]] = {}
         for ident, query in zip(idents, self._queries, strict=True):
             self._add(ident, requirements(query.root, rarity, memo), filed)
         self._always = filed.always

@@ -3,7 +3,8 @@
 `forked_pool` forks one worker that shares what this process built (compiled rules),
 ends with its parent (even on SIGKILL: Linux's parent-death signal), leaves Ctrl-C to the
 parent, and keeps the collector off what it inherited. `stop` ends it at once.
-`on_two_cores` maps a function over items in order, every other item in such a worker.
+`on_two_cores` maps a function over items in order, every other item in a worker started
+the same way but forked by hand, talking through `channel.py` (no pool, no thread here).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
+
+from monitor.service import channel
 
 __all__ = ["can_fork", "forked_pool", "on_two_cores", "resident_mb", "stop"]
 
@@ -84,28 +86,15 @@ def _started(
         initializer(*initargs)
 
 
-_TASK: Callable[[Any], Any] | None = None  # in a worker of `on_two_cores`: its function
-
-
-def _run(item: Any) -> Any:
-    assert _TASK is not None
-    return _TASK(item)
-
-
-def _set_task(function: Callable[[Any], Any]) -> None:
-    global _TASK
-    _TASK = function
-
-
 def on_two_cores(function: Callable[[T], R], items: Iterable[T]) -> Generator[R, None, None]:
     """`function(item)` for each item, in order: the first here, then every other item in a
     worker forked at the second (so that it shares all this process built) while this
     process computes the ones between; close the generator to stop early.
     `function` must not depend on state changed after the fork. An item the worker fails
-    on (it died, or its result could not be sent back) is computed here, and so are the
-    items after it if the worker is gone.
+    on (it died, raised, or its result could not be pickled) is computed here, and so are
+    the items after it if the worker is gone.
 
-    Without fork, or with one core, everything runs here."""
+    Without fork or memory files, or with one core, everything runs here."""
     items = iter(items)
     first = next(items, _END)
     if first is _END:
@@ -114,45 +103,132 @@ def on_two_cores(function: Callable[[T], R], items: Iterable[T]) -> Generator[R,
     sent = next(items, _END)
     if sent is _END:
         return
-    if not can_fork() or len(os.sched_getaffinity(0)) < 2:
+    if not can_fork() or not channel.can_open() or len(os.sched_getaffinity(0)) < 2:
         yield function(sent)
         yield from map(function, items)
         return
-    pool = forked_pool(_set_task, (function,))
-    finished = False
     try:
-        pending: tuple[T, Future[R] | None] | None = (sent, _submit(pool, sent))
-        while pending is not None:
-            sent, future = pending
+        worker = _Worker(function, sent)
+    except OSError:  # no memory files or no process to be had: all here
+        yield function(sent)
+        yield from map(function, items)
+        return
+    try:
+        pending: T | Any = sent
+        while pending is not _END:
             here = next(items, _END)
             after = next(items, _END) if here is not _END else _END
-            pending = None if after is _END else (after, _submit(pool, after))
+            if after is not _END:
+                worker.submit(after)
             computed = function(here) if here is not _END else None
-            yield _result(function, sent, future)
+            yield worker.result(function, pending)
             if here is not _END:
                 yield computed  # type: ignore[misc]
-        finished = True
+            pending = after
     finally:
-        # Stopped early (an error, a closed pipe, Ctrl-C): the worker finishes the chunk it
-        # has and exits. Terminating it mid-result could leave the pool's thread waiting
-        # for the rest of a message that never comes.
-        pool.shutdown(wait=finished, cancel_futures=True)
+        worker.stop()
+
+
+class _Worker:
+    """The forked worker of `on_two_cores`: it starts on the item it inherits, then takes
+    the items sent to it, in order, and sends back each result (or that it has none).
+
+    No thread runs here for it: items and results travel through memory files
+    (`channel.py`), read only when wanted."""
+
+    __slots__ = ("_items", "_pid", "_results")
+
+    def __init__(self, function: Callable[[Any], Any], first: Any) -> None:
+        self._items = channel.Channel()
+        try:
+            self._results = channel.Channel()
+        except OSError:
+            self._items.close()
+            raise
+        parent = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError:
+            self._items.close()
+            self._results.close()
+            raise
+        if pid == 0:
+            _serve(parent, function, first, self._items, self._results)
+        self._pid: int | None = pid
+        self._items.keep_sending()
+        self._results.keep_receiving()
+
+    def submit(self, item: Any) -> None:
+        if self._pid is None:
+            return
+        try:
+            self._items.send(item)
+        except OSError:  # the worker is gone
+            self._end()
+        except Exception:  # not picklable: computed here when its result is asked for
+            self._items.send_failure()
+
+    def result(self, function: Callable[[T], R], item: T) -> R:
+        """The worker's result for `item` (the oldest it was given), else computed here: a
+        real error in `function` is raised here (the worker only says it has no result)."""
+        result: Any = self._received() if self._pid is not None else channel.FAILED
+        if result is channel.FAILED:
+            return function(item)
+        return result  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        """End the worker at once, done or not: it holds nothing another process waits on."""
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            self._end()
+        self._items.close()
+        self._results.close()
+
+    def _received(self) -> Any:
+        try:
+            return self._results.receive()
+        except (EOFError, OSError):  # the worker died
+            self._end()
+            return channel.FAILED
+        except Exception:  # what it sent cannot be unpickled here
+            return channel.FAILED
+
+    def _end(self) -> None:
+        assert self._pid is not None
+        os.waitpid(self._pid, 0)
+        self._pid = None
+
+
+def _serve(
+    parent: int,
+    function: Callable[[Any], Any],
+    item: Any,
+    items: channel.Channel,
+    results: channel.Channel,
+) -> NoReturn:
+    """The worker's life: never returns, never runs its parent's exit handlers or flushes
+    its buffers (`os._exit`)."""
+    try:
+        items.keep_receiving()
+        results.keep_sending()
+        _started(parent, None, ())
+        while True:
+            if item is channel.FAILED:
+                results.send_failure()
+            else:
+                try:
+                    results.send(function(item))
+                except OSError:  # the parent is gone
+                    break
+                except Exception:
+                    results.send_failure()
+            try:
+                item = items.receive()
+            except EOFError:  # no more items
+                break
+    finally:
+        os._exit(0)
 
 
 _END: Any = object()
-
-
-def _submit(pool: ProcessPoolExecutor, item: Any) -> Future[Any] | None:
-    try:
-        return pool.submit(_run, item)
-    except (BrokenProcessPool, RuntimeError):  # the worker is gone
-        return None
-
-
-def _result(function: Callable[[T], R], item: T, future: Future[R] | None) -> R:
-    if future is not None:
-        # A failure there is computed here: a real error in `function` is raised here (the
-        # worker's exception only says which, a dead worker or an unpicklable result, not).
-        with contextlib.suppress(Exception):
-            return future.result()
-    return function(item)

@@ -26,8 +26,6 @@ import re
 import threading
 from dataclasses import dataclass
 
-from charset_normalizer import from_bytes
-
 __all__ = ["Decoded", "decode", "decode_feed", "decode_html", "encoding_for", "utf8_xml"]
 
 _SNIFF_BYTES = 8192
@@ -218,6 +216,8 @@ def _is_utf8(content: bytes) -> bool:
 def _detected(content: bytes, *, fallback: str) -> Decoded:
     if sum(byte >= 0x80 for byte in content[:_DETECT_BYTES]) < _MIN_DETECT_BYTES:
         return _with_replacements(content, fallback)
+    from charset_normalizer import from_bytes  # only here: most documents never need it
+
     best = from_bytes(content[:_DETECT_BYTES]).best()
     guesses = [] if best is None else [encoding_for(best.encoding), best.encoding]
     for encoding in guesses:

@@ -240,13 +240,13 @@ def _guid_collisions(
     groups: dict[str, list[tuple[str, str, float | None]]] = {}
     for guid, link, title, when in items:
         if guid.strip():
-            url = canonical_url(_absolute(base, link)) if link.strip() else ""
-            groups.setdefault(guid.strip(), []).append((url, title, when))
+            groups.setdefault(guid.strip(), []).append((link, title, when))
     by_link: set[str] = set()
     collisions = []
-    for guid, group in groups.items():
-        if len(group) < 2:
+    for guid, shared in groups.items():
+        if len(shared) < 2:
             continue
+        group = [(_canonical_link(base, link), title, when) for link, title, when in shared]
         links = {link for link, _, _ in group if link}
         if len(links) > 1:
             keeper = _oldest(group)
@@ -265,6 +265,10 @@ def _oldest(group: Sequence[tuple[str, str, float | None]]) -> str:
     return min(dated)[1] if dated else next(link for link, _, _ in reversed(group) if link)
 
 
+def _canonical_link(base: str, link: str) -> str:
+    return canonical_url(_absolute(base, link)) if link.strip() else ""
+
+
 def _guid_key(guid: str, link: str) -> str:
     return f"{guid.strip()}\n{canonical_url(link)}"
 
@@ -272,7 +276,7 @@ def _guid_key(guid: str, link: str) -> str:
 def _item_guid(guid: str, link: str, by_link: frozenset[str]) -> str:
     """The guid that identifies an item: none when it gave the guid up to an older item
     sharing it under another link."""
-    return "" if link and _guid_key(guid, link) in by_link else guid
+    return "" if link and by_link and _guid_key(guid, link) in by_link else guid
 
 
 def _xml_entry(
