@@ -98,6 +98,59 @@ def test_without_memory_files_everything_is_computed_here(
     assert list(workers.on_two_cores(_where, range(6))) == [(n, os.getpid()) for n in range(6)]
 
 
+def test_an_item_that_cannot_be_written_ends_the_worker_and_the_rest_is_computed_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A write that fails here (a file size limit, no memory) while the worker lives:
+    the worker is stopped, not waited on, and every item still comes, in order."""
+    here = os.getpid()
+    real = os.pwrite
+    writes = [0]
+
+    def failing_here_on_the_third(fd: int, data: bytes | memoryview, offset: int) -> int:
+        if os.getpid() == here:
+            writes[0] += 1
+            if writes[0] == 3:
+                raise OSError(27, "File too large")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", failing_here_on_the_third)
+    results = list(workers.on_two_cores(_where, range(12)))
+    assert [item for item, _ in results] == list(range(12))
+    assert all(pid == here for _, pid in results[6:])
+    assert _children_of(here) == []
+
+
+def test_with_sigchld_ignored_the_worker_ends_without_an_error() -> None:
+    """Whoever started us may ignore SIGCHLD (it survives exec): the system reaps the
+    worker itself, and waiting for it must not fail."""
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        results = list(workers.on_two_cores(_where, range(10)))
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert [item for item, _ in results] == list(range(10))
+
+
+def test_an_os_error_in_the_function_in_the_worker_does_not_end_it() -> None:
+    here = os.getpid()
+
+    def missing_file_at_3(item: int) -> tuple[int, int]:
+        if item == 3 and os.getpid() != here:
+            raise FileNotFoundError("gone")
+        return item, os.getpid()
+
+    results = list(workers.on_two_cores(missing_file_at_3, range(12)))
+    assert [item for item, _ in results] == list(range(12))
+    assert results[3][1] == here
+    assert {pid for _, pid in results[5::2]} != {here}
+
+
+def _children_of(pid: int) -> list[str]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return path.read_text().split() if path.exists() else []
+
+
 def test_an_error_in_the_function_is_raised_here() -> None:
     def fails_at_3(item: int) -> int:
         if item == 3:

@@ -62,7 +62,7 @@ class Channel:
         """Raises what pickling raises (nothing is sent then), OSError if the receiver is
         gone."""
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        file = self._next_file()
+        file = self._files[self._turn % 2]
         view = memoryview(data)
         offset = 0
         while offset < len(data):
@@ -70,7 +70,6 @@ class Channel:
         self._tell(len(data))
 
     def send_failure(self) -> None:
-        self._next_file()
         self._tell(_FAILED_LENGTH)
 
     def receive(self) -> Any:
@@ -103,8 +102,10 @@ class Channel:
         return file
 
     def _tell(self, length: int) -> None:
+        """The turn is over once its length is out (a failed write leaves it to retry)."""
         assert self._writer is not None
         os.write(self._writer, _LENGTH.pack(length))  # less than PIPE_BUF: written whole
+        self._turn += 1
 
     def _close_reader(self) -> None:
         if self._reader is not None:

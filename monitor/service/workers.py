@@ -162,11 +162,14 @@ class _Worker:
         if self._pid is None:
             return
         try:
-            self._items.send(item)
-        except OSError:  # the worker is gone
+            try:
+                self._items.send(item)
+            except OSError:
+                raise
+            except Exception:  # not picklable: computed here when its result is asked for
+                self._items.send_failure()
+        except OSError:  # the worker is gone, or the item cannot be written: all here now
             self._end()
-        except Exception:  # not picklable: computed here when its result is asked for
-            self._items.send_failure()
 
     def result(self, function: Callable[[T], R], item: T) -> R:
         """The worker's result for `item` (the oldest it was given), else computed here: a
@@ -178,26 +181,31 @@ class _Worker:
 
     def stop(self) -> None:
         """End the worker at once, done or not: it holds nothing another process waits on."""
-        if self._pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
-            self._end()
-        self._items.close()
-        self._results.close()
+        try:
+            if self._pid is not None:
+                self._end()
+        finally:
+            self._items.close()
+            self._results.close()
 
     def _received(self) -> Any:
         try:
             return self._results.receive()
-        except (EOFError, OSError):  # the worker died
+        except (EOFError, OSError):  # the worker died, or its result cannot be read
             self._end()
             return channel.FAILED
         except Exception:  # what it sent cannot be unpickled here
             return channel.FAILED
 
     def _end(self) -> None:
+        """Kill the worker (it may be alive: a write or read here failed) and reap it, if
+        the system has not already (SIGCHLD ignored by whoever started us)."""
         assert self._pid is not None
-        os.waitpid(self._pid, 0)
-        self._pid = None
+        pid, self._pid = self._pid, None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def _serve(
@@ -214,15 +222,22 @@ def _serve(
         results.keep_sending()
         _started(parent, None, ())
         while True:
-            if item is channel.FAILED:
-                results.send_failure()
-            else:
-                try:
-                    results.send(function(item))
-                except OSError:  # the parent is gone
-                    break
-                except Exception:
+            result: Any = channel.FAILED
+            if item is not channel.FAILED:
+                with contextlib.suppress(Exception):  # raised again where it is recomputed
+                    result = function(item)
+            try:
+                if result is channel.FAILED:
                     results.send_failure()
+                else:
+                    try:
+                        results.send(result)
+                    except OSError:
+                        raise
+                    except Exception:  # not picklable: recomputed there
+                        results.send_failure()
+            except OSError:  # the parent is gone
+                break
             try:
                 item = items.receive()
             except EOFError:  # no more items
