@@ -24,10 +24,6 @@ BlockKind = Literal["paragraph", "heading", "quote", "list"]
 BLOCK_KINDS: tuple[BlockKind, ...] = ("paragraph", "heading", "quote", "list")
 
 
-# Articles cross processes by the thousand (read ahead, matched on two cores): they pickle
-# as constructor calls, in half the time of the slotted dataclasses' own state methods.
-
-
 @dataclass(frozen=True, slots=True)
 class Block:
     kind: BlockKind

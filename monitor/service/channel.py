@@ -59,9 +59,13 @@ class Channel:
         self._close_writer()
 
     def send(self, value: object) -> None:
-        """Raises what pickling raises (nothing is sent then), OSError if the receiver is
-        gone."""
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        """Send `value`, or a failure if it cannot be pickled; OSError if the receiver is
+        gone or the file cannot take it."""
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            self.send_failure()
+            return
         file = self._files[self._turn % 2]
         view = memoryview(data)
         offset = 0

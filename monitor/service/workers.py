@@ -162,12 +162,7 @@ class _Worker:
         if self._pid is None:
             return
         try:
-            try:
-                self._items.send(item)
-            except OSError:
-                raise
-            except Exception:  # not picklable: computed here when its result is asked for
-                self._items.send_failure()
+            self._items.send(item)  # not picklable: computed here when its result is asked
         except OSError:  # the worker is gone, or the item cannot be written: all here now
             self._end()
 
@@ -230,12 +225,7 @@ def _serve(
                 if result is channel.FAILED:
                     results.send_failure()
                 else:
-                    try:
-                        results.send(result)
-                    except OSError:
-                        raise
-                    except Exception:  # not picklable: recomputed there
-                        results.send_failure()
+                    results.send(result)  # not picklable: recomputed there
             except OSError:  # the parent is gone
                 break
             try:
